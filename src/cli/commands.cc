@@ -1,0 +1,257 @@
+#include "cli/commands.h"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "base/parallel.h"
+#include "base/progress.h"
+#include "io/model.h"
+#include "io/output_file.h"
+#include "plan/plan.h"
+#include "sinks/gguf_sink.h"
+
+namespace qforge::cli {
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+int Fail(const Status& s) {
+  fmt::print(stderr, "qforge: error: {}\n", s.message());
+  return 1;
+}
+
+std::string HumanBytes(uint64_t b) {
+  const double d = static_cast<double>(b);
+  if (b >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", d / (1 << 30));
+  if (b >= (uint64_t{1} << 20)) return fmt::format("{:.2f} MiB", d / (1 << 20));
+  if (b >= (uint64_t{1} << 10)) return fmt::format("{:.1f} KiB", d / (1 << 10));
+  return fmt::format("{} B", b);
+}
+
+std::string ShapeString(const std::vector<int64_t>& ne) {
+  std::string s;
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? " x " : "") + std::to_string(ne[i]);
+  return s;
+}
+
+std::string ModelStem(const std::string& path) {
+  fs::path p(path);
+  if (fs::is_directory(p)) {
+    std::string s = p.filename().string();
+    if (s.empty()) s = p.parent_path().filename().string();
+    return s;
+  }
+  return p.stem().string();
+}
+
+int Threads(const GlobalOptions& g) { return g.threads > 0 ? g.threads : DefaultThreads(); }
+
+std::string ValueSummary(const GgufValue& v, int max_items) {
+  switch (v.type()) {
+    case GgufType::STRING: {
+      std::string s = v.AsString();
+      if (s.size() > 120) s = s.substr(0, 117) + "...";
+      for (char& c : s) if (c == '\n') c = ' ';
+      return "\"" + s + "\"";
+    }
+    case GgufType::BOOL: return v.AsBool() ? "true" : "false";
+    case GgufType::FLOAT32: case GgufType::FLOAT64: return fmt::format("{}", v.AsF64());
+    case GgufType::ARRAY: {
+      std::string s = fmt::format("[{} x {}]", v.count(), GgufTypeName(v.elem_type()));
+      std::string items;
+      const uint64_t n = std::min<uint64_t>(v.count(), static_cast<uint64_t>(max_items));
+      for (uint64_t i = 0; i < n; ++i) {
+        if (v.elem_type() == GgufType::STRING) items += (i ? ", " : "") + ("\"" + v.strings()[i] + "\"");
+        else if (v.elem_type() == GgufType::FLOAT32 || v.elem_type() == GgufType::FLOAT64)
+          items += (i ? ", " : "") + fmt::format("{}", v.ArrayF64(i));
+        else items += (i ? ", " : "") + std::to_string(v.ArrayI64(i));
+      }
+      return s + " " + items + (v.count() > n ? ", ..." : "");
+    }
+    default:
+      return (v.type() == GgufType::INT8 || v.type() == GgufType::INT16 || v.type() == GgufType::INT32 ||
+              v.type() == GgufType::INT64)
+                 ? std::to_string(v.AsI64())
+                 : std::to_string(v.AsU64());
+  }
+}
+
+ordered_json ValueJson(const GgufValue& v) {
+  switch (v.type()) {
+    case GgufType::STRING: return v.AsString();
+    case GgufType::BOOL: return v.AsBool();
+    case GgufType::FLOAT32: case GgufType::FLOAT64: return v.AsF64();
+    case GgufType::INT8: case GgufType::INT16: case GgufType::INT32: case GgufType::INT64: return v.AsI64();
+    case GgufType::ARRAY: {
+      ordered_json a = ordered_json::array();
+      for (uint64_t i = 0; i < v.count(); ++i) {
+        if (v.elem_type() == GgufType::STRING) a.push_back(v.strings()[i]);
+        else if (v.elem_type() == GgufType::FLOAT32 || v.elem_type() == GgufType::FLOAT64) a.push_back(v.ArrayF64(i));
+        else a.push_back(v.ArrayI64(i));
+      }
+      return a;
+    }
+    default: return v.AsU64();
+  }
+}
+
+struct TableRow {
+  std::string name, shape, type;
+  uint64_t bytes;
+  int64_t elements;
+};
+
+void PrintTensorTable(const std::vector<TableRow>& rows) {
+  size_t wn = 6, ws = 5, wt = 4;
+  for (const auto& r : rows) {
+    wn = std::max(wn, r.name.size());
+    ws = std::max(ws, r.shape.size());
+    wt = std::max(wt, r.type.size());
+  }
+  fmt::print("{:<{}}  {:<{}}  {:<{}}  {:>12}  {:>7}\n", "tensor", wn, "shape", ws, "type", wt, "bytes", "bpw");
+  uint64_t total_bytes = 0;
+  int64_t total_el = 0;
+  for (const auto& r : rows) {
+    const double bpw = r.elements ? 8.0 * static_cast<double>(r.bytes) / static_cast<double>(r.elements) : 0.0;
+    fmt::print("{:<{}}  {:<{}}  {:<{}}  {:>12}  {:>7.3f}\n", r.name, wn, r.shape, ws, r.type, wt, r.bytes, bpw);
+    total_bytes += r.bytes;
+    total_el += r.elements;
+  }
+  const double bpw = total_el ? 8.0 * static_cast<double>(total_bytes) / static_cast<double>(total_el) : 0.0;
+  fmt::print("total: {} tensors, {} parameters, {} ({} bytes), {:.3f} bits per weight\n", rows.size(), total_el,
+             HumanBytes(total_bytes), total_bytes, bpw);
+}
+
+}  // namespace
+
+int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
+  const Preset* preset = FindPreset(a.type);
+  if (preset == nullptr) {
+    std::string names;
+    for (const auto& p : AllPresets()) names += (names.empty() ? "" : ", ") + std::string(p.name);
+    return Fail(Status::Error("-f/--type: '" + a.type + "' is not a known output type (expected one of " + names +
+                              "; see 'qforge list-formats')"));
+  }
+  OpenOptions oo;
+  oo.tokenizer_pre = a.tokenizer_pre;
+  auto model = OpenModel(a.source, oo);
+  if (!model.ok()) return Fail(model.status());
+  PlanOptions po;
+  po.allow_requantize = a.allow_requantize;
+  auto plan = BuildPlan(*model, *preset, po);
+  if (!plan.ok()) return Fail(plan.status());
+  for (const auto& w : plan->warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
+
+  std::string out = a.output.empty() ? ModelStem(a.source) + "-" + preset->name + ".gguf" : a.output;
+  if (fs::is_directory(out)) out = (fs::path(out) / (ModelStem(a.source) + "-" + preset->name + ".gguf")).string();
+  if (fs::equivalent(fs::path(a.source), fs::path(out), *new std::error_code())) {
+    return Fail(Status::Error(out + ": output would overwrite the source model"));
+  }
+  InstallOutputCleanupHandlers();
+  const auto t0 = std::chrono::steady_clock::now();
+  ProgressBar bar("quantize " + std::string(preset->name), model->n_bytes(), !g.quiet && !g.json);
+  SinkOptions so;
+  so.threads = Threads(g);
+  so.on_progress = [&](uint64_t n, const std::string& name) { bar.Advance(n, name); };
+  Status s = WriteGguf(*plan, out, so);
+  bar.Finish();
+  if (!s.ok()) return Fail(s);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::map<std::string, std::pair<int, uint64_t>> by_type;
+  for (const auto& t : plan->tensors) {
+    auto& e = by_type[GgmlTypeName(t.type)];
+    e.first += 1;
+    e.second += t.nbytes;
+  }
+  if (g.json) {
+    ordered_json j;
+    j["output"] = out;
+    j["type"] = preset->name;
+    j["tensors"] = plan->tensors.size();
+    j["tensor_bytes"] = plan->tensor_bytes();
+    j["file_bytes"] = fs::file_size(out);
+    j["bits_per_weight"] = plan->bits_per_weight();
+    j["seconds"] = secs;
+    ordered_json types = ordered_json::object();
+    for (const auto& [k, v] : by_type) types[k] = {{"tensors", v.first}, {"bytes", v.second}};
+    j["by_type"] = types;
+    fmt::print("{}\n", j.dump(2));
+  } else if (!g.quiet) {
+    fmt::print("wrote {} ({}, {:.3f} bits per weight) in {:.2f} s\n", out, HumanBytes(fs::file_size(out)),
+               plan->bits_per_weight(), secs);
+    for (const auto& [k, v] : by_type) fmt::print("  {:<6} {:>4} tensors  {}\n", k, v.first, HumanBytes(v.second));
+  }
+  return 0;
+}
+
+int RunInspect(const GlobalOptions& g, const InspectArgs& a) {
+  auto model = OpenModel(a.path);
+  if (!model.ok()) return Fail(model.status());
+  std::vector<TableRow> rows;
+  for (const auto& t : model->tensors) {
+    rows.push_back({t.name, ShapeString(t.ne), model->source == ModelSource::kGguf ? GgmlTypeName(t.type) : t.source_dtype,
+                    t.nbytes, t.n_elements()});
+  }
+  if (g.json) {
+    ordered_json j;
+    j["path"] = a.path;
+    j["format"] = model->source == ModelSource::kGguf ? "gguf" : "huggingface";
+    ordered_json md = ordered_json::object();
+    for (const auto& kv : model->metadata.items()) md[kv.key] = ValueJson(kv.value);
+    j["metadata"] = md;
+    ordered_json ts = ordered_json::array();
+    uint64_t total = 0;
+    int64_t el = 0;
+    for (const auto& r : rows) {
+      const auto* t = model->Find(r.name);
+      ts.push_back({{"name", r.name}, {"shape", t->ne}, {"type", r.type}, {"bytes", r.bytes},
+                    {"bits_per_weight", r.elements ? 8.0 * static_cast<double>(r.bytes) / static_cast<double>(r.elements) : 0.0}});
+      total += r.bytes;
+      el += r.elements;
+    }
+    j["tensors"] = ts;
+    j["total"] = {{"tensors", rows.size()}, {"parameters", el}, {"bytes", total},
+                  {"bits_per_weight", el ? 8.0 * static_cast<double>(total) / static_cast<double>(el) : 0.0}};
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("{}: {} model, architecture {}\n", a.path,
+             model->source == ModelSource::kGguf ? "GGUF" : "Hugging Face", model->architecture);
+  fmt::print("metadata ({} keys{}):\n", model->metadata.items().size(),
+             model->source == ModelSource::kHfFolder ? ", as a GGUF conversion would write them" : "");
+  for (const auto& kv : model->metadata.items()) {
+    fmt::print("  {:<42} {:<8} {}\n", kv.key,
+               kv.value.is_array() ? "ARRAY" : GgufTypeName(kv.value.type()), ValueSummary(kv.value, a.max_array_items));
+  }
+  fmt::print("\n");
+  PrintTensorTable(rows);
+  return 0;
+}
+
+int RunListFormats(const GlobalOptions& g) {
+  if (g.json) {
+    ordered_json a = ordered_json::array();
+    for (const auto& p : AllPresets()) {
+      a.push_back({{"name", p.name}, {"container", "gguf"}, {"ftype", p.ftype},
+                   {"bits_per_weight", 8.0 * TraitsOf(p.default_type).block_bytes / TraitsOf(p.default_type).block_elems},
+                   {"description", p.description}});
+    }
+    fmt::print("{}\n", a.dump(2));
+    return 0;
+  }
+  fmt::print("GGUF output types (qforge quantize SRC -f TYPE):\n");
+  for (const auto& p : AllPresets()) {
+    const auto& tr = TraitsOf(p.default_type);
+    fmt::print("  {:<8} {:>6.3f} bpw  {}\n", p.name, 8.0 * tr.block_bytes / tr.block_elems, p.description);
+  }
+  return 0;
+}
+
+}  // namespace qforge::cli

@@ -1,0 +1,32 @@
+// The qforge subcommands, free of argument parsing so they can be tested and
+// reused. Each returns a process exit code and prints its own errors.
+#pragma once
+
+#include <string>
+
+namespace qforge::cli {
+
+struct GlobalOptions {
+  int threads = 0;  // 0: all cores
+  bool quiet = false;
+  bool json = false;
+};
+
+struct QuantizeArgs {
+  std::string source;
+  std::string type;
+  std::string output;  // empty: <model>-<TYPE>.gguf in the current directory
+  std::string tokenizer_pre;
+  bool allow_requantize = false;
+};
+
+struct InspectArgs {
+  std::string path;
+  int max_array_items = 8;
+};
+
+int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a);
+int RunInspect(const GlobalOptions& g, const InspectArgs& a);
+int RunListFormats(const GlobalOptions& g);
+
+}  // namespace qforge::cli

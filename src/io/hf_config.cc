@@ -1,0 +1,109 @@
+#include "io/hf_config.h"
+
+#include <filesystem>
+
+#include "io/json_file.h"
+
+namespace qforge {
+namespace {
+
+using nlohmann::json;
+
+Status RequireInt(const json& j, const std::string& path, const char* key, int64_t min, int64_t* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Error(path + ": " + key + ": missing (expected an integer)");
+  if (!it->is_number_integer()) return Status::Error(path + ": " + key + ": expected an integer");
+  *out = it->get<int64_t>();
+  if (*out < min) {
+    return Status::Error(path + ": " + key + ": " + std::to_string(*out) + " is out of range (expected >= " +
+                         std::to_string(min) + ")");
+  }
+  return Status::Ok();
+}
+
+std::optional<int64_t> OptInt(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<int64_t>();
+}
+
+std::optional<double> OptNum(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
+
+}  // namespace
+
+Result<HfConfig> ReadHfConfig(const std::string& folder) {
+  const std::string path = (std::filesystem::path(folder) / "config.json").string();
+  if (!std::filesystem::exists(path)) {
+    return Status::Error(path + ": missing: a Hugging Face model folder needs config.json");
+  }
+  QF_ASSIGN_OR_RETURN(json j, ReadJsonFile(path));
+  if (!j.is_object()) return Status::Error(path + ": expected a JSON object");
+  // Multimodal wrappers keep the language model under text_config.
+  if (j.contains("text_config") && j["text_config"].is_object() && !j.contains("num_hidden_layers")) {
+    j = j["text_config"];
+  }
+  HfConfig c;
+  c.path = path;
+  auto mt = j.find("model_type");
+  if (mt == j.end() || !mt->is_string()) return Status::Error(path + ": model_type: missing (expected a string)");
+  c.model_type = mt->get<std::string>();
+  if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "qwen2" &&
+      c.model_type != "qwen3") {
+    return Status::Error(path + ": model_type: '" + c.model_type +
+                         "' is not supported (expected llama, mistral, qwen2 or qwen3)");
+  }
+  QF_RETURN_IF_ERROR(RequireInt(j, path, "num_hidden_layers", 1, &c.n_layer));
+  QF_RETURN_IF_ERROR(RequireInt(j, path, "hidden_size", 1, &c.n_embd));
+  QF_RETURN_IF_ERROR(RequireInt(j, path, "intermediate_size", 1, &c.n_ff));
+  QF_RETURN_IF_ERROR(RequireInt(j, path, "num_attention_heads", 1, &c.n_head));
+  if (c.n_layer > 512) return Status::Error(path + ": num_hidden_layers: " + std::to_string(c.n_layer) + " exceeds 512");
+  c.n_head_kv = OptInt(j, "num_key_value_heads").value_or(c.n_head);
+  if (c.n_head_kv < 1 || c.n_head % c.n_head_kv != 0) {
+    return Status::Error(path + ": num_key_value_heads: " + std::to_string(c.n_head_kv) +
+                         " must be >= 1 and divide num_attention_heads (" + std::to_string(c.n_head) + ")");
+  }
+  c.head_dim = OptInt(j, "head_dim");
+  if (c.head_dim && *c.head_dim < 1) return Status::Error(path + ": head_dim: expected a positive integer");
+  if (!c.head_dim && c.n_embd % c.n_head != 0) {
+    return Status::Error(path + ": hidden_size: " + std::to_string(c.n_embd) +
+                         " is not a multiple of num_attention_heads and head_dim is not given");
+  }
+  for (const char* k : {"max_position_embeddings", "n_ctx", "seq_length", "max_sequence_length"}) {
+    if (auto v = OptInt(j, k)) {
+      c.n_ctx = *v;
+      break;
+    }
+  }
+  if (c.n_ctx <= 0) return Status::Error(path + ": max_position_embeddings: missing (expected the training context length)");
+  c.rope_theta = OptNum(j, "rope_theta");
+  if (auto e = OptNum(j, "rms_norm_eps")) {
+    c.rms_eps = *e;
+  } else {
+    return Status::Error(path + ": rms_norm_eps: missing (expected a number)");
+  }
+  if (auto it = j.find("tie_word_embeddings"); it != j.end() && it->is_boolean()) c.tie_word_embeddings = *it;
+  if (auto it = j.find("attention_bias"); it != j.end() && it->is_boolean()) c.attention_bias = *it;
+  c.vocab_size = OptInt(j, "vocab_size");
+  c.sliding_window = OptInt(j, "sliding_window");
+  if (auto it = j.find("rope_scaling"); it != j.end() && it->is_object()) {
+    const json& rs = *it;
+    std::string type;
+    if (rs.contains("rope_type") && rs["rope_type"].is_string()) type = rs["rope_type"];
+    else if (rs.contains("type") && rs["type"].is_string()) type = rs["type"];
+    c.rope_scaling.type = type;
+    c.rope_scaling.factor = OptNum(rs, "factor").value_or(1.0);
+    c.rope_scaling.original_context = OptInt(rs, "original_max_position_embeddings");
+    c.rope_scaling.low_freq_factor = OptNum(rs, "low_freq_factor").value_or(1.0);
+    c.rope_scaling.high_freq_factor = OptNum(rs, "high_freq_factor").value_or(4.0);
+    c.rope_scaling.attn_factor = OptNum(rs, "attention_factor");
+    c.rope_scaling.beta_fast = OptNum(rs, "beta_fast");
+    c.rope_scaling.beta_slow = OptNum(rs, "beta_slow");
+  }
+  return c;
+}
+
+}  // namespace qforge

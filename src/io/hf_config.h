@@ -1,0 +1,45 @@
+// A Hugging Face config.json for the LLaMA family (llama, mistral, qwen2,
+// qwen3): every hyper-parameter llama.cpp records, checked for presence and
+// range with errors that name the field.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "qforge/status.h"
+
+namespace qforge {
+
+struct RopeScaling {
+  std::string type;  // "", "linear", "yarn", "llama3", "longrope", "dynamic"
+  double factor = 1.0;
+  std::optional<int64_t> original_context;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;
+  std::optional<double> attn_factor, beta_fast, beta_slow;
+};
+
+struct HfConfig {
+  std::string path;        // config.json path, for messages
+  std::string model_type;  // "llama", "mistral", "qwen2", "qwen3"
+  int64_t n_layer = 0;
+  int64_t n_ctx = 0;
+  int64_t n_embd = 0;
+  int64_t n_ff = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  std::optional<int64_t> head_dim;  // only when config.json states it
+  std::optional<double> rope_theta;
+  double rms_eps = 1e-6;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;
+  std::optional<int64_t> vocab_size;
+  RopeScaling rope_scaling;
+  std::optional<int64_t> sliding_window;
+
+  int64_t HeadDim() const { return head_dim ? *head_dim : n_embd / n_head; }
+};
+
+Result<HfConfig> ReadHfConfig(const std::string& folder);
+
+}  // namespace qforge

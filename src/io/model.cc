@@ -1,0 +1,240 @@
+#include "io/model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "arch/llama_family.h"
+#include "io/safetensors.h"
+#include "tokenizer/gguf_vocab.h"
+
+namespace qforge {
+namespace fs = std::filesystem;
+
+int64_t ModelTensor::n_elements() const {
+  int64_t n = 1;
+  for (int64_t d : ne) n *= d;
+  return n;
+}
+
+int ModelTensor::n_dims() const {
+  int n = 1;
+  for (int i = 0; i < static_cast<int>(ne.size()); ++i) {
+    if (ne[i] > 1) n = i + 1;
+  }
+  return n;
+}
+
+const ModelTensor* Model::Find(const std::string& name) const {
+  for (const auto& t : tensors) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+int64_t Model::n_params() const {
+  int64_t n = 0;
+  for (const auto& t : tensors) n += t.n_elements();
+  return n;
+}
+
+uint64_t Model::n_bytes() const {
+  uint64_t n = 0;
+  for (const auto& t : tensors) n += t.nbytes;
+  return n;
+}
+
+namespace {
+
+bool GgmlTypeOfSafetensors(StDtype d, GgmlType* out) {
+  switch (d) {
+    case StDtype::F32: *out = GgmlType::F32; return true;
+    case StDtype::F16: *out = GgmlType::F16; return true;
+    case StDtype::BF16: *out = GgmlType::BF16; return true;
+    case StDtype::F64: *out = GgmlType::F64; return true;
+    case StDtype::I8: *out = GgmlType::I8; return true;
+    case StDtype::I16: *out = GgmlType::I16; return true;
+    case StDtype::I32: *out = GgmlType::I32; return true;
+    case StDtype::I64: *out = GgmlType::I64; return true;
+    default: return false;
+  }
+}
+
+Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
+  QF_ASSIGN_OR_RETURN(HfConfig cfg, ReadHfConfig(dir));
+  QF_ASSIGN_OR_RETURN(SafetensorsModel st, SafetensorsModel::Open(dir));
+  Model m;
+  m.source = ModelSource::kHfFolder;
+  m.path = dir;
+  m.architecture = GgufArchitecture(cfg.model_type);
+  m.n_layer = cfg.n_layer;
+  m.n_head = cfg.n_head;
+  m.n_head_kv = cfg.n_head_kv;
+
+  const auto rope_factors = Llama3RopeFactors(cfg);
+  for (const StTensor& s : st.tensors()) {
+    QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, s.name));
+    if (!mapped) continue;
+    ModelTensor t;
+    t.name = mapped->gguf_name;
+    t.source_name = s.name;
+    t.source_dtype = StDtypeName(s.dtype);
+    if (!GgmlTypeOfSafetensors(s.dtype, &t.type)) {
+      return Status::Error(dir + ": tensor '" + s.name + "': dtype " + StDtypeName(s.dtype) +
+                           " is not supported for conversion (expected F32, F16 or BF16)");
+    }
+    t.ne.assign(s.shape.rbegin(), s.shape.rend());
+    if (t.ne.empty()) t.ne.push_back(1);
+    t.data = s.data;
+    t.nbytes = s.nbytes;
+    t.file = s.file;
+    t.permute_heads = mapped->permute_heads;
+    if (t.permute_heads > 0) {
+      const int64_t rows = t.ne.size() == 1 ? t.ne[0] : t.n_rows();
+      if (rows % (2 * t.permute_heads) != 0) {
+        return Status::Error(dir + ": tensor '" + s.name + "': " + std::to_string(rows) +
+                             " rows cannot be split into " + std::to_string(t.permute_heads) +
+                             " heads of even size for the Q/K permutation");
+      }
+    }
+    if (m.Find(t.name) != nullptr) {
+      return Status::Error(dir + ": tensor '" + s.name + "' maps to '" + t.name + "', which another tensor already has");
+    }
+    m.tensors.push_back(std::move(t));
+  }
+  if (m.Find("token_embd.weight") == nullptr) {
+    return Status::Error(dir + ": model.embed_tokens.weight: missing from the safetensors files");
+  }
+  if (!rope_factors.empty()) {
+    // Generated tensors come first, as in the converter's output.
+    ModelTensor t;
+    t.name = "rope_freqs.weight";
+    t.source_name = "(generated from rope_scaling)";
+    t.source_dtype = "F32";
+    t.ne = {static_cast<int64_t>(rope_factors.size())};
+    t.owned = std::make_shared<std::vector<uint8_t>>(rope_factors.size() * sizeof(float));
+    std::memcpy(t.owned->data(), rope_factors.data(), t.owned->size());
+    t.data = t.owned->data();
+    t.nbytes = t.owned->size();
+    m.tensors.insert(m.tensors.begin(), std::move(t));
+  }
+
+  VocabOptions vo;
+  vo.tokenizer_pre = opts.tokenizer_pre;
+  vo.config_vocab_size = cfg.vocab_size;
+  QF_ASSIGN_OR_RETURN(GgufVocab vocab, LoadHfVocab(dir, vo));
+
+  ModelCard card = ModelCardFromFolder(dir, m.n_params());
+  GgufMetadata& md = m.metadata;
+  md.Append("general.architecture", GgufValue::Str(m.architecture));
+  md.Append("general.type", GgufValue::Str("model"));
+  if (!card.name.empty()) md.Append("general.name", GgufValue::Str(card.name));
+  if (!card.finetune.empty()) md.Append("general.finetune", GgufValue::Str(card.finetune));
+  if (!card.basename.empty()) md.Append("general.basename", GgufValue::Str(card.basename));
+  if (!card.version.empty()) md.Append("general.version", GgufValue::Str(card.version));
+  if (!card.size_label.empty()) md.Append("general.size_label", GgufValue::Str(card.size_label));
+  const int64_t vocab_size = cfg.vocab_size.value_or(static_cast<int64_t>(vocab.tokens.size()));
+  AddHyperParameters(cfg, 0, vocab_size, &md);
+  md.Append("general.quantization_version", GgufValue::U32(2));
+  AddVocabMetadata(vocab, &md);
+  return m;
+}
+
+// The order llama.cpp's loader (and so llama-quantize) visits tensors: names
+// outside blk.N first, then by block number, ties by byte-wise name.
+int BlockOf(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  size_t dot = name.find('.', 4);
+  if (dot == std::string::npos || dot == 4) return -1;
+  int v = 0;
+  for (size_t i = 4; i < dot; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(name[i])) || v > 100000) return -1;
+    v = v * 10 + (name[i] - '0');
+  }
+  return v;
+}
+
+Result<Model> OpenGguf(const std::string& path) {
+  QF_ASSIGN_OR_RETURN(auto g, GgufFile::Open(path));
+  Model m;
+  m.source = ModelSource::kGguf;
+  m.path = path;
+  m.metadata = g->metadata();
+  if (const GgufValue* a = m.metadata.Find("general.architecture"); a && a->type() == GgufType::STRING) {
+    m.architecture = a->AsString();
+  } else {
+    return Status::Error(path + ": metadata 'general.architecture': missing (expected a string)");
+  }
+  auto get_u = [&](const std::string& key, int64_t def) -> int64_t {
+    const GgufValue* v = m.metadata.Find(m.architecture + "." + key);
+    if (v == nullptr) return def;
+    if (v->is_array()) return v->count() > 0 ? v->ArrayI64(0) : def;
+    return v->AsI64();
+  };
+  m.n_layer = get_u("block_count", 0);
+  m.n_head = get_u("attention.head_count", 0);
+  m.n_head_kv = get_u("attention.head_count_kv", m.n_head);
+  m.expert_count = get_u("expert_count", 0);
+  for (const auto& ti : g->tensors()) {
+    ModelTensor t;
+    t.name = ti.name;
+    t.source_name = ti.name;
+    t.ne = ti.ne;
+    t.type = ti.type;
+    t.source_dtype = TraitsOf(ti.type).name;
+    t.data = g->TensorData(ti);
+    t.nbytes = ti.nbytes;
+    t.file = g->mapped();
+    m.tensors.push_back(std::move(t));
+  }
+  std::stable_sort(m.tensors.begin(), m.tensors.end(), [](const ModelTensor& a, const ModelTensor& b) {
+    int ba = BlockOf(a.name), bb = BlockOf(b.name);
+    if (ba != bb) return ba < bb;
+    return a.name < b.name;
+  });
+  return m;
+}
+
+}  // namespace
+
+Result<Model> OpenModel(const std::string& path, const OpenOptions& opts) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return OpenHfFolder(path, opts);
+  if (!fs::exists(path, ec)) return Status::Error(path + ": no such file or folder");
+  return OpenGguf(path);
+}
+
+Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out) {
+  const GgmlTypeTraits& tr = TraitsOf(t.type);
+  if (tr.decode == nullptr) {
+    return Status::Error(t.name + ": source type " + GgmlTypeName(t.type) + " cannot be decoded by this version");
+  }
+  if (t.permute_heads > 0 && t.ne.size() == 1) {
+    // A permuted 1-D tensor (a Q/K bias): its elements are the rows.
+    const int64_t len = t.ne[0];
+    const int64_t head = len / t.permute_heads;
+    std::vector<float> tmp(static_cast<size_t>(len));
+    tr.decode(t.data, tmp.data(), len);
+    for (int64_t r = 0; r < len; ++r) {
+      const int64_t h = r / head, w = r % head;
+      out[r] = tmp[static_cast<size_t>(h * head + (w % 2) * (head / 2) + w / 2)];
+    }
+    return Status::Ok();
+  }
+  const int64_t row_len = t.ne[0];
+  const int64_t total_rows = t.n_rows();
+  const size_t row_bytes = RowBytes(t.type, row_len);
+  const int64_t head_rows = t.permute_heads > 0 ? total_rows / t.permute_heads : 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = row0 + i;
+    if (t.permute_heads > 0) {
+      // new[h*D + 2j + s] = old[h*D + s*D/2 + j]
+      const int64_t h = r / head_rows, w = r % head_rows;
+      r = h * head_rows + (w % 2) * (head_rows / 2) + w / 2;
+    }
+    tr.decode(t.data + static_cast<size_t>(r) * row_bytes, out + i * row_len, row_len);
+  }
+  return Status::Ok();
+}
+
+}  // namespace qforge

@@ -1,0 +1,63 @@
+// A model as qforge sees it, whatever it was read from: GGUF tensor names and
+// shapes, lazily mapped data, and the GGUF metadata that describes it. A
+// Hugging Face folder is presented exactly as llama.cpp's converter would
+// write it (names, Q/K row order, hyper-parameter and tokenizer keys).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codecs/ggml_types.h"
+#include "io/gguf.h"
+#include "io/hf_config.h"
+#include "io/mapped_file.h"
+#include "qforge/status.h"
+
+namespace qforge {
+
+struct ModelTensor {
+  std::string name;          // GGUF name
+  std::string source_name;   // name in the source file
+  std::vector<int64_t> ne;   // ggml order, ne[0] innermost
+  GgmlType type = GgmlType::F32;  // storage type of the source bytes
+  std::string source_dtype;  // as the source spells it ("BF16", "q8_0", ...)
+  const uint8_t* data = nullptr;
+  uint64_t nbytes = 0;
+  int permute_heads = 0;     // rows are permuted on read with this many heads
+  std::shared_ptr<MappedFile> file;
+  std::shared_ptr<std::vector<uint8_t>> owned;  // generated tensors own their bytes
+
+  int64_t n_elements() const;
+  int64_t n_rows() const { return ne.empty() || ne[0] == 0 ? 0 : n_elements() / ne[0]; }
+  int n_dims() const;  // ggml_n_dims: index of the last dimension > 1, plus one
+};
+
+enum class ModelSource { kHfFolder, kGguf };
+
+struct Model {
+  ModelSource source = ModelSource::kGguf;
+  std::string path;
+  std::string architecture;
+  GgufMetadata metadata;  // HF: the converter's keys (file_type set to F32 until chosen)
+  std::vector<ModelTensor> tensors;
+  int64_t n_layer = 0, n_head = 0, n_head_kv = 0, expert_count = 0;
+
+  const ModelTensor* Find(const std::string& name) const;
+  int64_t n_params() const;
+  uint64_t n_bytes() const;
+};
+
+struct OpenOptions {
+  std::string tokenizer_pre;  // BPE pre-tokenizer override
+};
+
+// path: a Hugging Face folder (config.json + safetensors) or a .gguf file.
+Result<Model> OpenModel(const std::string& path, const OpenOptions& opts = {});
+
+// Decodes rows [row0, row0 + n) of a tensor to float, applying the Q/K row
+// permutation where the tensor has one. Fails for types qforge cannot decode.
+Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out);
+
+}  // namespace qforge

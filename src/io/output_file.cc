@@ -1,0 +1,116 @@
+#include "io/output_file.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+
+namespace qforge {
+namespace {
+
+// Temporary paths alive right now, for the signal handler. The handler only
+// reads plain C strings, which is safe enough for a best-effort cleanup.
+std::mutex g_temps_mu;
+std::set<std::string>& LiveTemps() {
+  static std::set<std::string> s;
+  return s;
+}
+constexpr int kMaxTemps = 16;
+char g_temp_paths[kMaxTemps][4096];
+volatile std::sig_atomic_t g_temp_used[kMaxTemps];
+
+void RegisterTemp(const std::string& p) {
+  std::lock_guard<std::mutex> lock(g_temps_mu);
+  LiveTemps().insert(p);
+  for (int i = 0; i < kMaxTemps; ++i) {
+    if (!g_temp_used[i] && p.size() < sizeof(g_temp_paths[i])) {
+      std::memcpy(g_temp_paths[i], p.c_str(), p.size() + 1);
+      g_temp_used[i] = 1;
+      break;
+    }
+  }
+}
+
+void UnregisterTemp(const std::string& p) {
+  std::lock_guard<std::mutex> lock(g_temps_mu);
+  LiveTemps().erase(p);
+  for (int i = 0; i < kMaxTemps; ++i) {
+    if (g_temp_used[i] && p == g_temp_paths[i]) g_temp_used[i] = 0;
+  }
+}
+
+extern "C" void CleanupOnSignal(int sig) {
+  for (int i = 0; i < kMaxTemps; ++i) {
+    if (g_temp_used[i]) ::unlink(g_temp_paths[i]);
+  }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+}  // namespace
+
+void InstallOutputCleanupHandlers() {
+  std::signal(SIGINT, CleanupOnSignal);
+  std::signal(SIGTERM, CleanupOnSignal);
+}
+
+Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& final_path) {
+  std::unique_ptr<OutputFile> f(new OutputFile());
+  f->final_path_ = final_path;
+  f->temp_path_ = final_path + ".qforge-" + std::to_string(::getpid()) + ".tmp";
+  f->file_ = std::fopen(f->temp_path_.c_str(), "wb");
+  if (f->file_ == nullptr) {
+    return Status::Error(final_path + ": cannot create output: " + std::strerror(errno));
+  }
+  RegisterTemp(f->temp_path_);
+  return f;
+}
+
+OutputFile::~OutputFile() {
+  if (file_ != nullptr) std::fclose(file_);
+  if (!committed_) {
+    ::unlink(temp_path_.c_str());
+  }
+  UnregisterTemp(temp_path_);
+}
+
+Status OutputFile::Write(const void* data, size_t n) {
+  if (n == 0) return Status::Ok();
+  if (file_ == nullptr) return Status::Error(final_path_ + ": write after close");
+  if (std::fwrite(data, 1, n, file_) != n) {
+    return Status::Error(final_path_ + ": write failed: " + std::strerror(errno));
+  }
+  position_ += n;
+  return Status::Ok();
+}
+
+Status OutputFile::WriteZeros(size_t n) {
+  static const uint8_t kZeros[256] = {};
+  while (n > 0) {
+    size_t k = std::min(n, sizeof(kZeros));
+    QF_RETURN_IF_ERROR(Write(kZeros, k));
+    n -= k;
+  }
+  return Status::Ok();
+}
+
+Status OutputFile::Commit() {
+  if (file_ == nullptr) return Status::Error(final_path_ + ": commit after close");
+  bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
+  int e = errno;
+  ok = (std::fclose(file_) == 0) && ok;
+  file_ = nullptr;
+  if (!ok) return Status::Error(final_path_ + ": cannot finish writing: " + std::strerror(e));
+  if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+    return Status::Error(final_path_ + ": cannot rename temporary output into place: " +
+                         std::strerror(errno));
+  }
+  committed_ = true;
+  return Status::Ok();
+}
+
+}  // namespace qforge

@@ -1,0 +1,41 @@
+// An output written to a temporary file beside its destination and renamed
+// into place only by Commit(): an interrupted or failed run never leaves a
+// file that looks complete.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "qforge/status.h"
+
+namespace qforge {
+
+class OutputFile {
+ public:
+  static Result<std::unique_ptr<OutputFile>> Create(const std::string& final_path);
+  ~OutputFile();  // removes the temporary file unless committed
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  Status Write(const void* data, size_t n);
+  Status WriteZeros(size_t n);
+  uint64_t position() const { return position_; }
+  Status Commit();
+  const std::string& path() const { return final_path_; }
+
+ private:
+  OutputFile() = default;
+  std::string final_path_;
+  std::string temp_path_;
+  std::FILE* file_ = nullptr;
+  uint64_t position_ = 0;
+  bool committed_ = false;
+};
+
+// Removes temporary outputs when the process is interrupted (SIGINT/SIGTERM).
+void InstallOutputCleanupHandlers();
+
+}  // namespace qforge

@@ -1,0 +1,267 @@
+#include "io/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "io/output_file.h"
+
+namespace qforge {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct DtypeRow {
+  StDtype dtype;
+  const char* name;
+  int bytes;
+};
+// Ascending order of the reference writer's enumeration (element size order).
+constexpr DtypeRow kDtypes[] = {
+    {StDtype::BOOL, "BOOL", 1},       {StDtype::U8, "U8", 1},   {StDtype::I8, "I8", 1},
+    {StDtype::F8_E5M2, "F8_E5M2", 1}, {StDtype::F8_E4M3, "F8_E4M3", 1},
+    {StDtype::I16, "I16", 2},         {StDtype::U16, "U16", 2}, {StDtype::F16, "F16", 2},
+    {StDtype::BF16, "BF16", 2},       {StDtype::I32, "I32", 4}, {StDtype::U32, "U32", 4},
+    {StDtype::F32, "F32", 4},         {StDtype::F64, "F64", 8}, {StDtype::I64, "I64", 8},
+    {StDtype::U64, "U64", 8},
+};
+
+int DtypeRank(StDtype d) {
+  for (size_t i = 0; i < std::size(kDtypes); ++i) {
+    if (kDtypes[i].dtype == d) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+constexpr uint64_t kMaxHeader = 100000000;
+
+}  // namespace
+
+const char* StDtypeName(StDtype d) { return kDtypes[DtypeRank(d)].name; }
+int StDtypeBytes(StDtype d) { return kDtypes[DtypeRank(d)].bytes; }
+
+bool StDtypeFromName(const std::string& s, StDtype* out) {
+  for (const auto& r : kDtypes) {
+    if (s == r.name) {
+      *out = r.dtype;
+      return true;
+    }
+  }
+  return false;
+}
+
+int64_t StTensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Result<std::vector<StTensor>> ReadSafetensorsFile(const std::string& path,
+                                                  std::map<std::string, std::string>* metadata) {
+  QF_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
+  const size_t size = file->size();
+  if (size < 8) {
+    return Status::Error(path + ": header length: file has " + std::to_string(size) +
+                         " bytes, fewer than the 8-byte header length (truncated file?)");
+  }
+  uint64_t n = 0;
+  std::memcpy(&n, file->data(), 8);
+  if (n > kMaxHeader) {
+    return Status::Error(path + ": header length: " + std::to_string(n) +
+                         " exceeds the 100000000-byte limit (not a safetensors file?)");
+  }
+  if (n > size - 8) {
+    return Status::Error(path + ": header length: " + std::to_string(n) + " bytes past the end of the " +
+                         std::to_string(size) + "-byte file (truncated file?)");
+  }
+  json header;
+  try {
+    header = json::parse(file->data() + 8, file->data() + 8 + n);
+  } catch (const json::exception& e) {
+    return Status::Error(path + ": header: invalid JSON: " + e.what());
+  }
+  if (!header.is_object()) return Status::Error(path + ": header: expected a JSON object");
+
+  const uint64_t data_size = size - 8 - n;
+  const uint8_t* data = file->data() + 8 + n;
+  std::vector<StTensor> out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& v = it.value();
+    if (name == "__metadata__") {
+      if (!v.is_object()) return Status::Error(path + ": __metadata__: expected an object of strings");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string()) {
+          return Status::Error(path + ": __metadata__." + m.key() + ": expected a string value");
+        }
+        if (metadata) (*metadata)[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = path + ": tensor '" + name + "'";
+    if (!v.is_object()) return Status::Error(what + ": expected an object with dtype, shape, data_offsets");
+    StTensor t;
+    t.name = name;
+    t.file = file;
+    auto dt = v.find("dtype");
+    if (dt == v.end() || !dt->is_string()) return Status::Error(what + ": dtype: expected a string");
+    if (!StDtypeFromName(dt->get<std::string>(), &t.dtype)) {
+      return Status::Error(what + ": dtype: '" + dt->get<std::string>() + "' is not supported");
+    }
+    auto sh = v.find("shape");
+    if (sh == v.end() || !sh->is_array()) return Status::Error(what + ": shape: expected an array");
+    int64_t numel = 1;
+    for (const auto& d : *sh) {
+      if (!d.is_number_unsigned()) return Status::Error(what + ": shape: expected non-negative integers");
+      const uint64_t dv = d.get<uint64_t>();
+      if (dv > (uint64_t{1} << 62) || __builtin_mul_overflow(numel, static_cast<int64_t>(dv), &numel)) {
+        return Status::Error(what + ": shape: element count overflows");
+      }
+      t.shape.push_back(static_cast<int64_t>(dv));
+    }
+    auto off = v.find("data_offsets");
+    if (off == v.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
+        !(*off)[1].is_number_unsigned()) {
+      return Status::Error(what + ": data_offsets: expected [begin, end] non-negative integers");
+    }
+    const uint64_t b = (*off)[0].get<uint64_t>(), e = (*off)[1].get<uint64_t>();
+    if (b > e || e > data_size) {
+      return Status::Error(what + ": data_offsets: [" + std::to_string(b) + ", " + std::to_string(e) +
+                           ") is out of range of the " + std::to_string(data_size) + "-byte data section");
+    }
+    int64_t expected = 0;
+    if (__builtin_mul_overflow(numel, static_cast<int64_t>(StDtypeBytes(t.dtype)), &expected) ||
+        static_cast<uint64_t>(expected) != e - b) {
+      return Status::Error(what + ": data_offsets: spans " + std::to_string(e - b) + " bytes but dtype " +
+                           StDtypeName(t.dtype) + " and shape need " +
+                           std::to_string(numel * StDtypeBytes(t.dtype)));
+    }
+    t.data = data + b;
+    t.nbytes = e - b;
+    out.push_back(std::move(t));
+  }
+  // Tensors may not share bytes.
+  std::vector<const StTensor*> by_offset;
+  for (const auto& t : out) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const StTensor* a, const StTensor* b) { return a->data < b->data; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const StTensor* p = by_offset[i - 1];
+    const StTensor* q = by_offset[i];
+    if (p->data + p->nbytes > q->data && q->nbytes > 0 && p->nbytes > 0) {
+      return Status::Error(path + ": tensor '" + q->name + "': data_offsets overlap tensor '" + p->name + "'");
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const StTensor& a, const StTensor& b) { return a.name < b.name; });
+  return out;
+}
+
+Result<SafetensorsModel> SafetensorsModel::Open(const std::string& path_in) {
+  fs::path path(path_in);
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    if (fs::exists(path / "model.safetensors.index.json")) {
+      path /= "model.safetensors.index.json";
+    } else if (fs::exists(path / "model.safetensors")) {
+      path /= "model.safetensors";
+    } else {
+      return Status::Error(path_in + ": no model.safetensors or model.safetensors.index.json in the folder");
+    }
+  }
+  SafetensorsModel m;
+  const std::string p = path.string();
+  if (p.size() >= 5 && p.substr(p.size() - 5) == ".json") {
+    std::ifstream in(p);
+    if (!in) return Status::Error(p + ": cannot open");
+    json idx;
+    try {
+      idx = json::parse(in);
+    } catch (const json::exception& e) {
+      return Status::Error(p + ": invalid JSON: " + e.what());
+    }
+    if (!idx.is_object() || !idx.contains("weight_map") || !idx["weight_map"].is_object()) {
+      return Status::Error(p + ": weight_map: expected an object mapping tensor names to files");
+    }
+    std::map<std::string, std::set<std::string>> by_file;
+    for (auto it = idx["weight_map"].begin(); it != idx["weight_map"].end(); ++it) {
+      if (!it.value().is_string()) return Status::Error(p + ": weight_map." + it.key() + ": expected a file name");
+      const std::string f = it.value().get<std::string>();
+      if (f.find('/') != std::string::npos || f == ".." || f.empty()) {
+        return Status::Error(p + ": weight_map." + it.key() + ": '" + f + "' is not a plain file name");
+      }
+      by_file[f].insert(it.key());
+    }
+    for (const auto& [file, names] : by_file) {
+      const std::string shard = (path.parent_path() / file).string();
+      QF_ASSIGN_OR_RETURN(auto ts, ReadSafetensorsFile(shard, &m.metadata_));
+      std::set<std::string> present;
+      for (auto& t : ts) {
+        present.insert(t.name);
+        if (names.count(t.name)) m.tensors_.push_back(std::move(t));
+      }
+      for (const auto& nm : names) {
+        if (!present.count(nm)) {
+          return Status::Error(p + ": weight_map." + nm + ": tensor is not in " + file);
+        }
+      }
+    }
+  } else {
+    QF_ASSIGN_OR_RETURN(m.tensors_, ReadSafetensorsFile(p, &m.metadata_));
+  }
+  return m;
+}
+
+const StTensor* SafetensorsModel::Find(const std::string& name) const {
+  for (const auto& t : tensors_) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+Status WriteSafetensorsFile(const std::string& path, std::vector<StWriteTensor> tensors,
+                            const std::map<std::string, std::string>& metadata) {
+  for (const auto& t : tensors) {
+    int64_t numel = 1;
+    for (int64_t d : t.shape) numel *= d;
+    if (static_cast<uint64_t>(numel * StDtypeBytes(t.dtype)) != t.bytes.size()) {
+      return Status::Error(path + ": tensor '" + t.name + "': " + std::to_string(t.bytes.size()) +
+                           " bytes given, shape and dtype need " + std::to_string(numel * StDtypeBytes(t.dtype)));
+    }
+  }
+  std::sort(tensors.begin(), tensors.end(), [](const StWriteTensor& a, const StWriteTensor& b) {
+    int ra = DtypeRank(a.dtype), rb = DtypeRank(b.dtype);
+    if (ra != rb) return ra > rb;
+    return a.name < b.name;
+  });
+  // nlohmann's ordered_json keeps insertion order: metadata first, then data order.
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json md = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) md[k] = v;
+    header["__metadata__"] = md;
+  }
+  uint64_t offset = 0;
+  for (const auto& t : tensors) {
+    nlohmann::ordered_json e;
+    e["dtype"] = StDtypeName(t.dtype);
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + t.bytes.size()};
+    offset += t.bytes.size();
+    header[t.name] = e;
+  }
+  std::string h = header.dump();
+  while (h.size() % 8 != 0) h.push_back(' ');
+  QF_ASSIGN_OR_RETURN(auto out, OutputFile::Create(path));
+  uint64_t n = h.size();
+  QF_RETURN_IF_ERROR(out->Write(&n, 8));
+  QF_RETURN_IF_ERROR(out->Write(h.data(), h.size()));
+  for (const auto& t : tensors) QF_RETURN_IF_ERROR(out->Write(t.bytes.data(), t.bytes.size()));
+  return out->Commit();
+}
+
+}  // namespace qforge

@@ -1,0 +1,97 @@
+#include "sinks/gguf_sink.h"
+
+#include <atomic>
+#include <cmath>
+#include <vector>
+
+#include "base/parallel.h"
+#include "io/gguf.h"
+
+namespace qforge {
+namespace {
+
+// Rows per chunk: enough work to keep threads busy, small enough that the
+// float buffer stays a few MB whatever the tensor size.
+int64_t RowsPerChunk(int64_t row_len) {
+  const int64_t target_floats = int64_t{1} << 21;  // 8 MB of float
+  return std::max<int64_t>(1, target_floats / std::max<int64_t>(1, row_len));
+}
+
+Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opts) {
+  const ModelTensor& src = *tp.source;
+  if (tp.copy_bytes) {
+    const uint64_t kChunk = 16u << 20;
+    for (uint64_t off = 0; off < src.nbytes; off += kChunk) {
+      const uint64_t n = std::min(kChunk, src.nbytes - off);
+      QF_RETURN_IF_ERROR(w.WriteTensorData(src.data + off, n));
+      if (src.file) src.file->DropRange(static_cast<size_t>(src.data + off - src.file->data()), n);
+      if (opts.on_progress) opts.on_progress(n, tp.name);
+    }
+    return Status::Ok();
+  }
+  const bool permuted_vector = src.permute_heads > 0 && src.ne.size() == 1;
+  const int64_t row_len = permuted_vector ? src.ne[0] : src.ne[0];
+  const int64_t rows = permuted_vector ? 1 : src.n_rows();
+  const GgmlTypeTraits& out_tr = TraitsOf(tp.type);
+  const size_t out_row_bytes = RowBytes(tp.type, row_len);
+  const size_t in_row_bytes = RowBytes(src.type, row_len);
+  const bool check_finite = out_tr.quantized;
+  const int64_t chunk = permuted_vector ? 1 : RowsPerChunk(row_len);
+  std::vector<float> f32(static_cast<size_t>(std::min(chunk, rows) * row_len));
+  std::vector<uint8_t> out(static_cast<size_t>(std::min(chunk, rows)) * out_row_bytes);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, rows - r0);
+    std::atomic<int64_t> bad_row{-1};
+    std::vector<Status> errors(static_cast<size_t>(std::max(1, opts.threads)));
+    std::atomic<int> slot{0};
+    ParallelFor(n, opts.threads, [&](int64_t b, int64_t e) {
+      const int my = slot.fetch_add(1);
+      Status s = ReadRowsF32(src, r0 + b, e - b, f32.data() + b * row_len);
+      if (!s.ok()) {
+        errors[static_cast<size_t>(my)] = s;
+        return;
+      }
+      for (int64_t i = b; i < e; ++i) {
+        const float* x = f32.data() + i * row_len;
+        if (check_finite) {
+          for (int64_t j = 0; j < row_len; ++j) {
+            if (!std::isfinite(x[j])) {
+              int64_t expected = -1;
+              bad_row.compare_exchange_strong(expected, r0 + i);
+              return;
+            }
+          }
+        }
+        out_tr.encode(x, nullptr, out.data() + static_cast<size_t>(i) * out_row_bytes, row_len);
+      }
+    });
+    for (const auto& s : errors) QF_RETURN_IF_ERROR(s);
+    if (bad_row.load() >= 0) {
+      return Status::Error("tensor '" + src.source_name + "': row " + std::to_string(bad_row.load()) +
+                           " contains NaN or Inf; refusing to quantize it to " + GgmlTypeName(tp.type));
+    }
+    QF_RETURN_IF_ERROR(w.WriteTensorData(out.data(), static_cast<size_t>(n) * out_row_bytes));
+    if (src.file) {
+      src.file->DropRange(static_cast<size_t>(src.data - src.file->data()) + static_cast<size_t>(r0) * in_row_bytes,
+                          static_cast<size_t>(n) * in_row_bytes);
+    }
+    if (opts.on_progress) opts.on_progress(static_cast<uint64_t>(n) * in_row_bytes, tp.name);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WriteGguf(const Plan& plan, const std::string& path, const SinkOptions& opts) {
+  GgufWriter w;
+  w.metadata() = plan.metadata;
+  for (const auto& tp : plan.tensors) w.AddTensor(tp.name, tp.ne, tp.type);
+  QF_RETURN_IF_ERROR(w.Begin(path));
+  for (const auto& tp : plan.tensors) {
+    Status s = ConvertTensor(tp, w, opts);
+    if (!s.ok()) return s;  // the writer's destructor removes the temporary file
+  }
+  return w.Finish();
+}
+
+}  // namespace qforge
