@@ -1,0 +1,83 @@
+#include "arch/llama_family.h"
+
+#include <gtest/gtest.h>
+
+namespace qforge {
+namespace {
+
+HfConfig Llama() {
+  HfConfig c;
+  c.path = "config.json";
+  c.model_type = "llama";
+  c.n_layer = 4;
+  c.n_head = 8;
+  c.n_head_kv = 4;
+  c.n_embd = 512;
+  return c;
+}
+
+TEST(LlamaFamily, MapsNamesAndMarksPermutations) {
+  const HfConfig c = Llama();
+  auto q = MapHfTensorName(c, "model.layers.3.self_attn.q_proj.weight");
+  ASSERT_TRUE(q.ok() && q->has_value());
+  EXPECT_EQ((*q)->gguf_name, "blk.3.attn_q.weight");
+  EXPECT_EQ((*q)->permute_heads, 8);
+  auto k = MapHfTensorName(c, "model.layers.0.self_attn.k_proj.bias");
+  EXPECT_EQ((*k)->gguf_name, "blk.0.attn_k.bias");
+  EXPECT_EQ((*k)->permute_heads, 4);
+  EXPECT_EQ((*MapHfTensorName(c, "model.layers.0.self_attn.v_proj.weight"))->permute_heads, 0);
+  EXPECT_EQ((*MapHfTensorName(c, "lm_head.weight"))->gguf_name, "output.weight");
+  EXPECT_EQ((*MapHfTensorName(c, "model.norm.weight"))->gguf_name, "output_norm.weight");
+  EXPECT_EQ((*MapHfTensorName(c, "model.layers.1.post_attention_layernorm.weight"))->gguf_name, "blk.1.ffn_norm.weight");
+  auto dropped = MapHfTensorName(c, "model.layers.0.self_attn.rotary_emb.inv_freq");
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_FALSE(dropped->has_value());
+}
+
+TEST(LlamaFamily, UnknownOrOutOfRangeNamesAreErrors) {
+  const HfConfig c = Llama();
+  EXPECT_FALSE(MapHfTensorName(c, "model.layers.4.mlp.up_proj.weight").ok());
+  EXPECT_FALSE(MapHfTensorName(c, "model.vision_tower.weight").ok());
+  auto e = MapHfTensorName(c, "model.layers.x.mlp.up_proj.weight");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("model.layers.x.mlp.up_proj.weight"), std::string::npos);
+}
+
+TEST(LlamaFamily, QwenIsNotPermuted) {
+  HfConfig c = Llama();
+  c.model_type = "qwen2";
+  EXPECT_EQ((*MapHfTensorName(c, "model.layers.0.self_attn.q_proj.weight"))->permute_heads, 0);
+  EXPECT_EQ(GgufArchitecture("mistral"), "llama");
+  EXPECT_EQ(GgufArchitecture("qwen3"), "qwen3");
+}
+
+TEST(LlamaFamily, ModelCardFromFolderName) {
+  auto c = ModelCardFromFolder("/x/models/house-14m", 13600000);
+  EXPECT_EQ(c.name, "House 14m");
+  EXPECT_EQ(c.basename, "house");
+  EXPECT_EQ(c.size_label, "14M");
+  auto d = ModelCardFromFolder("/m/Qwen2.5-0.5B-Instruct", 0);
+  EXPECT_EQ(d.basename, "Qwen2.5");
+  EXPECT_EQ(d.size_label, "0.5B");
+  EXPECT_EQ(d.finetune, "Instruct");
+  auto e = ModelCardFromFolder("/m/tiny", 260000);
+  EXPECT_EQ(e.size_label, "260K");
+}
+
+TEST(LlamaFamily, Llama3RopeFactors) {
+  HfConfig c = Llama();
+  c.n_embd = 4096;
+  c.n_head = 32;
+  c.rope_theta = 500000.0;
+  c.rope_scaling.type = "llama3";
+  c.rope_scaling.factor = 8.0;
+  c.rope_scaling.original_context = 8192;
+  auto f = Llama3RopeFactors(c);
+  ASSERT_EQ(f.size(), 64u);
+  EXPECT_EQ(f.front(), 1.0f);   // high frequencies are untouched
+  EXPECT_EQ(f.back(), 8.0f);    // low frequencies are divided by the factor
+  for (size_t i = 1; i < f.size(); ++i) EXPECT_GE(f[i], f[i - 1]);
+}
+
+}  // namespace
+}  // namespace qforge

@@ -1,0 +1,188 @@
+// The qforge command as a user runs it: help, formats, inspect, quantize, and
+// one clear error line (file, field, expectation) with no output left behind
+// for each kind of bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "../conversion/synthetic_model.h"
+#include "test_util.h"
+
+namespace qforge {
+namespace {
+namespace fs = std::filesystem;
+using test::RunQforge;
+using test::ScratchDir;
+
+void CopyHouseExcept(const std::string& dst, const std::string& except) {
+  fs::create_directories(dst);
+  for (const auto& e : fs::directory_iterator(test::HouseModelDir())) {
+    if (e.path().filename() != except) fs::copy_file(e.path(), dst + "/" + e.path().filename().string());
+  }
+}
+
+void ExpectOneLineError(const test::CommandResult& r, const std::vector<std::string>& parts) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  for (const auto& p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << "'" << p << "' not in: " << r.err;
+}
+
+TEST(Cli, HelpOnEverySubcommand) {
+  auto top = RunQforge({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  for (const char* sub : {"quantize", "inspect", "list-formats"}) {
+    EXPECT_NE(top.out.find(sub), std::string::npos) << sub;
+    auto r = RunQforge({sub, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.out.find("--json"), std::string::npos) << sub << ": " << r.out;
+  }
+  EXPECT_NE(RunQforge({"quantize", "--help"}).out.find("--type"), std::string::npos);
+}
+
+TEST(Cli, ListFormats) {
+  auto r = RunQforge({"list-formats"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* t : {"F32", "F16", "BF16", "Q8_0"}) EXPECT_NE(r.out.find(t), std::string::npos) << t;
+  auto j = RunQforge({"list-formats", "--json"});
+  auto parsed = nlohmann::json::parse(j.out);
+  ASSERT_TRUE(parsed.is_array());
+  EXPECT_GE(parsed.size(), 4u);
+}
+
+TEST(Cli, QuantizeDefaultNameAndInspect) {
+  ScratchDir dir;
+  auto q = RunQforge({"quantize", test::HouseModelDir(), "-f", "q8_0", "-o", dir.path(), "--threads", "2"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"house-14m-Q8_0.gguf"});
+  EXPECT_NE(q.out.find("house-14m-Q8_0.gguf"), std::string::npos) << q.out;
+  EXPECT_EQ(q.err, "") << "no progress bar when stderr is not a terminal";
+
+  auto text = RunQforge({"inspect", dir.File("house-14m-Q8_0.gguf")});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("blk.3.ffn_down.weight"), std::string::npos);
+  EXPECT_NE(text.out.find("Q8_0"), std::string::npos);
+  EXPECT_NE(text.out.find("total: 39 tensors"), std::string::npos) << text.out;
+
+  auto js = RunQforge({"inspect", "--json", dir.File("house-14m-Q8_0.gguf")});
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  auto j = nlohmann::json::parse(js.out);
+  EXPECT_EQ(j["format"], "gguf");
+  EXPECT_EQ(j["metadata"]["general.file_type"], 7);
+  EXPECT_EQ(j["tensors"].size(), 39u);
+  EXPECT_EQ(j["total"]["parameters"], 13636096);
+  EXPECT_NEAR(j["total"]["bits_per_weight"].get<double>(), 8.5, 0.01);
+}
+
+TEST(Cli, InspectHuggingFaceFolder) {
+  auto r = RunQforge({"inspect", "--json", test::HouseModelDir()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["format"], "huggingface");
+  EXPECT_EQ(j["tensors"][0]["type"], "BF16");
+  EXPECT_EQ(j["metadata"]["llama.block_count"], 4);
+}
+
+TEST(Cli, QuantizeJsonSummary) {
+  ScratchDir dir;
+  auto r = RunQforge({"quantize", "--json", test::HouseModelDir(), "-f", "F16", "-o", dir.File("h.gguf")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["type"], "F16");
+  EXPECT_EQ(j["file_bytes"].get<uint64_t>(), fs::file_size(dir.File("h.gguf")));
+}
+
+TEST(Cli, MissingConfig) {
+  ScratchDir dir;
+  CopyHouseExcept(dir.File("m"), "config.json");
+  auto r = RunQforge({"quantize", dir.File("m"), "-f", "Q8_0", "-o", dir.File("o.gguf")});
+  ExpectOneLineError(r, {dir.File("m") + "/config.json", "missing"});
+  EXPECT_FALSE(fs::exists(dir.File("o.gguf")));
+}
+
+TEST(Cli, UnsupportedModelType) {
+  ScratchDir dir;
+  CopyHouseExcept(dir.File("m"), "config.json");
+  test::WriteFile(dir.File("m/config.json"), R"({"model_type": "bert", "num_hidden_layers": 2})");
+  auto r = RunQforge({"quantize", dir.File("m"), "-f", "Q8_0", "-o", dir.File("o.gguf")});
+  ExpectOneLineError(r, {"config.json", "model_type", "bert", "expected llama, mistral, qwen2 or qwen3"});
+  EXPECT_FALSE(fs::exists(dir.File("o.gguf")));
+}
+
+TEST(Cli, BadJsonConfig) {
+  ScratchDir dir;
+  CopyHouseExcept(dir.File("m"), "config.json");
+  test::WriteFile(dir.File("m/config.json"), "{\"model_type\": \"llama\",");
+  auto r = RunQforge({"quantize", dir.File("m"), "-f", "Q8_0", "-o", dir.File("o.gguf")});
+  ExpectOneLineError(r, {"config.json", "invalid JSON"});
+}
+
+TEST(Cli, TruncatedSafetensors) {
+  ScratchDir dir;
+  CopyHouseExcept(dir.File("m"), "model.safetensors");
+  const std::string full = test::ReadFile(test::HouseModelDir() + "/model.safetensors");
+  test::WriteFile(dir.File("m/model.safetensors"), full.substr(0, full.size() / 2));
+  auto r = RunQforge({"quantize", dir.File("m"), "-f", "Q8_0", "-o", dir.File("o.gguf")});
+  ExpectOneLineError(r, {dir.File("m/model.safetensors"), "data_offsets", "out of range"});
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"m"});
+}
+
+TEST(Cli, HeaderLengthPastTheEnd) {
+  ScratchDir dir;
+  CopyHouseExcept(dir.File("m"), "model.safetensors");
+  test::WriteFile(dir.File("m/model.safetensors"), std::string("\x00\x10\x00\x00\x00\x00\x00\x00{}", 10));
+  auto r = RunQforge({"quantize", dir.File("m"), "-f", "Q8_0", "-o", dir.File("o.gguf")});
+  ExpectOneLineError(r, {"model.safetensors", "header length", "past the end"});
+}
+
+TEST(Cli, DtypeShapeMismatch) {
+  ScratchDir dir;
+  CopyHouseExcept(dir.File("m"), "model.safetensors");
+  std::string full = test::ReadFile(test::HouseModelDir() + "/model.safetensors");
+  // Claim a wider dtype for the first tensor without changing its bytes.
+  const size_t at = full.find("\"BF16\"");
+  ASSERT_NE(at, std::string::npos);
+  full.replace(at, 6, "\"F32\" ");
+  test::WriteFile(dir.File("m/model.safetensors"), full);
+  auto r = RunQforge({"quantize", dir.File("m"), "-f", "Q8_0", "-o", dir.File("o.gguf")});
+  ExpectOneLineError(r, {"model.safetensors", "dtype F32", "need"});
+}
+
+TEST(Cli, UnwritableOutput) {
+  ScratchDir dir;
+  auto r = RunQforge({"quantize", test::HouseModelDir(), "-f", "Q8_0", "-o", dir.File("no/such/dir/o.gguf")});
+  ExpectOneLineError(r, {dir.File("no/such/dir/o.gguf"), "cannot create output"});
+}
+
+TEST(Cli, UnknownTypeAndMissingSource) {
+  ScratchDir dir;
+  auto r = RunQforge({"quantize", test::HouseModelDir(), "-f", "Q9_9", "-o", dir.File("o.gguf")});
+  ExpectOneLineError(r, {"Q9_9", "list-formats"});
+  auto m = RunQforge({"quantize", dir.File("nothing"), "-f", "Q8_0"});
+  ExpectOneLineError(m, {dir.File("nothing"), "no such file"});
+  EXPECT_TRUE(dir.List().empty());
+}
+
+TEST(Cli, TruncatedGgufSource) {
+  ScratchDir dir;
+  const std::string full = test::ReadFile(test::SharedDir() + "/models/stories260K/stories260K-f32.gguf");
+  test::WriteFile(dir.File("s.gguf"), full.substr(0, full.size() - 1000));
+  auto r = RunQforge({"quantize", dir.File("s.gguf"), "-f", "F16", "-o", dir.File("o.gguf")});
+  ExpectOneLineError(r, {dir.File("s.gguf"), "past the end"});
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"s.gguf"});
+}
+
+TEST(Cli, RequantizeNeedsTheFlag) {
+  ScratchDir dir;
+  ASSERT_EQ(RunQforge({"quantize", test::HouseModelDir(), "-f", "Q8_0", "-o", dir.File("q8.gguf")}).exit_code, 0);
+  auto r = RunQforge({"quantize", dir.File("q8.gguf"), "-f", "F16", "-o", dir.File("f16.gguf")});
+  ExpectOneLineError(r, {"already quantized", "--allow-requantize"});
+  auto ok = RunQforge({"quantize", dir.File("q8.gguf"), "-f", "F16", "-o", dir.File("f16.gguf"), "--allow-requantize"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.err.find("warning"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir.File("f16.gguf")));
+}
+
+}  // namespace
+}  // namespace qforge

@@ -1,0 +1,58 @@
+#include "io/hf_config.h"
+
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace qforge {
+namespace {
+using test::ScratchDir;
+
+TEST(HfConfig, BundledModel) {
+  auto c = ReadHfConfig(test::HouseModelDir());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->model_type, "llama");
+  EXPECT_EQ(c->n_layer, 4);
+  EXPECT_EQ(c->n_embd, 512);
+  EXPECT_EQ(c->n_ff, 1024);
+  EXPECT_EQ(c->n_head, 8);
+  EXPECT_EQ(c->n_head_kv, 4);
+  EXPECT_EQ(c->head_dim, 64);
+  EXPECT_EQ(c->n_ctx, 512);
+  EXPECT_DOUBLE_EQ(c->rms_eps, 1e-5);
+  EXPECT_FALSE(c->tie_word_embeddings);
+}
+
+struct Bad {
+  std::string json;
+  const char* expect;
+};
+
+TEST(HfConfig, ErrorsNameTheField) {
+  ScratchDir dir;
+  auto missing = ReadHfConfig(dir.path());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("config.json"), std::string::npos);
+  const std::string base =
+      R"("num_hidden_layers":2,"hidden_size":64,"intermediate_size":128,"num_attention_heads":4,)"
+      R"("max_position_embeddings":128,"rms_norm_eps":1e-5)";
+  const Bad cases[] = {
+      {"{not json", "invalid JSON"},
+      {R"({"model_type":"gpt_neox",)" "\"x\":1}", "model_type: 'gpt_neox' is not supported"},
+      {R"({"model_type":"llama","num_hidden_layers":2})", "hidden_size: missing"},
+      {std::string(R"({"model_type":"llama",)") + base + R"(,"num_key_value_heads":3})", "num_key_value_heads"},
+      {R"({"model_type":"llama","num_hidden_layers":"2"})", "num_hidden_layers: expected an integer"},
+      {R"({"num_hidden_layers":2})", "model_type: missing"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.json);
+    test::WriteFile(dir.File("config.json"), c.json);
+    auto r = ReadHfConfig(dir.path());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find(dir.File("config.json")), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos) << r.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace qforge

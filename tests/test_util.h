@@ -1,0 +1,63 @@
+// Shared helpers for qforge tests: data locations, scratch folders, running
+// the qforge binary, and the Python-repr hashing the reference manifests use.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/gguf.h"
+
+namespace qforge::test {
+
+std::string SourceDir();
+std::string SharedDir();
+std::string QforgeBinary();
+std::string HouseModelDir();  // the bundled models/house-14m
+
+// A fresh empty folder under the system temp dir, removed on destruction.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  std::vector<std::string> List() const;  // file names inside
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs the qforge binary with arguments (shell-quoted for you).
+CommandResult RunQforge(const std::vector<std::string>& args);
+
+void WriteFile(const std::string& path, const std::string& bytes);
+std::string ReadFile(const std::string& path);
+
+// Python's repr() of a GGUF array value, as the reference manifests hash it:
+// ['a', 'b'] for strings, [0.0, -1000.0] for floats, [1, 2] for integers.
+std::string PythonRepr(const GgufValue& v);
+std::string PythonFloatRepr(double d);
+std::string PythonStrRepr(const std::string& utf8);
+
+// Deterministic test matrices (spec 2.12's xorshift32 generator).
+class XorShift32 {
+ public:
+  explicit XorShift32(uint32_t seed) : s_(seed) {}
+  uint32_t Next() {
+    s_ ^= s_ << 13;
+    s_ ^= s_ >> 17;
+    s_ ^= s_ << 5;
+    return s_;
+  }
+  float U01() { return static_cast<float>(Next() >> 8) * (1.0f / 16777216.0f); }
+
+ private:
+  uint32_t s_;
+};
+
+}  // namespace qforge::test
