@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "arch/llama_family.h"
+#include "io/json_file.h"
 #include "io/safetensors.h"
 #include "tokenizer/gguf_vocab.h"
 
@@ -58,6 +59,27 @@ bool GgmlTypeOfSafetensors(StDtype d, GgmlType* out) {
     case StDtype::I64: *out = GgmlType::I64; return true;
     default: return false;
   }
+}
+
+// Recommended sampler settings from generation_config.json, as the
+// general.sampling.* keys llama.cpp reads.
+Status AddSamplingKeys(const std::string& dir, GgufMetadata* md) {
+  const std::string path = (fs::path(dir) / "generation_config.json").string();
+  if (!fs::exists(path)) return Status::Ok();
+  QF_ASSIGN_OR_RETURN(nlohmann::json g, ReadJsonFile(path));
+  if (!g.is_object()) return Status::Error(path + ": expected a JSON object");
+  if (g.contains("do_sample") && g["do_sample"].is_boolean() && !g["do_sample"].get<bool>()) return Status::Ok();
+  if (auto it = g.find("top_k"); it != g.end() && it->is_number_integer()) {
+    md->Append("general.sampling.top_k", GgufValue::I32(static_cast<int32_t>(it->get<int64_t>())));
+  }
+  static const std::pair<const char*, const char*> kFloats[] = {
+      {"top_p", "top_p"}, {"min_p", "min_p"}, {"temperature", "temp"}, {"repetition_penalty", "penalty_repeat"}};
+  for (const auto& [hf, key] : kFloats) {
+    if (auto it = g.find(hf); it != g.end() && it->is_number()) {
+      md->Append(std::string("general.sampling.") + key, GgufValue::F32(static_cast<float>(it->get<double>())));
+    }
+  }
+  return Status::Ok();
 }
 
 Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
@@ -133,6 +155,7 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
   if (!card.basename.empty()) md.Append("general.basename", GgufValue::Str(card.basename));
   if (!card.version.empty()) md.Append("general.version", GgufValue::Str(card.version));
   if (!card.size_label.empty()) md.Append("general.size_label", GgufValue::Str(card.size_label));
+  QF_RETURN_IF_ERROR(AddSamplingKeys(dir, &md));
   const int64_t vocab_size = cfg.vocab_size.value_or(static_cast<int64_t>(vocab.tokens.size()));
   AddHyperParameters(cfg, 0, vocab_size, &md);
   md.Append("general.quantization_version", GgufValue::U32(2));

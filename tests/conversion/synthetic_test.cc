@@ -131,6 +131,25 @@ TEST_P(PermutingArch, QAndKRowsArePermutedVAndOAreNot) {
 
 INSTANTIATE_TEST_SUITE_P(Arch, PermutingArch, ::testing::Values("llama", "mistral"));
 
+TEST(Synthetic, GenerationConfigGivesSamplingKeys) {
+  ScratchDir dir;
+  SyntheticSpec spec;
+  spec.model_type = "qwen2";
+  ASSERT_EQ(test::WriteSyntheticModel(dir.File("model"), spec), "");
+  test::WriteFile(dir.File("model/generation_config.json"),
+                  R"({"do_sample": true, "temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.05})");
+  auto m = OpenModel(dir.File("model"));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->metadata.Find("general.sampling.top_k")->type(), GgufType::INT32);
+  EXPECT_EQ(m->metadata.Find("general.sampling.top_k")->AsI64(), 20);
+  EXPECT_FLOAT_EQ(static_cast<float>(m->metadata.Find("general.sampling.temp")->AsF64()), 0.7f);
+  EXPECT_FLOAT_EQ(static_cast<float>(m->metadata.Find("general.sampling.penalty_repeat")->AsF64()), 1.05f);
+  test::WriteFile(dir.File("model/generation_config.json"), "{oops");
+  auto bad = OpenModel(dir.File("model"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("generation_config.json"), std::string::npos);
+}
+
 TEST(Synthetic, Qwen3HasQkNormsInF32AndHeadDimKeys) {
   ScratchDir dir;
   SyntheticSpec spec;
