@@ -5,6 +5,30 @@
 #include "numeric/half.h"
 
 namespace qforge {
+namespace {
+
+// F16 and BF16 differ only in the scalar conversion; rows are plain arrays of
+// little-endian 16-bit patterns.
+template <uint16_t (*kToBits)(float)>
+void Encode16(const float* x, void* out, int64_t n) {
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t h = kToBits(x[i]);
+    std::memcpy(o + 2 * i, &h, 2);
+  }
+}
+
+template <float (*kFromBits)(uint16_t)>
+void Decode16(const void* in, float* y, int64_t n) {
+  const auto* p = static_cast<const uint8_t*>(in);
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    y[i] = kFromBits(h);
+  }
+}
+
+}  // namespace
 
 void EncodeRowF32(const float* x, const float*, void* out, int64_t n) {
   std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float));
@@ -14,46 +38,15 @@ void DecodeRowF32(const void* in, float* y, int64_t n) {
   std::memcpy(y, in, static_cast<size_t>(n) * sizeof(float));
 }
 
-void EncodeRowF16(const float* x, const float*, void* out, int64_t n) {
-  uint16_t h;
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t i = 0; i < n; ++i) {
-    h = FloatToHalf(x[i]);
-    std::memcpy(o + 2 * i, &h, 2);
-  }
-}
-
-void DecodeRowF16(const void* in, float* y, int64_t n) {
-  const auto* p = static_cast<const uint8_t*>(in);
-  uint16_t h;
-  for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(&h, p + 2 * i, 2);
-    y[i] = HalfToFloat(h);
-  }
-}
-
-void EncodeRowBF16(const float* x, const float*, void* out, int64_t n) {
-  uint16_t h;
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t i = 0; i < n; ++i) {
-    h = FloatToBf16(x[i]);
-    std::memcpy(o + 2 * i, &h, 2);
-  }
-}
-
-void DecodeRowBF16(const void* in, float* y, int64_t n) {
-  const auto* p = static_cast<const uint8_t*>(in);
-  uint16_t h;
-  for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(&h, p + 2 * i, 2);
-    y[i] = Bf16ToFloat(h);
-  }
-}
+void EncodeRowF16(const float* x, const float*, void* out, int64_t n) { Encode16<FloatToHalf>(x, out, n); }
+void DecodeRowF16(const void* in, float* y, int64_t n) { Decode16<HalfToFloat>(in, y, n); }
+void EncodeRowBF16(const float* x, const float*, void* out, int64_t n) { Encode16<FloatToBf16>(x, out, n); }
+void DecodeRowBF16(const void* in, float* y, int64_t n) { Decode16<Bf16ToFloat>(in, y, n); }
 
 void DecodeRowF64(const void* in, float* y, int64_t n) {
   const auto* p = static_cast<const uint8_t*>(in);
-  double d;
   for (int64_t i = 0; i < n; ++i) {
+    double d;
     std::memcpy(&d, p + 8 * i, 8);
     y[i] = static_cast<float>(d);
   }
