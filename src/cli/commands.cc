@@ -150,7 +150,8 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
 
   std::string out = a.output.empty() ? ModelStem(a.source) + "-" + preset->name + ".gguf" : a.output;
   if (fs::is_directory(out)) out = (fs::path(out) / (ModelStem(a.source) + "-" + preset->name + ".gguf")).string();
-  if (fs::equivalent(fs::path(a.source), fs::path(out), *new std::error_code())) {
+  std::error_code same_ec;
+  if (fs::equivalent(fs::path(a.source), fs::path(out), same_ec)) {
     return Fail(Status::Error(out + ": output would overwrite the source model"));
   }
   InstallOutputCleanupHandlers();
