@@ -4,8 +4,12 @@
 #include <array>
 #include <cctype>
 
+#include "codecs/fp4.h"
 #include "codecs/ggml_float.h"
+#include "codecs/ggml_iq.h"
+#include "codecs/ggml_k.h"
 #include "codecs/ggml_legacy.h"
+#include "codecs/ggml_ternary.h"
 
 namespace qforge {
 namespace {
@@ -26,30 +30,30 @@ struct Table {
     add({T::I16, "i16", 1, 2, false, nullptr, nullptr});
     add({T::I32, "i32", 1, 4, false, nullptr, nullptr});
     add({T::I64, "i64", 1, 8, false, nullptr, nullptr});
-    add({T::Q4_0, "q4_0", 32, 18, true, nullptr, nullptr});
-    add({T::Q4_1, "q4_1", 32, 20, true, nullptr, nullptr});
-    add({T::Q5_0, "q5_0", 32, 22, true, nullptr, nullptr});
-    add({T::Q5_1, "q5_1", 32, 24, true, nullptr, nullptr});
+    add({T::Q4_0, "q4_0", 32, 18, true, EncodeRowQ4_0, DecodeRowQ4_0});
+    add({T::Q4_1, "q4_1", 32, 20, true, EncodeRowQ4_1, DecodeRowQ4_1});
+    add({T::Q5_0, "q5_0", 32, 22, true, EncodeRowQ5_0, DecodeRowQ5_0});
+    add({T::Q5_1, "q5_1", 32, 24, true, EncodeRowQ5_1, DecodeRowQ5_1});
     add({T::Q8_0, "q8_0", 32, 34, true, EncodeRowQ8_0, DecodeRowQ8_0});
     add({T::Q8_1, "q8_1", 32, 36, true, nullptr, nullptr});
-    add({T::Q2_K, "q2_K", 256, 84, true, nullptr, nullptr});
-    add({T::Q3_K, "q3_K", 256, 110, true, nullptr, nullptr});
-    add({T::Q4_K, "q4_K", 256, 144, true, nullptr, nullptr});
-    add({T::Q5_K, "q5_K", 256, 176, true, nullptr, nullptr});
-    add({T::Q6_K, "q6_K", 256, 210, true, nullptr, nullptr});
+    add({T::Q2_K, "q2_K", 256, 84, true, EncodeRowQ2_K, DecodeRowQ2_K});
+    add({T::Q3_K, "q3_K", 256, 110, true, EncodeRowQ3_K, DecodeRowQ3_K});
+    add({T::Q4_K, "q4_K", 256, 144, true, EncodeRowQ4_K, DecodeRowQ4_K});
+    add({T::Q5_K, "q5_K", 256, 176, true, EncodeRowQ5_K, DecodeRowQ5_K});
+    add({T::Q6_K, "q6_K", 256, 210, true, EncodeRowQ6_K, DecodeRowQ6_K});
     add({T::Q8_K, "q8_K", 256, 292, true, nullptr, nullptr});
     add({T::IQ2_XXS, "iq2_xxs", 256, 66, true, nullptr, nullptr});
     add({T::IQ2_XS, "iq2_xs", 256, 74, true, nullptr, nullptr});
     add({T::IQ3_XXS, "iq3_xxs", 256, 98, true, nullptr, nullptr});
     add({T::IQ1_S, "iq1_s", 256, 50, true, nullptr, nullptr});
-    add({T::IQ4_NL, "iq4_nl", 32, 18, true, nullptr, nullptr});
+    add({T::IQ4_NL, "iq4_nl", 32, 18, true, EncodeRowIQ4_NL, DecodeRowIQ4_NL});
     add({T::IQ3_S, "iq3_s", 256, 110, true, nullptr, nullptr});
     add({T::IQ2_S, "iq2_s", 256, 82, true, nullptr, nullptr});
-    add({T::IQ4_XS, "iq4_xs", 256, 136, true, nullptr, nullptr});
+    add({T::IQ4_XS, "iq4_xs", 256, 136, true, EncodeRowIQ4_XS, DecodeRowIQ4_XS});
     add({T::IQ1_M, "iq1_m", 256, 56, true, nullptr, nullptr});
-    add({T::TQ1_0, "tq1_0", 256, 54, true, nullptr, nullptr});
-    add({T::TQ2_0, "tq2_0", 256, 66, true, nullptr, nullptr});
-    add({T::MXFP4, "mxfp4", 32, 17, true, nullptr, nullptr});
+    add({T::TQ1_0, "tq1_0", 256, 54, true, EncodeRowTQ1_0, DecodeRowTQ1_0});
+    add({T::TQ2_0, "tq2_0", 256, 66, true, EncodeRowTQ2_0, DecodeRowTQ2_0});
+    add({T::MXFP4, "mxfp4", 32, 17, true, EncodeRowMXFP4, DecodeRowMXFP4});
     add({T::NVFP4, "nvfp4", 64, 36, true, nullptr, nullptr});
     add({T::Q1_0, "q1_0", 128, 18, true, nullptr, nullptr});
     add({T::Q2_0, "q2_0", 64, 18, true, nullptr, nullptr});

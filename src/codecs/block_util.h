@@ -1,0 +1,30 @@
+// Small helpers every block codec uses: fp16 fields and row sigma^2.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "numeric/half.h"
+
+namespace qforge {
+
+inline void PutHalf(uint8_t* p, float v) {
+  const uint16_t h = FloatToHalf(v);
+  std::memcpy(p, &h, 2);
+}
+
+inline float GetHalf(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return HalfToFloat(h);
+}
+
+// Sum of squares in index order (the reference sums sequentially).
+inline float SumSquares(const float* x, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += x[i] * x[i];
+  return sum;
+}
+
+}  // namespace qforge
