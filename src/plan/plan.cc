@@ -6,25 +6,33 @@
 namespace qforge {
 namespace {
 
+using T = GgmlType;
+using F = Ftype;
+
 bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool Contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
 // llama.cpp's converter: which tensors it always keeps in F32.
 bool ConverterKeepsF32(const ModelTensor& t) {
   if (t.ne.size() == 1 || EndsWith(t.name, "_norm.weight")) return true;
   if (!EndsWith(t.name, ".weight")) return true;
-  return Contains(t.name, "ffn_gate_inp") || Contains(t.name, "position_embd") ||
-         Contains(t.name, "token_types");
+  return Contains(t.name, "ffn_gate_inp") || Contains(t.name, "position_embd") || Contains(t.name, "token_types");
 }
 
 // llama-quantize: which tensors may change type at all (spec 3.3).
-bool QuantizeMayTouch(const ModelTensor& t) {
+bool QuantizeMayTouch(const ModelTensor& t, bool leave_output) {
   if (t.n_dims() < 2) return false;
   if (!EndsWith(t.name, "weight")) return false;
   if (Contains(t.name, "_norm.weight")) return false;
+  if (leave_output && t.name == "output.weight") return false;
   static const char* kNever[] = {"ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel",
                                  "per_layer_model_proj", "ssm_conv1d", "shortconv.conv.weight",
                                  "indexer.k_proj.weight", "indexer.q_proj.weight", "attn_rel_b.weight",
@@ -43,23 +51,222 @@ uint64_t BytesOf(GgmlType type, const std::vector<int64_t>& ne) {
 }
 
 const std::vector<Preset> kPresets = {
-    {"F32", 0, GgmlType::F32, "32-bit float, lossless"},
-    {"F16", 1, GgmlType::F16, "16-bit IEEE half"},
-    {"BF16", 32, GgmlType::BF16, "16-bit bfloat"},
-    {"Q8_0", 7, GgmlType::Q8_0, "8.5 bpw, 32-value blocks with an fp16 scale"},
+    {"F32", F::ALL_F32, T::F32, "32-bit float, lossless"},
+    {"F16", F::MOSTLY_F16, T::F16, "16-bit IEEE half"},
+    {"BF16", F::MOSTLY_BF16, T::BF16, "16-bit bfloat"},
+    {"Q8_0", F::MOSTLY_Q8_0, T::Q8_0, "8.5 bpw, 32-value blocks with an fp16 scale"},
+    {"Q6_K", F::MOSTLY_Q6_K, T::Q6_K, "6.56 bpw k-quant"},
+    {"Q5_K_M", F::MOSTLY_Q5_K_M, T::Q5_K, "Q5_K, attn_v/ffn_down of some layers Q6_K"},
+    {"Q5_K_S", F::MOSTLY_Q5_K_S, T::Q5_K, "5.5 bpw k-quant everywhere"},
+    {"Q5_1", F::MOSTLY_Q5_1, T::Q5_1, "6.0 bpw, 32-value blocks with scale and minimum"},
+    {"Q5_0", F::MOSTLY_Q5_0, T::Q5_0, "5.5 bpw, 32-value blocks, symmetric"},
+    {"Q4_K_M", F::MOSTLY_Q4_K_M, T::Q4_K, "Q4_K, attn_v/ffn_down of some layers Q6_K (most used)"},
+    {"Q4_K_S", F::MOSTLY_Q4_K_S, T::Q4_K, "Q4_K, first attn_v/ffn_down Q5_K"},
+    {"Q4_1", F::MOSTLY_Q4_1, T::Q4_1, "5.0 bpw, 32-value blocks with scale and minimum"},
+    {"Q4_0", F::MOSTLY_Q4_0, T::Q4_0, "4.5 bpw, 32-value blocks, symmetric"},
+    {"IQ4_XS", F::MOSTLY_IQ4_XS, T::IQ4_XS, "4.25 bpw non-linear levels, 256-value super-blocks"},
+    {"IQ4_NL", F::MOSTLY_IQ4_NL, T::IQ4_NL, "4.5 bpw non-linear levels, 32-value blocks"},
+    {"MXFP4_MOE", F::MOSTLY_MXFP4_MOE, T::MXFP4, "MXFP4 experts, Q8_0 elsewhere"},
+    {"Q3_K_L", F::MOSTLY_Q3_K_L, T::Q3_K, "Q3_K, attn_v/ffn_down/attn_output Q5_K"},
+    {"Q3_K_M", F::MOSTLY_Q3_K_M, T::Q3_K, "Q3_K, attn_v/ffn_down partly Q4_K/Q5_K"},
+    {"Q3_K_S", F::MOSTLY_Q3_K_S, T::Q3_K, "3.44 bpw k-quant everywhere"},
+    {"Q2_K", F::MOSTLY_Q2_K, T::Q2_K, "Q2_K with Q3_K/Q4_K attn_v and ffn_down"},
+    {"Q2_K_S", F::MOSTLY_Q2_K_S, T::Q2_K, "Q2_K nearly everywhere (needs an imatrix)"},
+    {"TQ2_0", F::MOSTLY_TQ2_0, T::TQ2_0, "ternary, 2.06 bpw (for ternary-trained models)"},
+    {"TQ1_0", F::MOSTLY_TQ1_0, T::TQ1_0, "ternary, 1.69 bpw (for ternary-trained models)"},
 };
+
+// Tensor categories of llama-quantize's rules.
+enum class Category { kOutput, kTokenEmbd, kQkv, kKvB, kV, kK, kQ, kO, kUp, kGate, kDown, kOther };
+
+Category CategoryOf(const std::string& name) {
+  if (name == "output.weight") return Category::kOutput;
+  if (name == "token_embd.weight" || name == "per_layer_token_embd.weight") return Category::kTokenEmbd;
+  if (Contains(name, "attn_qkv.weight")) return Category::kQkv;
+  if (Contains(name, "attn_kv_b.weight")) return Category::kKvB;
+  if (Contains(name, "attn_v.weight")) return Category::kV;
+  if (Contains(name, "attn_k.weight")) return Category::kK;
+  if (Contains(name, "attn_q.weight")) return Category::kQ;
+  if (Contains(name, "attn_output.weight")) return Category::kO;
+  if (Contains(name, "ffn_up")) return Category::kUp;
+  if (Contains(name, "ffn_gate")) return Category::kGate;
+  if (Contains(name, "ffn_down")) return Category::kDown;
+  return Category::kOther;
+}
+
+bool IsVLike(Category c) { return c == Category::kV || c == Category::kQkv || c == Category::kKvB; }
+
+bool UseMoreBits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+int LayerFromName(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return 0;
+  return std::atoi(name.c_str() + 4);
+}
+
+// State llama-quantize carries across tensors while choosing types.
+struct RuleContext {
+  Ftype ftype;
+  std::string arch;
+  int64_t n_layer = 0;
+  int64_t n_attention_wv = 0;
+  int64_t i_attention_wv = 0, i_ffn_down = 0, i_ffn_gate = 0, i_ffn_up = 0;
+  int64_t gqa = 0;  // n_head / n_head_kv
+  int64_t n_expert = 0;
+  bool has_imatrix = false;
+  bool tied = false;
+  bool is_70b = false;
+  bool falcon() const { return arch == "falcon"; }
+};
+
+// The mixture rules (spec 3.4, branches A..L) for the file types qforge writes.
+GgmlType MixtureRule(RuleContext& c, const ModelTensor& t, Category cat, GgmlType def,
+                     const PlanOptions& opts) {
+  const Ftype f = c.ftype;
+  GgmlType type = def;
+  if (cat == Category::kOutput || (cat == Category::kTokenEmbd && c.tied)) {
+    if (opts.output_tensor_type) return *opts.output_tensor_type;
+    if (f == F::MOSTLY_MXFP4_MOE) return T::Q8_0;
+    if (c.falcon() || t.ne[0] % TraitsOf(def).block_elems != 0) return T::Q8_0;
+    return def != T::Q8_0 ? T::Q6_K : def;
+  }
+  if (f == F::MOSTLY_MXFP4_MOE) {
+    const bool three_d = t.ne.size() > 2 && t.ne[2] > 1;
+    return three_d ? T::MXFP4 : T::Q8_0;
+  }
+  if (cat == Category::kTokenEmbd) {
+    if (opts.token_embedding_type) return *opts.token_embedding_type;
+    if (f == F::MOSTLY_TQ1_0 || f == F::MOSTLY_TQ2_0) return T::Q4_K;
+    return def;
+  }
+  const int64_t n = c.n_layer;
+  if (IsVLike(cat)) {
+    const int64_t i = c.i_attention_wv;
+    if (f == F::MOSTLY_Q2_K) type = c.gqa >= 4 ? T::Q4_K : T::Q3_K;
+    else if (f == F::MOSTLY_Q2_K_S && c.gqa >= 4) type = T::Q4_K;
+    else if (f == F::MOSTLY_Q3_K_M) type = i < 2 ? T::Q5_K : T::Q4_K;
+    else if (f == F::MOSTLY_Q3_K_L) type = T::Q5_K;
+    else if ((f == F::MOSTLY_IQ4_NL || f == F::MOSTLY_IQ4_XS) && c.gqa >= 4) type = T::Q5_K;
+    else if ((f == F::MOSTLY_Q4_K_M || f == F::MOSTLY_Q5_K_M) && UseMoreBits(i, c.n_attention_wv)) type = T::Q6_K;
+    else if (f == F::MOSTLY_Q4_K_S && i < 4) type = T::Q5_K;
+    if (c.is_70b && (type == T::Q3_K || type == T::Q4_K)) type = T::Q5_K;
+    if (c.n_expert == 8) type = T::Q8_0;
+    ++c.i_attention_wv;
+    return type;
+  }
+  if (cat == Category::kK) return c.n_expert == 8 ? T::Q8_0 : type;
+  if (cat == Category::kQ) return type;
+  if (cat == Category::kDown) {
+    const int64_t i = c.n_expert > 1 ? LayerFromName(t.name) : c.i_ffn_down;
+    if (f == F::MOSTLY_Q2_K) type = T::Q3_K;
+    else if (f == F::MOSTLY_Q2_K_S) type = i < n / 8 ? T::Q4_K : type;
+    else if (f == F::MOSTLY_Q3_K_M) {
+      type = i < n / 16 ? T::Q5_K : (!c.falcon() || UseMoreBits(i, n)) ? T::Q4_K : T::Q3_K;
+    } else if (f == F::MOSTLY_Q3_K_L) type = c.falcon() ? T::Q4_K : T::Q5_K;
+    else if (f == F::MOSTLY_Q4_K_M) {
+      if (c.falcon()) type = i < n / 16 ? T::Q6_K : UseMoreBits(i, n) ? T::Q5_K : T::Q4_K;
+      else if (UseMoreBits(i, n)) type = T::Q6_K;
+    } else if (i < n / 8 && (f == F::MOSTLY_IQ4_NL || f == F::MOSTLY_IQ4_XS) && !c.has_imatrix) type = T::Q5_K;
+    else if (f == F::MOSTLY_Q5_K_M && UseMoreBits(i, n)) type = T::Q6_K;
+    else if (f == F::MOSTLY_Q4_K_S && !c.falcon() && i < n / 8) type = T::Q5_K;
+    else if ((f == F::MOSTLY_Q4_0 || f == F::MOSTLY_Q5_0) && c.has_imatrix && i < n / 8) {
+      type = f == F::MOSTLY_Q4_0 ? T::Q4_1 : T::Q5_1;
+    }
+    ++c.i_ffn_down;
+    return type;
+  }
+  if (cat == Category::kO) {
+    if (!c.falcon()) {
+      if (c.n_expert == 8) {
+        if (f == F::MOSTLY_Q2_K || f == F::MOSTLY_Q3_K_S || f == F::MOSTLY_Q3_K_M || f == F::MOSTLY_IQ4_NL ||
+            f == F::MOSTLY_Q4_K_S || f == F::MOSTLY_Q4_K_M || f == F::MOSTLY_IQ4_XS) {
+          type = T::Q5_K;
+        }
+      } else if (f == F::MOSTLY_Q2_K) type = T::Q3_K;
+      else if (f == F::MOSTLY_Q3_K_M) type = T::Q4_K;
+      else if (f == F::MOSTLY_Q3_K_L) type = T::Q5_K;
+    } else if (f == F::MOSTLY_Q3_K_L) {
+      type = T::Q4_K;
+    }
+    return type;
+  }
+  if (cat == Category::kGate) ++c.i_ffn_gate;
+  if (cat == Category::kUp) ++c.i_ffn_up;
+  return type;
+}
+
+// Shape fallback (spec 3.5) when the row does not split into whole blocks.
+Result<GgmlType> ShapeFallback(const ModelTensor& t, GgmlType type, const std::string& path) {
+  if (t.ne[0] % TraitsOf(type).block_elems == 0) return type;
+  GgmlType fb;
+  switch (type) {
+    case T::IQ4_XS: fb = T::IQ4_NL; break;
+    case T::Q2_K: case T::Q3_K: case T::TQ1_0: case T::TQ2_0: fb = T::Q4_0; break;
+    case T::Q4_K: fb = T::Q5_0; break;
+    case T::Q5_K: fb = T::Q5_1; break;
+    case T::Q6_K: fb = T::Q8_0; break;
+    default:
+      return Status::Error(path + ": tensor '" + t.name + "': row length " + std::to_string(t.ne[0]) +
+                           " is not a multiple of the " + GgmlTypeName(type) + " block size " +
+                           std::to_string(TraitsOf(type).block_elems) + " and no tensor type fallback is defined for " +
+                           GgmlTypeName(type));
+  }
+  if (t.ne[0] % TraitsOf(fb).block_elems != 0) fb = T::F16;
+  return fb;
+}
+
+// The order llama.cpp's loader visits tensors: names outside blk.N first,
+// then by block number, ties by byte-wise name.
+int BlockOf(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  size_t dot = name.find('.', 4);
+  if (dot == std::string::npos || dot == 4) return -1;
+  int v = 0;
+  for (size_t i = 4; i < dot; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(name[i])) || v > 100000) return -1;
+    v = v * 10 + (name[i] - '0');
+  }
+  return v;
+}
+
+bool IsConverterPreset(const Preset& p) {
+  return p.ftype == F::ALL_F32 || p.ftype == F::MOSTLY_F16 || p.ftype == F::MOSTLY_BF16 || p.ftype == F::MOSTLY_Q8_0;
+}
 
 }  // namespace
 
 const std::vector<Preset>& AllPresets() { return kPresets; }
 
 const Preset* FindPreset(const std::string& name) {
-  std::string up = name;
-  for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::string up = Upper(name);
+  if (up == "Q3_K") up = "Q3_K_M";
+  if (up == "Q4_K") up = "Q4_K_M";
+  if (up == "Q5_K") up = "Q5_K_M";
   for (const auto& p : kPresets) {
     if (up == p.name) return &p;
   }
   return nullptr;
+}
+
+Result<TensorTypeOverride> ParseTensorTypeOverride(const std::string& spec) {
+  const size_t eq = spec.rfind('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+    return Status::Error("--tensor-type: '" + spec + "' is not of the form PATTERN=TYPE");
+  }
+  TensorTypeOverride o;
+  o.pattern = spec.substr(0, eq);
+  for (char& c : o.pattern) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string tname = spec.substr(eq + 1);
+  auto t = GgmlTypeFromName(tname);
+  if (!t || TraitsOf(*t).encode == nullptr) {
+    return Status::Error("--tensor-type: '" + tname + "' in '" + spec + "' is not a type qforge can write");
+  }
+  o.type = *t;
+  try {
+    o.re = std::regex(o.pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return Status::Error("--tensor-type: '" + o.pattern + "' is not a valid regular expression: " + e.what());
+  }
+  return o;
 }
 
 uint64_t Plan::tensor_bytes() const {
@@ -79,57 +286,174 @@ double Plan::bits_per_weight() const {
   return n ? 8.0 * static_cast<double>(tensor_bytes()) / static_cast<double>(n) : 0.0;
 }
 
+uint64_t Plan::FileBytes() const {
+  GgufWriter w;
+  w.metadata() = metadata;
+  for (const auto& t : tensors) w.AddTensor(t.name, t.ne, t.type);
+  return w.TotalBytes();
+}
+
 Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptions& opts) {
   Plan plan;
   plan.preset = preset.name;
   plan.metadata = model.metadata;
-  const bool from_hf = model.source == ModelSource::kHfFolder;
-  if (from_hf) {
-    // The converter writes file_type in its place among the hyper-parameters.
-    plan.metadata.Append("general.file_type", GgufValue::U32(preset.ftype));
+  const bool has_tensor_options = opts.pure || opts.leave_output_tensor || opts.output_tensor_type ||
+                                  opts.token_embedding_type || !opts.tensor_types.empty() || opts.imatrix;
+  // A Hugging Face source written as F32/F16/BF16/Q8_0 follows llama.cpp's
+  // converter; everything else follows llama-quantize run on that F32 file.
+  const bool converter = model.source == ModelSource::kHfFolder && IsConverterPreset(preset) && !has_tensor_options;
+  const uint32_t ftype = static_cast<uint32_t>(preset.ftype);
+  if (converter) {
+    plan.metadata.Append("general.file_type", GgufValue::U32(ftype));
   } else {
     // llama-quantize re-sets both keys, which moves them to the end.
     plan.metadata.Set("general.quantization_version", GgufValue::U32(2));
-    plan.metadata.Set("general.file_type", GgufValue::U32(preset.ftype));
+    plan.metadata.Set("general.file_type", GgufValue::U32(ftype));
     for (const char* k : {"split.no", "split.count", "split.tensors.count"}) plan.metadata.Remove(k);
   }
-  for (const ModelTensor& t : model.tensors) {
+  if (preset.ftype == F::MOSTLY_Q2_K_S && opts.imatrix == nullptr) {
+    return Status::Error("-f Q2_K_S: this type needs an importance matrix (--imatrix FILE), as llama-quantize requires");
+  }
+
+  std::vector<const ModelTensor*> order;
+  for (const auto& t : model.tensors) order.push_back(&t);
+  if (!converter) {
+    std::stable_sort(order.begin(), order.end(), [](const ModelTensor* a, const ModelTensor* b) {
+      const int ba = BlockOf(a->name), bb = BlockOf(b->name);
+      if (ba != bb) return ba < bb;
+      return a->name < b->name;
+    });
+  }
+
+  RuleContext ctx;
+  ctx.ftype = preset.ftype;
+  ctx.arch = model.architecture;
+  ctx.n_layer = model.n_layer;
+  ctx.gqa = model.n_head_kv > 0 ? model.n_head / model.n_head_kv : 0;
+  ctx.n_expert = model.expert_count;
+  ctx.has_imatrix = opts.imatrix != nullptr;
+  ctx.tied = model.Find("output.weight") == nullptr;
+  ctx.is_70b = model.architecture == "llama" && model.n_layer == 80 && model.n_head != model.n_head_kv;
+  for (const ModelTensor* t : order) {
+    if (IsVLike(CategoryOf(t->name)) && QuantizeMayTouch(*t, false)) ++ctx.n_attention_wv;
+  }
+  const bool quantized_preset = TraitsOf(preset.default_type).quantized;
+
+  for (const ModelTensor* tp_src : order) {
+    const ModelTensor& t = *tp_src;
+    // What llama-quantize would find stored: a Hugging Face source is seen
+    // as the converter's F32 file.
+    const GgmlType stored = model.source == ModelSource::kHfFolder ? T::F32 : t.type;
     TensorPlan tp;
     tp.source = &t;
     tp.name = t.name;
     tp.ne = t.ne;
-    if (from_hf) {
-      // The converter widens every source to F32 first, then narrows.
-      tp.type = ConverterKeepsF32(t) ? GgmlType::F32 : preset.default_type;
-      if (tp.ne[0] % TraitsOf(tp.type).block_elems != 0) tp.type = GgmlType::F16;
+    if (converter) {
+      tp.type = ConverterKeepsF32(t) ? T::F32 : preset.default_type;
+      if (tp.ne[0] % TraitsOf(tp.type).block_elems != 0) tp.type = T::F16;
+      tp.reason = ConverterKeepsF32(t) ? "kept" : "default";
+    } else if (!QuantizeMayTouch(t, opts.leave_output_tensor)) {
+      tp.type = stored;
+      tp.reason = "kept";
     } else {
-      tp.type = QuantizeMayTouch(t) ? preset.default_type : t.type;
+      const Category cat = CategoryOf(t.name);
+      bool check_shape = true;
+      if (opts.token_embedding_type && cat == Category::kTokenEmbd) {
+        tp.type = *opts.token_embedding_type;
+        tp.reason = "manual";
+        check_shape = false;
+      } else if (opts.output_tensor_type && cat == Category::kOutput) {
+        tp.type = *opts.output_tensor_type;
+        tp.reason = "manual";
+        check_shape = false;
+      } else {
+        tp.type = preset.default_type;
+        tp.reason = "default";
+        if (quantized_preset) {
+          const TensorTypeOverride* manual = nullptr;
+          for (const auto& o : opts.tensor_types) {
+            if (std::regex_search(t.name, o.re)) {
+              manual = &o;
+              break;
+            }
+          }
+          if (manual) {
+            tp.type = manual->type;
+            tp.reason = "manual";
+          } else if (!opts.pure) {
+            tp.type = MixtureRule(ctx, t, cat, preset.default_type, opts);
+            if (tp.type != preset.default_type) tp.reason = "rule";
+          }
+        } else {
+          check_shape = false;
+        }
+      }
+      if (check_shape) {
+        QF_ASSIGN_OR_RETURN(GgmlType fb, ShapeFallback(t, tp.type, model.path));
+        if (fb != tp.type) {
+          plan.warnings.push_back("tensor '" + t.name + "': row length " + std::to_string(t.ne[0]) + " does not fit " +
+                                  GgmlTypeName(tp.type) + ", using " + GgmlTypeName(fb));
+          tp.type = fb;
+          tp.reason = "fallback";
+        }
+      }
       if (tp.ne[0] % TraitsOf(tp.type).block_elems != 0) {
         return Status::Error(model.path + ": tensor '" + t.name + "': row length " + std::to_string(tp.ne[0]) +
-                             " is not a multiple of the " + GgmlTypeName(tp.type) + " block size " +
-                             std::to_string(TraitsOf(tp.type).block_elems) +
-                             " and no tensor type fallback is defined for " + GgmlTypeName(tp.type));
-      }
-      if (TraitsOf(t.type).quantized && tp.type != t.type && !opts.allow_requantize) {
-        return Status::Error(model.path + ": tensor '" + t.name + "': already quantized as " +
-                             GgmlTypeName(t.type) + "; pass --allow-requantize to convert it (quality suffers)");
-      }
-      if (!from_hf && tp.type != t.type && TraitsOf(t.type).quantized) {
-        plan.warnings.push_back("requantizing '" + t.name + "' from " + GgmlTypeName(t.type) +
-                                ": quality suffers compared with quantizing the original weights");
+                             " is not a multiple of the " + GgmlTypeName(tp.type) + " block size");
       }
     }
+    if (TraitsOf(stored).quantized && tp.type != stored) {
+      if (!opts.allow_requantize) {
+        return Status::Error(model.path + ": tensor '" + t.name + "': already quantized as " + GgmlTypeName(t.type) +
+                             "; pass --allow-requantize to convert it (quality suffers)");
+      }
+      plan.warnings.push_back("requantizing '" + t.name + "' from " + GgmlTypeName(t.type) +
+                              ": quality suffers compared with quantizing the original weights");
+    }
     tp.copy_bytes = tp.type == t.type && t.permute_heads == 0;
-    const GgmlTypeTraits& tr = TraitsOf(tp.type);
-    if (!tp.copy_bytes && tr.encode == nullptr) {
+    if (!tp.copy_bytes && TraitsOf(tp.type).encode == nullptr) {
       return Status::Error("tensor '" + t.name + "': qforge cannot write " + GgmlTypeName(tp.type) + " yet");
     }
     if (!tp.copy_bytes && TraitsOf(t.type).decode == nullptr) {
       return Status::Error(model.path + ": tensor '" + t.name + "': source type " + t.source_dtype +
                            " cannot be decoded by this version");
     }
+    // Importance weights for the tensors that will be re-encoded.
+    if (opts.imatrix && !tp.copy_bytes && TraitsOf(tp.type).quantized) {
+      auto it = opts.imatrix->entries.find(t.name);
+      const int64_t expected = t.ne[0] * (t.ne.size() > 2 ? t.ne[2] : 1);
+      if (it != opts.imatrix->entries.end()) {
+        if (static_cast<int64_t>(it->second.values.size()) != expected) {
+          if (CategoryOf(t.name) != Category::kTokenEmbd) {
+            return Status::Error(opts.imatrix->path + ": entry '" + t.name + "': has " +
+                                 std::to_string(it->second.values.size()) + " values, the tensor needs " +
+                                 std::to_string(expected) + " (ne0 x experts); the imatrix does not fit this model");
+          }
+        } else {
+          tp.importance = std::make_shared<const std::vector<float>>(it->second.values);
+        }
+      } else if (preset.ftype == F::MOSTLY_Q2_K_S && tp.type == T::Q2_K && CategoryOf(t.name) != Category::kOutput &&
+                 CategoryOf(t.name) != Category::kTokenEmbd) {
+        return Status::Error(opts.imatrix->path + ": no entry for tensor '" + t.name + "', which Q2_K_S needs");
+      }
+    }
     tp.nbytes = BytesOf(tp.type, tp.ne);
     plan.tensors.push_back(std::move(tp));
+  }
+  if (opts.imatrix) {
+    std::string file = opts.imatrix_arg.empty() ? opts.imatrix->path : opts.imatrix_arg;
+    if (file.size() > 127) file.resize(127);
+    plan.metadata.Set("quantize.imatrix.file", GgufValue::Str(file));
+    if (!opts.imatrix->datasets.empty()) {
+      std::string ds = opts.imatrix->datasets.front();
+      if (ds.size() > 127) ds.resize(127);
+      plan.metadata.Set("quantize.imatrix.dataset", GgufValue::Str(ds));
+    }
+    plan.metadata.Set("quantize.imatrix.entries_count",
+                      GgufValue::U32(static_cast<uint32_t>(opts.imatrix->entries.size())));
+    if (opts.imatrix->chunk_count > 0) {
+      plan.metadata.Set("quantize.imatrix.chunks_count", GgufValue::U32(static_cast<uint32_t>(opts.imatrix->chunk_count)));
+    }
   }
   return plan;
 }

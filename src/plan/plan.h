@@ -1,28 +1,60 @@
-// The Plan: what will happen to each tensor (output name, shape, type),
-// decided before any byte is written so it can be printed on its own.
+// The Plan: what will happen to each tensor (output name, shape, type,
+// importance weights), decided before any byte is written so it can be
+// printed on its own (`qforge plan`). Presets follow llama-quantize's file
+// types and its per-tensor rules, so the same preset gives the same types.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "codecs/ggml_types.h"
 #include "io/gguf.h"
+#include "io/imatrix.h"
 #include "io/model.h"
 #include "qforge/status.h"
 
 namespace qforge {
 
-// A llama-quantize file type ("preset"): its llama_ftype value and the ggml
-// type most tensors get.
+// llama_ftype values (spec 1.9.6) of the presets qforge writes.
+enum class Ftype : uint32_t {
+  ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q4_1 = 3, MOSTLY_Q8_0 = 7, MOSTLY_Q5_0 = 8,
+  MOSTLY_Q5_1 = 9, MOSTLY_Q2_K = 10, MOSTLY_Q3_K_S = 11, MOSTLY_Q3_K_M = 12, MOSTLY_Q3_K_L = 13,
+  MOSTLY_Q4_K_S = 14, MOSTLY_Q4_K_M = 15, MOSTLY_Q5_K_S = 16, MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18,
+  MOSTLY_Q2_K_S = 21, MOSTLY_IQ4_NL = 25, MOSTLY_IQ4_XS = 30, MOSTLY_BF16 = 32, MOSTLY_TQ1_0 = 36,
+  MOSTLY_TQ2_0 = 37, MOSTLY_MXFP4_MOE = 38,
+};
+
 struct Preset {
   const char* name;
-  uint32_t ftype;
+  Ftype ftype;
   GgmlType default_type;
   const char* description;
 };
-const Preset* FindPreset(const std::string& name);  // case-insensitive
+const Preset* FindPreset(const std::string& name);  // case-insensitive; Q4_K = Q4_K_M etc.
 const std::vector<Preset>& AllPresets();
+
+struct TensorTypeOverride {
+  std::string pattern;  // lower-cased regex, searched in the tensor name
+  std::regex re;
+  GgmlType type;
+};
+// Parses "PATTERN=TYPE" as llama-quantize's --tensor-type does.
+Result<TensorTypeOverride> ParseTensorTypeOverride(const std::string& spec);
+
+struct PlanOptions {
+  bool allow_requantize = false;
+  bool pure = false;
+  bool leave_output_tensor = false;
+  std::optional<GgmlType> output_tensor_type;
+  std::optional<GgmlType> token_embedding_type;
+  std::vector<TensorTypeOverride> tensor_types;
+  const Imatrix* imatrix = nullptr;  // already filtered by include/exclude
+  std::string imatrix_arg;           // the path as the user gave it (recorded in metadata)
+};
 
 struct TensorPlan {
   const ModelTensor* source = nullptr;
@@ -31,10 +63,8 @@ struct TensorPlan {
   GgmlType type = GgmlType::F32;
   uint64_t nbytes = 0;
   bool copy_bytes = false;  // source bytes go out unchanged
-};
-
-struct PlanOptions {
-  bool allow_requantize = false;
+  std::shared_ptr<const std::vector<float>> importance;  // ne0 * ne2 values, or null
+  std::string reason;       // why this type: "default", "rule", "manual", "fallback", "kept"
 };
 
 struct Plan {
@@ -45,6 +75,7 @@ struct Plan {
   uint64_t tensor_bytes() const;
   int64_t n_elements() const;
   double bits_per_weight() const;
+  uint64_t FileBytes() const;  // exact size of the GGUF file
 };
 
 Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptions& opts);

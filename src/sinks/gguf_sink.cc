@@ -62,7 +62,13 @@ Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opt
             }
           }
         }
-        out_tr.encode(x, nullptr, out.data() + static_cast<size_t>(i) * out_row_bytes, row_len);
+        const float* importance = nullptr;
+        if (tp.importance) {
+          // 3-D (expert) tensors use the slice of their expert.
+          const int64_t expert = src.ne.size() > 2 ? (r0 + i) / src.ne[1] : 0;
+          importance = tp.importance->data() + expert * row_len;
+        }
+        out_tr.encode(x, importance, out.data() + static_cast<size_t>(i) * out_row_bytes, row_len);
       }
     });
     for (const auto& s : errors) QF_RETURN_IF_ERROR(s);
