@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/parallel.h"
 #include "base/progress.h"
+#include "io/imatrix.h"
 #include "io/model.h"
 #include "io/output_file.h"
 #include "plan/plan.h"
@@ -128,25 +130,133 @@ void PrintTensorTable(const std::vector<TableRow>& rows) {
              HumanBytes(total_bytes), total_bytes, bpw);
 }
 
-}  // namespace
+// Everything a plan needs, kept alive together (the plan points into the model).
+struct PreparedPlan {
+  Model model;
+  Imatrix imatrix;
+  Plan plan;
+  const Preset* preset = nullptr;
+};
 
-int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
-  const Preset* preset = FindPreset(a.type);
-  if (preset == nullptr) {
+Result<GgmlType> TypeArg(const std::string& flag, const std::string& name) {
+  auto t = GgmlTypeFromName(name);
+  if (!t || TraitsOf(*t).encode == nullptr) {
+    return Status::Error(flag + ": '" + name + "' is not a tensor type qforge can write");
+  }
+  return *t;
+}
+
+Status Prepare(const QuantizeArgs& a, PreparedPlan* pp) {
+  pp->preset = FindPreset(a.type);
+  if (pp->preset == nullptr) {
     std::string names;
     for (const auto& p : AllPresets()) names += (names.empty() ? "" : ", ") + std::string(p.name);
-    return Fail(Status::Error("-f/--type: '" + a.type + "' is not a known output type (expected one of " + names +
-                              "; see 'qforge list-formats')"));
+    return Status::Error("-f/--type: '" + a.type + "' is not a known output type (expected one of " + names +
+                         "; see 'qforge list-formats')");
+  }
+  PlanOptions po;
+  po.allow_requantize = a.allow_requantize;
+  po.pure = a.pure;
+  po.leave_output_tensor = a.leave_output_tensor;
+  if (!a.output_tensor_type.empty()) {
+    QF_ASSIGN_OR_RETURN(po.output_tensor_type, TypeArg("--output-tensor-type", a.output_tensor_type));
+  }
+  if (!a.token_embedding_type.empty()) {
+    QF_ASSIGN_OR_RETURN(po.token_embedding_type, TypeArg("--token-embedding-type", a.token_embedding_type));
+  }
+  std::vector<std::string> specs = a.tensor_types;
+  if (!a.tensor_type_file.empty()) {
+    std::ifstream in(a.tensor_type_file);
+    if (!in) return Status::Error(a.tensor_type_file + ": cannot open --tensor-type-file");
+    std::string word;
+    while (in >> word) specs.push_back(word);
+  }
+  for (const auto& spec : specs) {
+    QF_ASSIGN_OR_RETURN(auto o, ParseTensorTypeOverride(spec));
+    po.tensor_types.push_back(std::move(o));
+  }
+  if (!a.include_weights.empty() && !a.exclude_weights.empty()) {
+    return Status::Error("--include-weights and --exclude-weights cannot be used together");
+  }
+  if ((!a.include_weights.empty() || !a.exclude_weights.empty()) && a.imatrix.empty()) {
+    return Status::Error("--include-weights/--exclude-weights filter an importance matrix: pass --imatrix FILE");
   }
   OpenOptions oo;
   oo.tokenizer_pre = a.tokenizer_pre;
-  auto model = OpenModel(a.source, oo);
-  if (!model.ok()) return Fail(model.status());
-  PlanOptions po;
-  po.allow_requantize = a.allow_requantize;
-  auto plan = BuildPlan(*model, *preset, po);
-  if (!plan.ok()) return Fail(plan.status());
-  for (const auto& w : plan->warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
+  QF_ASSIGN_OR_RETURN(pp->model, OpenModel(a.source, oo));
+  if (!a.imatrix.empty()) {
+    QF_ASSIGN_OR_RETURN(pp->imatrix, ReadImatrix(a.imatrix));
+    FilterImatrix(&pp->imatrix, a.include_weights, a.exclude_weights);
+    po.imatrix = &pp->imatrix;
+    po.imatrix_arg = a.imatrix;
+  }
+  QF_ASSIGN_OR_RETURN(pp->plan, BuildPlan(pp->model, *pp->preset, po));
+  return Status::Ok();
+}
+
+ordered_json PlanJson(const Plan& plan) {
+  ordered_json ts = ordered_json::array();
+  for (const auto& t : plan.tensors) {
+    const int64_t n = t.source->n_elements();
+    ts.push_back({{"name", t.name}, {"shape", t.ne}, {"type", GgmlTypeName(t.type)},
+                  {"source_type", t.source->source_dtype}, {"reason", t.reason}, {"bytes", t.nbytes},
+                  {"bits_per_weight", n ? 8.0 * static_cast<double>(t.nbytes) / static_cast<double>(n) : 0.0},
+                  {"imatrix", t.importance != nullptr}});
+  }
+  return ts;
+}
+
+void PrintPlanTable(const Plan& plan) {
+  size_t wn = 6, ws = 5;
+  for (const auto& t : plan.tensors) {
+    wn = std::max(wn, t.name.size());
+    ws = std::max(ws, ShapeString(t.ne).size());
+  }
+  fmt::print("{:<{}}  {:<{}}  {:<7} {:<8}  {:>12}  {:>7}  {}\n", "tensor", wn, "shape", ws, "type", "why", "bytes",
+             "bpw", "imatrix");
+  for (const auto& t : plan.tensors) {
+    const int64_t n = t.source->n_elements();
+    fmt::print("{:<{}}  {:<{}}  {:<7} {:<8}  {:>12}  {:>7.3f}  {}\n", t.name, wn, ShapeString(t.ne), ws,
+               GgmlTypeName(t.type), t.reason, t.nbytes, n ? 8.0 * static_cast<double>(t.nbytes) / static_cast<double>(n) : 0.0,
+               t.importance ? "yes" : "");
+  }
+  const uint64_t file = plan.FileBytes();
+  fmt::print("total: {} tensors, {} parameters, tensor data {}, file {} ({} bytes), {:.3f} bits per weight\n",
+             plan.tensors.size(), plan.n_elements(), HumanBytes(plan.tensor_bytes()), HumanBytes(file), file,
+             plan.bits_per_weight());
+}
+
+}  // namespace
+
+int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
+  PreparedPlan pp;
+  Status s = Prepare(a, &pp);
+  if (!s.ok()) return Fail(s);
+  if (g.json) {
+    ordered_json j;
+    j["source"] = a.source;
+    j["type"] = pp.preset->name;
+    j["tensors"] = PlanJson(pp.plan);
+    j["tensor_bytes"] = pp.plan.tensor_bytes();
+    j["file_bytes"] = pp.plan.FileBytes();
+    j["bits_per_weight"] = pp.plan.bits_per_weight();
+    j["warnings"] = pp.plan.warnings;
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  for (const auto& w : pp.plan.warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
+  fmt::print("plan for {} as {}:\n", a.source, pp.preset->name);
+  PrintPlanTable(pp.plan);
+  return 0;
+}
+
+int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
+  PreparedPlan pp;
+  Status prep = Prepare(a, &pp);
+  if (!prep.ok()) return Fail(prep);
+  const Plan& plan = pp.plan;
+  const Preset* preset = pp.preset;
+  for (const auto& w : plan.warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
 
   std::string out = a.output.empty() ? ModelStem(a.source) + "-" + preset->name + ".gguf" : a.output;
   if (fs::is_directory(out)) out = (fs::path(out) / (ModelStem(a.source) + "-" + preset->name + ".gguf")).string();
@@ -156,17 +266,17 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   }
   InstallOutputCleanupHandlers();
   const auto t0 = std::chrono::steady_clock::now();
-  ProgressBar bar("quantize " + std::string(preset->name), model->n_bytes(), !g.quiet && !g.json);
+  ProgressBar bar("quantize " + std::string(preset->name), pp.model.n_bytes(), !g.quiet && !g.json);
   SinkOptions so;
   so.threads = Threads(g);
   so.on_progress = [&](uint64_t n, const std::string& name) { bar.Advance(n, name); };
-  Status s = WriteGguf(*plan, out, so);
+  Status s = WriteGguf(plan, out, so);
   bar.Finish();
   if (!s.ok()) return Fail(s);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::map<std::string, std::pair<int, uint64_t>> by_type;
-  for (const auto& t : plan->tensors) {
+  for (const auto& t : plan.tensors) {
     auto& e = by_type[GgmlTypeName(t.type)];
     e.first += 1;
     e.second += t.nbytes;
@@ -175,19 +285,20 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
     ordered_json j;
     j["output"] = out;
     j["type"] = preset->name;
-    j["tensors"] = plan->tensors.size();
-    j["tensor_bytes"] = plan->tensor_bytes();
+    j["tensors"] = PlanJson(plan);
+    j["tensor_bytes"] = plan.tensor_bytes();
     j["file_bytes"] = fs::file_size(out);
-    j["bits_per_weight"] = plan->bits_per_weight();
+    j["bits_per_weight"] = plan.bits_per_weight();
     j["seconds"] = secs;
     ordered_json types = ordered_json::object();
     for (const auto& [k, v] : by_type) types[k] = {{"tensors", v.first}, {"bytes", v.second}};
     j["by_type"] = types;
     fmt::print("{}\n", j.dump(2));
   } else if (!g.quiet) {
+    PrintPlanTable(plan);
+    for (const auto& [k, v] : by_type) fmt::print("  {:<7} {:>4} tensors  {}\n", k, v.first, HumanBytes(v.second));
     fmt::print("wrote {} ({}, {:.3f} bits per weight) in {:.2f} s\n", out, HumanBytes(fs::file_size(out)),
-               plan->bits_per_weight(), secs);
-    for (const auto& [k, v] : by_type) fmt::print("  {:<6} {:>4} tensors  {}\n", k, v.first, HumanBytes(v.second));
+               plan.bits_per_weight(), secs);
   }
   return 0;
 }
@@ -250,7 +361,7 @@ int RunListFormats(const GlobalOptions& g) {
   fmt::print("GGUF output types (qforge quantize SRC -f TYPE):\n");
   for (const auto& p : AllPresets()) {
     const auto& tr = TraitsOf(p.default_type);
-    fmt::print("  {:<8} {:>6.3f} bpw  {}\n", p.name, 8.0 * tr.block_bytes / tr.block_elems, p.description);
+    fmt::print("  {:<10} {:>6.3f} bpw  {}\n", p.name, 8.0 * tr.block_bytes / tr.block_elems, p.description);
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace qforge::cli {
 
@@ -18,6 +19,13 @@ struct QuantizeArgs {
   std::string output;  // empty: <model>-<TYPE>.gguf in the current directory
   std::string tokenizer_pre;
   bool allow_requantize = false;
+  bool pure = false;
+  bool leave_output_tensor = false;
+  std::string imatrix;
+  std::vector<std::string> include_weights, exclude_weights;
+  std::vector<std::string> tensor_types;  // PATTERN=TYPE
+  std::string tensor_type_file;
+  std::string output_tensor_type, token_embedding_type;
 };
 
 struct InspectArgs {
@@ -26,6 +34,7 @@ struct InspectArgs {
 };
 
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a);
+int RunPlan(const GlobalOptions& g, const QuantizeArgs& a);
 int RunInspect(const GlobalOptions& g, const InspectArgs& a);
 int RunListFormats(const GlobalOptions& g);
 

@@ -16,20 +16,34 @@ int main(int argc, char** argv) {
 
   QuantizeArgs qa;
   auto* quant = app.add_subcommand("quantize", "Convert or quantize a model to GGUF");
-  quant->add_option("source", qa.source, "Hugging Face folder (config.json + *.safetensors) or .gguf file")
-      ->required();
-  quant->add_option("-f,--type", qa.type, "Output type: F32, F16, BF16, Q8_0 (see list-formats)")->required();
-  quant->add_option("-o,--output", qa.output,
-                    "Output file (default: <model>-<TYPE>.gguf in the current directory)");
-  quant->add_option("--tokenizer-pre", qa.tokenizer_pre,
+  auto* plan = app.add_subcommand("plan", "Print the type and size of every tensor a quantize run would write");
+  for (auto* sub : {quant, plan}) {
+    sub->add_option("source", qa.source, "Hugging Face folder (config.json + *.safetensors) or .gguf file")
+        ->required();
+    sub->add_option("-f,--type", qa.type, "Output type or preset, e.g. Q4_K_M, Q8_0, IQ4_XS (see list-formats)")
+        ->required();
+    sub->add_option("--imatrix", qa.imatrix, "Importance matrix (llama.cpp GGUF imatrix or legacy .dat)");
+    sub->add_option("--include-weights", qa.include_weights,
+                    "Use the imatrix only for tensors whose name contains this (repeatable)");
+    sub->add_option("--exclude-weights", qa.exclude_weights,
+                    "Do not use the imatrix for tensors whose name contains this (repeatable)");
+    sub->add_option("--tensor-type", qa.tensor_types,
+                    "REGEX=TYPE: tensors whose name matches REGEX get TYPE; first match wins (repeatable)");
+    sub->add_option("--tensor-type-file", qa.tensor_type_file, "File of whitespace-separated REGEX=TYPE entries");
+    sub->add_option("--output-tensor-type", qa.output_tensor_type, "Type of output.weight");
+    sub->add_option("--token-embedding-type", qa.token_embedding_type, "Type of token_embd.weight");
+    sub->add_flag("--pure", qa.pure, "No mixture rules: every quantizable tensor gets the preset's type");
+    sub->add_flag("--leave-output-tensor", qa.leave_output_tensor, "Keep output.weight as it is");
+    sub->add_option("--tokenizer-pre", qa.tokenizer_pre,
                     "BPE pre-tokenizer name to record (e.g. llama-bpe, qwen2), when detection fails");
-  quant->add_flag("--allow-requantize", qa.allow_requantize,
+    sub->add_flag("--allow-requantize", qa.allow_requantize,
                   "Allow converting tensors of an already quantized GGUF (quality suffers)");
-  for (auto* sub : {quant}) {
     sub->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
     sub->add_flag("-q,--quiet", g.quiet, "No progress bar or summary");
-    sub->add_flag("--json", g.json, "Print the summary as JSON");
+    sub->add_flag("--json", g.json, "Print the table and totals as JSON");
   }
+  quant->add_option("-o,--output", qa.output,
+                    "Output file or folder (default: <model>-<TYPE>.gguf in the current directory)");
 
   InspectArgs ia;
   auto* insp = app.add_subcommand("inspect", "Show a model's metadata and tensor table");
@@ -46,6 +60,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (*quant) return RunQuantize(g, qa);
+  if (*plan) return RunPlan(g, qa);
   if (*insp) return RunInspect(g, ia);
   if (*lf) return RunListFormats(g);
   return 2;

@@ -186,3 +186,85 @@ TEST(Cli, RequantizeNeedsTheFlag) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+std::string RefImatrix(const std::string& model) {
+  return test::SharedDir() + "/reference/llama.cpp/" + model + "/" + model + ".imatrix.gguf";
+}
+
+TEST(CliPlan, PrintsTypesWithoutWriting) {
+  ScratchDir dir;
+  auto r = RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tensors"].size(), 39u);
+  int q6 = 0;
+  for (const auto& t : j["tensors"]) q6 += t["type"] == "Q6_K";
+  EXPECT_EQ(q6, 5);  // output + attn_v and ffn_down of layers 2 and 3
+  EXPECT_GT(j["file_bytes"].get<uint64_t>(), j["tensor_bytes"].get<uint64_t>());
+  auto text = RunQforge({"plan", test::HouseModelDir(), "-f", "q4_k_m"});
+  EXPECT_NE(text.out.find("bits per weight"), std::string::npos);
+}
+
+TEST(CliPlan, PerTensorControls) {
+  auto r = RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--json", "--tensor-type", "ffn_(up|gate)=q8_0",
+                      "--output-tensor-type", "q4_0", "--token-embedding-type", "f16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  for (const auto& t : j["tensors"]) {
+    const std::string name = t["name"];
+    std::string expected;
+    if (name.find("ffn_up") != std::string::npos || name.find("ffn_gate") != std::string::npos) expected = "Q8_0";
+    if (name == "output.weight") expected = "Q4_0";
+    if (name == "token_embd.weight") expected = "F16";
+    if (!expected.empty()) {
+      EXPECT_EQ(t["type"], expected) << name;
+    }
+  }
+  auto pure = nlohmann::json::parse(RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--json", "--pure"}).out);
+  for (const auto& t : pure["tensors"]) {
+    if (t["type"] != "F32") {
+      EXPECT_EQ(t["type"], "Q4_K") << t["name"];
+    }
+  }
+  auto leave = nlohmann::json::parse(
+      RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--json", "--leave-output-tensor"}).out);
+  EXPECT_EQ(leave["tensors"][0]["name"], "output.weight");
+  EXPECT_EQ(leave["tensors"][0]["type"], "F32");
+}
+
+TEST(CliPlan, BadOverridesAreClearErrors) {
+  ExpectOneLineError(RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--tensor-type", "ffn_up"}),
+                     {"--tensor-type", "PATTERN=TYPE"});
+  ExpectOneLineError(RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--tensor-type", "ffn_up=q9_9"}),
+                     {"q9_9"});
+  ExpectOneLineError(RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--tensor-type", "(=q8_0"}),
+                     {"regular expression"});
+  ExpectOneLineError(RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--exclude-weights", "x"}),
+                     {"--imatrix"});
+}
+
+TEST(CliQuantize, ImatrixThatDoesNotFitNamesTheTensor) {
+  ScratchDir dir;
+  auto r = RunQforge({"quantize", test::HouseModelDir(), "-f", "Q4_K_M", "--imatrix", RefImatrix("stories260K"), "-o",
+                      dir.File("o.gguf")});
+  ExpectOneLineError(r, {"stories260K.imatrix.gguf", "blk.0.attn_k.weight", "does not fit"});
+  EXPECT_TRUE(dir.List().empty());
+}
+
+TEST(CliQuantize, ImatrixRunPrintsTheTableAndRecordsTheFile) {
+  ScratchDir dir;
+  auto r = RunQforge({"quantize", test::HouseModelDir(), "-f", "IQ4_XS", "--imatrix", RefImatrix("house-14m"), "-o",
+                      dir.File("o.gguf"), "--exclude-weights", "ffn_down"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("blk.0.ffn_up.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("wrote"), std::string::npos);
+  auto info = nlohmann::json::parse(RunQforge({"inspect", "--json", dir.File("o.gguf")}).out);
+  EXPECT_EQ(info["metadata"]["quantize.imatrix.entries_count"], 24);
+  EXPECT_EQ(info["metadata"]["quantize.imatrix.dataset"], "calib.txt");
+}
+
+}  // namespace
+}  // namespace qforge
