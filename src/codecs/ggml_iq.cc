@@ -6,6 +6,7 @@
 
 #include "codecs/block_util.h"
 #include "codecs/scale_search.h"
+#include "codecs/simd_kernels.h"
 
 namespace qforge {
 namespace {
@@ -28,8 +29,10 @@ float SubBlockScale(const float* x, const float* w) {
   float d = -max / static_cast<float>(kValuesIQ4NL[0]);
   float id = 1.0f / d;
   float sumqx = 0.0f, sumq2 = 0.0f;
+  uint8_t idx[32];
+  simd::NearestLevelIndices(x, id, kValuesIQ4NL, idx, 32);
   for (int j = 0; j < 32; ++j) {
-    const float q = kValuesIQ4NL[BestIndexInt8(16, kValuesIQ4NL, id * x[j])];
+    const float q = kValuesIQ4NL[idx[j]];
     sumqx += w[j] * q * x[j];
     sumq2 += w[j] * q * q;
   }
@@ -38,8 +41,9 @@ float SubBlockScale(const float* x, const float* w) {
   for (int itry = -kTries; itry <= kTries; ++itry) {
     id = static_cast<float>(itry + kValuesIQ4NL[0]) / max;
     sumqx = sumq2 = 0.0f;
+    simd::NearestLevelIndices(x, id, kValuesIQ4NL, idx, 32);
     for (int j = 0; j < 32; ++j) {
-      const float q = kValuesIQ4NL[BestIndexInt8(16, kValuesIQ4NL, id * x[j])];
+      const float q = kValuesIQ4NL[idx[j]];
       sumqx += w[j] * q * x[j];
       sumq2 += w[j] * q * q;
     }
@@ -57,7 +61,7 @@ void SubBlockWeights(const float* x, const float* qw, float sigma2, float* w) {
 
 void PackIndices(const float* x, float inv, uint8_t* qs) {
   uint8_t L[32];
-  for (int j = 0; j < 32; ++j) L[j] = static_cast<uint8_t>(BestIndexInt8(16, kValuesIQ4NL, inv * x[j]));
+  simd::NearestLevelIndices(x, inv, kValuesIQ4NL, L, 32);
   for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
 }
 

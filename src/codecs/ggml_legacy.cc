@@ -6,6 +6,7 @@
 
 #include "codecs/block_util.h"
 #include "codecs/scale_search.h"
+#include "codecs/simd_kernels.h"
 
 namespace qforge {
 namespace {
@@ -222,6 +223,10 @@ void DecodeRowQ5_1(const void* in, float* y, int64_t n) {
 // ------------------------------------------------------------------- Q8_0
 
 void EncodeRowQ8_0(const float* x, const float*, void* out, int64_t n) {
+  simd::EncodeQ8_0(x, static_cast<uint8_t*>(out), n);
+}
+
+void EncodeRowQ8_0Scalar(const float* x, void* out, int64_t n) {
   auto* o = static_cast<uint8_t*>(out);
   for (int64_t b = 0; b < n / kBlock; ++b, x += kBlock, o += 34) {
     float amax = 0.0f;

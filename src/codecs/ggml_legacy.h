@@ -20,5 +20,7 @@ void DecodeRowQ5_1(const void* in, float* y, int64_t n);
 // zero). The format ignores importance.
 void EncodeRowQ8_0(const float* x, const float* importance, void* out, int64_t n);
 void DecodeRowQ8_0(const void* in, float* y, int64_t n);
+// The plain scalar Q8_0 encoder: the reference the SIMD one is tested against.
+void EncodeRowQ8_0Scalar(const float* x, void* out, int64_t n);
 
 }  // namespace qforge
