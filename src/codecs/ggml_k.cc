@@ -6,6 +6,7 @@
 
 #include "codecs/block_util.h"
 #include "codecs/scale_search.h"
+#include "codecs/simd_kernels.h"
 
 namespace qforge {
 namespace {
@@ -63,6 +64,40 @@ int UnpackQ3Scale(int j, const uint8_t* scales) {
   return low | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
 }
 
+// The asymmetric scale search for all sub-blocks of a super-block at once
+// (one SIMD lane per sub-block; identical results to MakeQkxQuants each).
+void QkxSearch(int nsub, int n, int nmax, const float* x, const float* w, uint8_t* L, float* scales, float* mins,
+               float rmin, float rdelta, int nstep, bool use_mad, bool qkx3) {
+  float xt[QK], wt[QK];
+  uint8_t lt[QK];
+  for (int k = 0; k < nsub; ++k) {
+    for (int i = 0; i < n; ++i) {
+      xt[i * nsub + k] = x[k * n + i];
+      wt[i * nsub + k] = w[k * n + i];
+    }
+  }
+  simd::MakeQkxBatch(nsub, n, nmax, xt, wt, lt, scales, mins, rmin, rdelta, nstep, use_mad, qkx3);
+  for (int k = 0; k < nsub; ++k) {
+    for (int i = 0; i < n; ++i) L[k * n + i] = lt[i * nsub + k];
+  }
+}
+
+// The symmetric search (rmse_type 1) for all sub-blocks at once.
+void QxSearch(int nsub, int n, int nmax, const float* x, const float* w, int8_t* L, float* scales) {
+  float xt[QK], wt[QK];
+  int8_t lt[QK];
+  for (int k = 0; k < nsub; ++k) {
+    for (int i = 0; i < n; ++i) {
+      xt[i * nsub + k] = x[k * n + i];
+      if (w) wt[i * nsub + k] = w[k * n + i];
+    }
+  }
+  simd::MakeQxBatch(nsub, n, nmax, xt, w ? wt : nullptr, lt, scales);
+  for (int k = 0; k < nsub; ++k) {
+    for (int i = 0; i < n; ++i) L[k * n + i] = lt[i * nsub + k];
+  }
+}
+
 // ------------------------------------------------------------------- Q2_K
 // Layout: scales[16] | qs[64] | d | dmin.
 
@@ -80,12 +115,12 @@ void RequantQ2(const float* x, const uint8_t* o, uint8_t* L) {
 }
 
 void EncodeQ2Ref(const float* x, uint8_t* o) {
-  uint8_t L[QK], aux[16];
-  float weights[16], mins[16], scales[16];
+  uint8_t L[QK];
+  float weights[QK], mins[16], scales[16];
   float max_scale = 0.0f, max_min = 0.0f;
+  for (int i = 0; i < QK; ++i) weights[i] = std::fabs(x[i]);
+  QkxSearch(16, 16, 3, x, weights, L, scales, mins, -0.5f, 0.1f, 15, true, false);
   for (int j = 0; j < 16; ++j) {
-    for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-    scales[j] = MakeQkxQuants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], aux, -0.5f, 0.1f, 15, true, false);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -109,18 +144,18 @@ void EncodeQ2Ref(const float* x, uint8_t* o) {
 }
 
 void EncodeQ2Imatrix(const float* x, const float* qw, uint8_t* o) {
-  uint8_t L[QK], aux[16], Ls[16], Lm[16];
-  float weight[16], mins[16], scales[16], sw[16];
+  uint8_t L[QK], Ls[16], Lm[16];
+  float weight[QK], mins[16], scales[16], sw[16];
   const float sigma2 = SumSquares(x, QK) / static_cast<float>(QK);
   for (int j = 0; j < 16; ++j) {
     float sumw = 0.0f;
     for (int l = 0; l < 16; ++l) {
-      weight[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      sumw += weight[l];
+      weight[16 * j + l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+      sumw += weight[16 * j + l];
     }
     sw[j] = sumw;
-    scales[j] = MakeQkxQuants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], aux, -0.9f, 0.05f, 36, false, true);
   }
+  QkxSearch(16, 16, 3, x, weight, L, scales, mins, -0.9f, 0.05f, 36, false, true);
   const float dm = MakeQpQuants(16, 15, scales, Ls, sw);
   const float mm = MakeQpQuants(16, 15, mins, Lm, sw);
   PutHalf(o + 80, dm);
@@ -185,17 +220,17 @@ void EncodeQ3Ref(const float* x, uint8_t* o) {
 
 void EncodeQ3Imatrix(const float* x, const float* qw, uint8_t* o) {
   int8_t L[QK], Ls[16];
-  float weight[16], scales[16], sw[16];
+  float weight[QK], scales[16], sw[16];
   const float sigma2 = 2.0f * SumSquares(x, QK) / static_cast<float>(QK);
   for (int j = 0; j < 16; ++j) {
     float sumw = 0.0f;
     for (int l = 0; l < 16; ++l) {
-      weight[l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      sumw += weight[l];
+      weight[16 * j + l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+      sumw += weight[16 * j + l];
     }
     sw[j] = sumw;
-    scales[j] = MakeQxQuants(16, 4, x + 16 * j, L + 16 * j, 1, weight);
   }
+  QxSearch(16, 16, 4, x, weight, L, scales);
   std::memset(o + 96, 0, 12);
   const float d_block = MakeQxQuants(16, 32, scales, Ls, 1, sw);
   for (int j = 0; j < 16; ++j) PackQ3Scale(j, Ls[j], o + 96);
@@ -224,13 +259,14 @@ void RequantQ45(const float* x, const uint8_t* o, uint8_t* L) {
 
 template <int kMax>
 void ScalesQ45Ref(const float* x, uint8_t* o, uint8_t* L, float rmin, float rdelta, int nstep) {
-  uint8_t aux[32];
-  float weights[32], mins[8], scales[8];
+  float weights[QK], mins[8], scales[8];
   float max_scale = 0.0f, max_min = 0.0f;
   for (int j = 0; j < 8; ++j) {
     const float av_x = std::sqrt(SumSquares(x + 32 * j, 32) / 32.0f);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-    scales[j] = MakeQkxQuants(32, kMax, x + 32 * j, weights, L + 32 * j, &mins[j], aux, rmin, rdelta, nstep, false, false);
+    for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(x[32 * j + l]);
+  }
+  QkxSearch(8, 32, kMax, x, weights, L, scales, mins, rmin, rdelta, nstep, false, false);
+  for (int j = 0; j < 8; ++j) {
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -251,18 +287,18 @@ void ScalesQ45Ref(const float* x, uint8_t* o, uint8_t* L, float rmin, float rdel
 
 template <int kMax>
 void ScalesQ45Imatrix(const float* x, const float* qw, uint8_t* o, uint8_t* L) {
-  uint8_t aux[32], Ls[8], Lm[8];
-  float weights[32], mins[8], scales[8], sw[8];
+  uint8_t Ls[8], Lm[8];
+  float weights[QK], mins[8], scales[8], sw[8];
   const float sigma2 = 2.0f * SumSquares(x, QK) / static_cast<float>(QK);
   for (int j = 0; j < 8; ++j) {
     float sumw = 0.0f;
     for (int l = 0; l < 32; ++l) {
-      weights[l] = qw[32 * j + l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
-      sumw += weights[l];
+      weights[32 * j + l] = qw[32 * j + l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
+      sumw += weights[32 * j + l];
     }
     sw[j] = sumw;
-    scales[j] = MakeQkxQuants(32, kMax, x + 32 * j, weights, L + 32 * j, &mins[j], aux, -0.9f, 0.05f, 36, false, true);
   }
+  QkxSearch(8, 32, kMax, x, weights, L, scales, mins, -0.9f, 0.05f, 36, false, true);
   const float d_block = MakeQpQuants(8, 63, scales, Ls, sw);
   const float m_block = MakeQpQuants(8, 63, mins, Lm, sw);
   std::memset(o + 4, 0, 12);
@@ -300,8 +336,8 @@ void EncodeQ6(const float* x, const float* qw, uint8_t* o) {
   int8_t L[QK];
   float scales[16];
   float max_scale = 0.0f, max_abs_scale = 0.0f;
+  QxSearch(16, 16, 32, x, qw, L, scales);
   for (int ib = 0; ib < 16; ++ib) {
-    scales[ib] = MakeQxQuants(16, 32, x + 16 * ib, L + 16 * ib, 1, qw ? qw + 16 * ib : nullptr);
     const float abs_scale = std::fabs(scales[ib]);
     if (abs_scale > max_abs_scale) {
       max_abs_scale = abs_scale;

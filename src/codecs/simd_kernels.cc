@@ -169,6 +169,176 @@ void NearestLevelIndicesImpl(const float* x, float scale, const int8_t* levels, 
   }
 }
 
+
+// MakeQkxQuants (scale_search.h) for nsub sub-blocks at once, one per lane:
+// every lane runs the scalar algorithm's exact operation sequence on its own
+// sub-block, so sequential sums stay sequential and results are identical.
+// Data are transposed: xt[i * nsub + k] is element i of sub-block k.
+void MakeQkxBatchImpl(int nsub, int n, int nmax, const float* xt, const float* wt, uint8_t* Lt, float* scales,
+                      float* the_mins, float rmin, float rdelta, int nstep, bool use_mad, bool qkx3) {
+  const hn::CappedTag<float, 8> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto zero = hn::Zero(df);
+  const auto fnmax = hn::Set(df, static_cast<float>(nmax));
+  const auto magic = hn::Set(df, 12582912.0f);
+  auto nearest_clamped = [&](decltype(zero) v) {
+    const auto bits = hn::BitCast(di, hn::Add(v, magic));
+    auto l = hn::Sub(hn::And(bits, hn::Set(di, 0x007fffff)), hn::Set(di, 0x00400000));
+    l = hn::Min(hn::Max(l, hn::Zero(di)), hn::Set(di, nmax));
+    return hn::ConvertTo(df, l);
+  };
+  auto error_term = [&](decltype(zero) diff) { return use_mad ? hn::Abs(diff) : hn::Mul(diff, diff); };
+  float laux[64 * 8];
+  for (int g = 0; g < nsub; g += N) {
+    auto x_at = [&](int i) { return hn::LoadU(df, xt + i * nsub + g); };
+    auto w_at = [&](int i) { return hn::LoadU(df, wt + i * nsub + g); };
+    auto min = x_at(0), max = x_at(0);
+    auto sum_w = w_at(0);
+    auto sum_x = hn::Mul(sum_w, x_at(0));
+    for (int i = 1; i < n; ++i) {
+      const auto x = x_at(i), w = w_at(i);
+      min = hn::IfThenElse(hn::Lt(x, min), x, min);
+      max = hn::IfThenElse(hn::Gt(x, max), x, max);
+      sum_w = hn::Add(sum_w, w);
+      sum_x = hn::Add(sum_x, hn::Mul(w, x));
+    }
+    min = hn::IfThenElse(hn::Gt(min, zero), zero, min);
+    const auto degenerate = qkx3 ? hn::Le(max, min) : hn::Eq(max, min);
+    const auto range = hn::Sub(max, min);
+    auto iscale = hn::Div(fnmax, range);
+    auto scale = hn::Div(hn::Set(df, 1.0f), iscale);
+    auto best_error = zero;
+    float lbest[64 * 8];
+    for (int i = 0; i < n; ++i) {
+      const auto x = x_at(i);
+      const auto l = nearest_clamped(hn::Mul(iscale, hn::Sub(x, min)));
+      hn::StoreU(l, df, lbest + i * N);
+      const auto diff = hn::Sub(hn::Add(hn::Mul(scale, l), min), x);
+      best_error = hn::Add(best_error, hn::Mul(w_at(i), error_term(diff)));
+    }
+    for (int is = 0; is <= nstep && nstep >= 1; ++is) {
+      const float numerator = rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax);
+      // min (and so the range) moves when a step wins, as in the scalar code.
+      iscale = hn::Div(hn::Set(df, numerator), hn::Sub(max, min));
+      auto sum_l = zero, sum_l2 = zero, sum_xl = zero;
+      for (int i = 0; i < n; ++i) {
+        const auto x = x_at(i), w = w_at(i);
+        const auto l = nearest_clamped(hn::Mul(iscale, hn::Sub(x, min)));
+        hn::StoreU(l, df, laux + i * N);
+        const auto wl = hn::Mul(w, l);
+        sum_l = hn::Add(sum_l, wl);
+        sum_l2 = hn::Add(sum_l2, hn::Mul(wl, l));
+        sum_xl = hn::Add(sum_xl, hn::Mul(wl, x));
+      }
+      const auto D = hn::Sub(hn::Mul(sum_w, sum_l2), hn::Mul(sum_l, sum_l));
+      auto this_scale = hn::Div(hn::Sub(hn::Mul(sum_w, sum_xl), hn::Mul(sum_x, sum_l)), D);
+      auto this_min = hn::Div(hn::Sub(hn::Mul(sum_l2, sum_x), hn::Mul(sum_l, sum_xl)), D);
+      const auto positive_min = hn::Gt(this_min, zero);
+      this_min = hn::IfThenElse(positive_min, zero, this_min);
+      this_scale = hn::IfThenElse(positive_min, hn::Div(sum_xl, sum_l2), this_scale);
+      auto cur_error = zero;
+      for (int i = 0; i < n; ++i) {
+        const auto l = hn::LoadU(df, laux + i * N);
+        const auto diff = hn::Sub(hn::Add(hn::Mul(this_scale, l), this_min), x_at(i));
+        cur_error = hn::Add(cur_error, hn::Mul(w_at(i), error_term(diff)));
+      }
+      const auto take = hn::AndNot(degenerate, hn::And(hn::Gt(D, zero), hn::Lt(cur_error, best_error)));
+      if (hn::AllFalse(df, take)) continue;
+      for (int i = 0; i < n; ++i) {
+        const auto cur = hn::LoadU(df, lbest + i * N);
+        hn::StoreU(hn::IfThenElse(take, hn::LoadU(df, laux + i * N), cur), df, lbest + i * N);
+      }
+      best_error = hn::IfThenElse(take, cur_error, best_error);
+      scale = hn::IfThenElse(take, this_scale, scale);
+      min = hn::IfThenElse(take, this_min, min);
+    }
+    scale = hn::IfThenElse(degenerate, zero, scale);
+    hn::StoreU(scale, df, scales + g);
+    hn::StoreU(hn::Neg(min), df, the_mins + g);
+    alignas(64) float deg[8];
+    hn::StoreU(hn::IfThenElse(degenerate, hn::Set(df, 1.0f), zero), df, deg);
+    for (int i = 0; i < n; ++i) {
+      for (int k = 0; k < N; ++k) {
+        Lt[i * nsub + g + k] = deg[k] != 0.0f ? 0 : static_cast<uint8_t>(lbest[i * N + k]);
+      }
+    }
+  }
+}
+
+// MakeQxQuants with rmse_type 1 (weights wt, or x^2 when wt is null) for
+// nsub sub-blocks at once, one per lane, transposed like MakeQkxBatchImpl.
+void MakeQxBatchImpl(int nsub, int n, int nmax, const float* xt, const float* wt, int8_t* Lt, float* scales) {
+  const hn::CappedTag<float, 8> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const int N = static_cast<int>(hn::Lanes(df));
+  using V = hn::Vec<decltype(df)>;
+  const V zero = hn::Zero(df);
+  const auto magic = hn::Set(df, 12582912.0f);
+  auto nearest_clamped = [&](V v) {
+    const auto bits = hn::BitCast(di, hn::Add(v, magic));
+    auto l = hn::Sub(hn::And(bits, hn::Set(di, 0x007fffff)), hn::Set(di, 0x00400000));
+    l = hn::Min(hn::Max(l, hn::Set(di, -nmax)), hn::Set(di, nmax - 1));
+    return hn::ConvertTo(df, l);
+  };
+  float lbest[64 * 8], ltry[64 * 8];
+  for (int g = 0; g < nsub; g += N) {
+    auto x_at = [&](int i) { return hn::LoadU(df, xt + i * nsub + g); };
+    auto w_at = [&](int i) {
+      if (wt) return hn::LoadU(df, wt + i * nsub + g);
+      const auto x = x_at(i);
+      return hn::Mul(x, x);
+    };
+    auto amax = zero, max = zero;
+    for (int i = 0; i < n; ++i) {
+      const auto x = x_at(i);
+      const auto ax = hn::Abs(x);
+      const auto gt = hn::Gt(ax, amax);
+      amax = hn::IfThenElse(gt, ax, amax);
+      max = hn::IfThenElse(gt, x, max);
+    }
+    const auto tiny = hn::Lt(amax, hn::Set(df, 1e-15f));
+    auto pass = [&](V iscale, float* lout, V* sumlx, V* suml2) {
+      *sumlx = zero;
+      *suml2 = zero;
+      for (int i = 0; i < n; ++i) {
+        const auto x = x_at(i), w = w_at(i);
+        const auto l = nearest_clamped(hn::Mul(iscale, x));
+        hn::StoreU(l, df, lout + i * N);
+        *sumlx = hn::Add(*sumlx, hn::Mul(hn::Mul(w, x), l));
+        *suml2 = hn::Add(*suml2, hn::Mul(hn::Mul(w, l), l));
+      }
+    };
+    V sumlx = zero, suml2 = zero;
+    pass(hn::Div(hn::Set(df, static_cast<float>(-nmax)), max), lbest, &sumlx, &suml2);
+    auto scale = hn::IfThenElse(hn::Ne(suml2, zero), hn::Div(sumlx, suml2), zero);
+    auto best = hn::Mul(scale, sumlx);
+    for (int is = -9; is <= 9; ++is) {
+      if (is == 0) continue;
+      const float numerator = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is));
+      pass(hn::Div(hn::Set(df, numerator), max), ltry, &sumlx, &suml2);
+      const auto take = hn::AndNot(
+          tiny, hn::And(hn::Gt(suml2, zero), hn::Gt(hn::Mul(sumlx, sumlx), hn::Mul(best, suml2))));
+      if (hn::AllFalse(df, take)) continue;
+      for (int i = 0; i < n; ++i) {
+        hn::StoreU(hn::IfThenElse(take, hn::LoadU(df, ltry + i * N), hn::LoadU(df, lbest + i * N)), df,
+                   lbest + i * N);
+      }
+      scale = hn::IfThenElse(take, hn::Div(sumlx, suml2), scale);
+      best = hn::IfThenElse(take, hn::Mul(scale, sumlx), best);
+    }
+    hn::StoreU(hn::IfThenElse(tiny, zero, scale), df, scales + g);
+    alignas(64) float tiny_lane[8];
+    hn::StoreU(hn::IfThenElse(tiny, hn::Set(df, 1.0f), zero), df, tiny_lane);
+    for (int i = 0; i < n; ++i) {
+      for (int k = 0; k < N; ++k) {
+        Lt[i * nsub + g + k] =
+            tiny_lane[k] != 0.0f ? 0 : static_cast<int8_t>(static_cast<int>(lbest[i * N + k]) + nmax);
+      }
+    }
+  }
+}
+
 const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace qforge::simd::HWY_NAMESPACE
@@ -185,6 +355,8 @@ HWY_EXPORT(EncodeBF16Impl);
 HWY_EXPORT(EncodeQ8_0Impl);
 HWY_EXPORT(NearestLevelIndicesImpl);
 HWY_EXPORT(TargetNameImpl);
+HWY_EXPORT(MakeQkxBatchImpl);
+HWY_EXPORT(MakeQxBatchImpl);
 
 void EncodeF16(const float* x, uint16_t* out, int64_t n) { HWY_DYNAMIC_DISPATCH(EncodeF16Impl)(x, out, n); }
 void DecodeF16(const uint16_t* in, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(DecodeF16Impl)(in, y, n); }
@@ -192,6 +364,16 @@ void EncodeBF16(const float* x, uint16_t* out, int64_t n) { HWY_DYNAMIC_DISPATCH
 void EncodeQ8_0(const float* x, uint8_t* out, int64_t n) { HWY_DYNAMIC_DISPATCH(EncodeQ8_0Impl)(x, out, n); }
 void NearestLevelIndices(const float* x, float scale, const int8_t* levels16, uint8_t* idx, int n) {
   HWY_DYNAMIC_DISPATCH(NearestLevelIndicesImpl)(x, scale, levels16, idx, n);
+}
+
+void MakeQkxBatch(int nsub, int n, int nmax, const float* xt, const float* wt, uint8_t* Lt, float* scales,
+                  float* the_mins, float rmin, float rdelta, int nstep, bool use_mad, bool qkx3) {
+  HWY_DYNAMIC_DISPATCH(MakeQkxBatchImpl)(nsub, n, nmax, xt, wt, Lt, scales, the_mins, rmin, rdelta, nstep, use_mad,
+                                         qkx3);
+}
+
+void MakeQxBatch(int nsub, int n, int nmax, const float* xt, const float* wt, int8_t* Lt, float* scales) {
+  HWY_DYNAMIC_DISPATCH(MakeQxBatchImpl)(nsub, n, nmax, xt, wt, Lt, scales);
 }
 
 std::vector<std::string> CompiledTargets() {

@@ -19,6 +19,16 @@ void EncodeQ8_0(const float* x, uint8_t* out, int64_t n);
 // levels, with the same tie rule as the scalar BestIndexInt8.
 void NearestLevelIndices(const float* x, float scale, const int8_t* levels16, uint8_t* idx, int n);
 
+// MakeQkxQuants for nsub (a multiple of 8, at most 64 elements each)
+// sub-blocks at once, data transposed: xt[i * nsub + k] is element i of
+// sub-block k (weights wt likewise, never null). Results equal nsub scalar calls.
+void MakeQkxBatch(int nsub, int n, int nmax, const float* xt, const float* wt, uint8_t* Lt, float* scales,
+                  float* the_mins, float rmin, float rdelta, int nstep, bool use_mad, bool qkx3);
+
+// MakeQxQuants(n, nmax, x, L, rmse_type = 1, w) for nsub sub-blocks at once,
+// transposed as above; wt may be null (weights x^2). L carries the +nmax offset.
+void MakeQxBatch(int nsub, int n, int nmax, const float* xt, const float* wt, int8_t* Lt, float* scales);
+
 // Names of the targets this binary can dispatch to (for tests and --version).
 std::vector<std::string> CompiledTargets();
 // Runs `fn` once per target the CPU supports, with dispatch pinned to it.

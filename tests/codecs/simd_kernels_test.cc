@@ -79,6 +79,82 @@ void CheckTarget(const char* target, void*) {
   int bad_i = 0;
   for (size_t i = 0; i < v.size(); ++i) bad_i += idx[i] != BestIndexInt8(16, levels, v[i]);
   EXPECT_EQ(bad_i, 0);
+
+  // The batched asymmetric scale search equals one scalar search per
+  // sub-block, for the parameter sets the k-quants use, including constant
+  // and all-zero sub-blocks (the degenerate case).
+  struct Params {
+    int nsub, n, nmax;
+    float rmin, rdelta;
+    int nstep;
+    bool mad, qkx3;
+  };
+  const Params params[] = {{16, 16, 3, -0.5f, 0.1f, 15, true, false},   {8, 32, 15, -1.0f, 0.1f, 20, false, false},
+                           {8, 32, 31, -0.5f, 0.1f, 15, false, false},  {16, 16, 3, -0.9f, 0.05f, 36, false, true},
+                           {8, 32, 15, -0.9f, 0.05f, 36, false, true},  {8, 32, 31, -0.9f, 0.05f, 36, false, true}};
+  std::uniform_real_distribution<float> pos(0.1f, 2.0f);
+  for (const auto& p : params) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> xs(256), ws(256), xt(256), wt(256), sc(16), mn(16);
+      for (int i = 0; i < 256; ++i) {
+        xs[static_cast<size_t>(i)] = trial % 3 == 0 ? nd(rng) : nd(rng) * nd(rng);
+        ws[static_cast<size_t>(i)] = pos(rng);
+      }
+      for (int i = 0; i < p.n; ++i) xs[static_cast<size_t>(i)] = 0.0f;               // sub-block 0: zeros
+      for (int i = 0; i < p.n; ++i) xs[static_cast<size_t>(p.n + i)] = 0.75f;        // sub-block 1: constant
+      std::vector<uint8_t> lt(256), ls(256), aux(64);
+      for (int k = 0; k < p.nsub; ++k) {
+        for (int i = 0; i < p.n; ++i) {
+          xt[static_cast<size_t>(i * p.nsub + k)] = xs[static_cast<size_t>(k * p.n + i)];
+          wt[static_cast<size_t>(i * p.nsub + k)] = ws[static_cast<size_t>(k * p.n + i)];
+        }
+      }
+      simd::MakeQkxBatch(p.nsub, p.n, p.nmax, xt.data(), wt.data(), lt.data(), sc.data(), mn.data(), p.rmin,
+                         p.rdelta, p.nstep, p.mad, p.qkx3);
+      for (int k = 0; k < p.nsub; ++k) {
+        float the_min = 0.0f;
+        const float scale = MakeQkxQuants(p.n, p.nmax, xs.data() + k * p.n, ws.data() + k * p.n, ls.data() + k * p.n,
+                                          &the_min, aux.data(), p.rmin, p.rdelta, p.nstep, p.mad, p.qkx3);
+        ASSERT_EQ(BitsOfFloat(scale), BitsOfFloat(sc[static_cast<size_t>(k)])) << "sub-block " << k;
+        ASSERT_EQ(BitsOfFloat(the_min), BitsOfFloat(mn[static_cast<size_t>(k)])) << "sub-block " << k;
+        for (int i = 0; i < p.n; ++i) {
+          ASSERT_EQ(ls[static_cast<size_t>(k * p.n + i)], lt[static_cast<size_t>(i * p.nsub + k)]);
+        }
+      }
+    }
+  }
+}
+
+void CheckQxBatch() {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::uniform_real_distribution<float> pos(0.1f, 2.0f);
+  for (int nmax : {32, 4, 8, 16}) {
+    for (bool weighted : {false, true}) {
+      for (int trial = 0; trial < 10; ++trial) {
+        std::vector<float> xs(256), ws(256), xt(256), wt(256), sc(16);
+        for (int i = 0; i < 256; ++i) {
+          xs[static_cast<size_t>(i)] = trial % 2 ? nd(rng) : nd(rng) * nd(rng) * nd(rng);
+          ws[static_cast<size_t>(i)] = pos(rng);
+        }
+        for (int i = 0; i < 16; ++i) xs[static_cast<size_t>(16 + i)] = 0.0f;  // a zero sub-block
+        for (int k = 0; k < 16; ++k) {
+          for (int i = 0; i < 16; ++i) {
+            xt[static_cast<size_t>(i * 16 + k)] = xs[static_cast<size_t>(k * 16 + i)];
+            wt[static_cast<size_t>(i * 16 + k)] = ws[static_cast<size_t>(k * 16 + i)];
+          }
+        }
+        std::vector<int8_t> lt(256), ls(256);
+        simd::MakeQxBatch(16, 16, nmax, xt.data(), weighted ? wt.data() : nullptr, lt.data(), sc.data());
+        for (int k = 0; k < 16; ++k) {
+          const float scale =
+              MakeQxQuants(16, nmax, xs.data() + k * 16, ls.data() + k * 16, 1, weighted ? ws.data() + k * 16 : nullptr);
+          ASSERT_EQ(BitsOfFloat(scale), BitsOfFloat(sc[static_cast<size_t>(k)])) << "nmax " << nmax << " k " << k;
+          for (int i = 0; i < 16; ++i) ASSERT_EQ(ls[static_cast<size_t>(k * 16 + i)], lt[static_cast<size_t>(i * 16 + k)]);
+        }
+      }
+    }
+  }
 }
 
 TEST(SimdKernels, MatchScalarOnEveryTarget) {
@@ -87,6 +163,8 @@ TEST(SimdKernels, MatchScalarOnEveryTarget) {
       [](const char* name, void* ctx) {
         ++*static_cast<int*>(ctx);
         CheckTarget(name, nullptr);
+        SCOPED_TRACE(name);
+        CheckQxBatch();
       },
       &targets);
   EXPECT_GE(targets, 1);
