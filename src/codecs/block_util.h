@@ -27,4 +27,19 @@ inline float SumSquares(const float* x, int64_t n) {
   return sum;
 }
 
+// The signed value of largest magnitude (the first one on ties), and that
+// magnitude: the anchor of every symmetric scale search.
+inline float SignedAbsMax(const float* x, int n, float* amax_out = nullptr) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    const float ax = std::fabs(x[j]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[j];
+    }
+  }
+  if (amax_out) *amax_out = amax;
+  return max;
+}
+
 }  // namespace qforge

@@ -17,14 +17,8 @@ constexpr int kTries = 7;  // llama-quantize's search width
 // Scale of one 32-value sub-block: the best of 15 trial inverse scales
 // around max/127, judged by the weighted least-squares fit.
 float SubBlockScale(const float* x, const float* w) {
-  float amax = 0.0f, max = 0.0f;
-  for (int j = 0; j < 32; ++j) {
-    const float ax = std::fabs(x[j]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[j];
-    }
-  }
+  float amax = 0.0f;
+  const float max = SignedAbsMax(x, 32, &amax);
   if (amax < kGroupMaxEps) return 0.0f;
   float d = -max / static_cast<float>(kValuesIQ4NL[0]);
   float id = 1.0f / d;

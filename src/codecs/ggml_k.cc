@@ -98,6 +98,18 @@ void QxSearch(int nsub, int n, int nmax, const float* x, const float* w, int8_t*
   }
 }
 
+// Imatrix weights qw * sqrt(sigma2 + x^2) per value and their sum per sub-block.
+void ImatrixWeights(const float* x, const float* qw, float sigma2, int nsub, int n, float* w, float* sw) {
+  for (int j = 0; j < nsub; ++j) {
+    float sumw = 0.0f;
+    for (int l = 0; l < n; ++l) {
+      w[n * j + l] = qw[n * j + l] * std::sqrt(sigma2 + x[n * j + l] * x[n * j + l]);
+      sumw += w[n * j + l];
+    }
+    sw[j] = sumw;
+  }
+}
+
 // ------------------------------------------------------------------- Q2_K
 // Layout: scales[16] | qs[64] | d | dmin.
 
@@ -147,14 +159,7 @@ void EncodeQ2Imatrix(const float* x, const float* qw, uint8_t* o) {
   uint8_t L[QK], Ls[16], Lm[16];
   float weight[QK], mins[16], scales[16], sw[16];
   const float sigma2 = SumSquares(x, QK) / static_cast<float>(QK);
-  for (int j = 0; j < 16; ++j) {
-    float sumw = 0.0f;
-    for (int l = 0; l < 16; ++l) {
-      weight[16 * j + l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      sumw += weight[16 * j + l];
-    }
-    sw[j] = sumw;
-  }
+  ImatrixWeights(x, qw, sigma2, 16, 16, weight, sw);
   QkxSearch(16, 16, 3, x, weight, L, scales, mins, -0.9f, 0.05f, 36, false, true);
   const float dm = MakeQpQuants(16, 15, scales, Ls, sw);
   const float mm = MakeQpQuants(16, 15, mins, Lm, sw);
@@ -222,14 +227,7 @@ void EncodeQ3Imatrix(const float* x, const float* qw, uint8_t* o) {
   int8_t L[QK], Ls[16];
   float weight[QK], scales[16], sw[16];
   const float sigma2 = 2.0f * SumSquares(x, QK) / static_cast<float>(QK);
-  for (int j = 0; j < 16; ++j) {
-    float sumw = 0.0f;
-    for (int l = 0; l < 16; ++l) {
-      weight[16 * j + l] = qw[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      sumw += weight[16 * j + l];
-    }
-    sw[j] = sumw;
-  }
+  ImatrixWeights(x, qw, sigma2, 16, 16, weight, sw);
   QxSearch(16, 16, 4, x, weight, L, scales);
   std::memset(o + 96, 0, 12);
   const float d_block = MakeQxQuants(16, 32, scales, Ls, 1, sw);
@@ -290,14 +288,7 @@ void ScalesQ45Imatrix(const float* x, const float* qw, uint8_t* o, uint8_t* L) {
   uint8_t Ls[8], Lm[8];
   float weights[QK], mins[8], scales[8], sw[8];
   const float sigma2 = 2.0f * SumSquares(x, QK) / static_cast<float>(QK);
-  for (int j = 0; j < 8; ++j) {
-    float sumw = 0.0f;
-    for (int l = 0; l < 32; ++l) {
-      weights[32 * j + l] = qw[32 * j + l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
-      sumw += weights[32 * j + l];
-    }
-    sw[j] = sumw;
-  }
+  ImatrixWeights(x, qw, sigma2, 8, 32, weights, sw);
   QkxSearch(8, 32, kMax, x, weights, L, scales, mins, -0.9f, 0.05f, 36, false, true);
   const float d_block = MakeQpQuants(8, 63, scales, Ls, sw);
   const float m_block = MakeQpQuants(8, 63, mins, Lm, sw);
@@ -327,6 +318,29 @@ void PackQ5(const uint8_t* L, uint8_t* o) {
     }
   }
   PackQ4Nibbles(L, o + 48);
+}
+
+// Q4_K and Q5_K decode alike; Q5_K adds a fifth bit from qh.
+template <bool kFifthBit>
+void DecodeQ45(const void* in, float* y, int64_t n) {
+  constexpr int kBytes = kFifthBit ? 176 : 144;
+  constexpr int kQs = kFifthBit ? 48 : 16;
+  const auto* p = static_cast<const uint8_t*>(in);
+  for (int64_t b = 0; b < n / QK; ++b, p += kBytes, y += QK) {
+    const float d = GetHalf(p), dmin = GetHalf(p + 2);
+    for (int c = 0; c < 4; ++c) {
+      for (int half = 0; half < 2; ++half) {
+        uint8_t sc, m;
+        UnpackScaleMin6(2 * c + half, p + 4, &sc, &m);
+        const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+        for (int l = 0; l < 32; ++l) {
+          int q = half ? p[kQs + 32 * c + l] >> 4 : p[kQs + 32 * c + l] & 0xF;
+          if (kFifthBit) q += 16 * ((p[16 + l] >> (2 * c + half)) & 1);
+          y[64 * c + 32 * half + l] = d1 * static_cast<float>(q) - m1;
+        }
+      }
+    }
+  }
 }
 
 // ------------------------------------------------------------------- Q6_K
@@ -374,14 +388,51 @@ void EncodeQ6(const float* x, const float* qw, uint8_t* o) {
   }
 }
 
+template <int kMax, int kBytes>
+void EncodeQ45Ref(const float* x, uint8_t* o) {
+  uint8_t L[QK];
+  if (kMax == 15) ScalesQ45Ref<kMax>(x, o, L, -1.0f, 0.1f, 20);
+  else ScalesQ45Ref<kMax>(x, o, L, -0.5f, 0.1f, 15);
+  if (kMax == 15) PackQ4Nibbles(L, o + 16);
+  else PackQ5(L, o);
+}
+
+template <int kMax, int kBytes>
+void EncodeQ45Imatrix(const float* x, const float* qw, uint8_t* o) {
+  uint8_t L[QK];
+  ScalesQ45Imatrix<kMax>(x, qw, o, L);
+  if (kMax == 15) PackQ4Nibbles(L, o + 16);
+  else PackQ5(L, o);
+}
+
+void EncodeQ6Ref(const float* x, uint8_t* o) { EncodeQ6(x, nullptr, o); }
+
+// Every k-quant row is a run of independent 256-value super-blocks.
+template <int kBytes, void (*kRef)(const float*, uint8_t*), void (*kImatrix)(const float*, const float*, uint8_t*)>
+void EncodeSuperBlocks(const float* x, const float* qw, void* out, int64_t n) {
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t b = 0; b < n / QK; ++b) {
+    if (qw) kImatrix(x + b * QK, qw + b * QK, o + b * kBytes);
+    else kRef(x + b * QK, o + b * kBytes);
+  }
+}
+
 }  // namespace
 
 void EncodeRowQ2_K(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t b = 0; b < n / QK; ++b) {
-    if (qw) EncodeQ2Imatrix(x + b * QK, qw + b * QK, o + b * 84);
-    else EncodeQ2Ref(x + b * QK, o + b * 84);
-  }
+  EncodeSuperBlocks<84, EncodeQ2Ref, EncodeQ2Imatrix>(x, qw, out, n);
+}
+void EncodeRowQ3_K(const float* x, const float* qw, void* out, int64_t n) {
+  EncodeSuperBlocks<110, EncodeQ3Ref, EncodeQ3Imatrix>(x, qw, out, n);
+}
+void EncodeRowQ4_K(const float* x, const float* qw, void* out, int64_t n) {
+  EncodeSuperBlocks<144, EncodeQ45Ref<15, 144>, EncodeQ45Imatrix<15, 144>>(x, qw, out, n);
+}
+void EncodeRowQ5_K(const float* x, const float* qw, void* out, int64_t n) {
+  EncodeSuperBlocks<176, EncodeQ45Ref<31, 176>, EncodeQ45Imatrix<31, 176>>(x, qw, out, n);
+}
+void EncodeRowQ6_K(const float* x, const float* qw, void* out, int64_t n) {
+  EncodeSuperBlocks<210, EncodeQ6Ref, EncodeQ6>(x, qw, out, n);
 }
 
 void DecodeRowQ2_K(const void* in, float* y, int64_t n) {
@@ -396,13 +447,6 @@ void DecodeRowQ2_K(const void* in, float* y, int64_t n) {
   }
 }
 
-void EncodeRowQ3_K(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t b = 0; b < n / QK; ++b) {
-    if (qw) EncodeQ3Imatrix(x + b * QK, qw + b * QK, o + b * 110);
-    else EncodeQ3Ref(x + b * QK, o + b * 110);
-  }
-}
 
 void DecodeRowQ3_K(const void* in, float* y, int64_t n) {
   const auto* p = static_cast<const uint8_t*>(in);
@@ -417,67 +461,12 @@ void DecodeRowQ3_K(const void* in, float* y, int64_t n) {
   }
 }
 
-void EncodeRowQ4_K(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t b = 0; b < n / QK; ++b, o += 144) {
-    uint8_t L[QK];
-    if (qw) ScalesQ45Imatrix<15>(x + b * QK, qw + b * QK, o, L);
-    else ScalesQ45Ref<15>(x + b * QK, o, L, -1.0f, 0.1f, 20);
-    PackQ4Nibbles(L, o + 16);
-  }
-}
 
-void DecodeRowQ4_K(const void* in, float* y, int64_t n) {
-  const auto* p = static_cast<const uint8_t*>(in);
-  for (int64_t b = 0; b < n / QK; ++b, p += 144, y += QK) {
-    const float d = GetHalf(p), dmin = GetHalf(p + 2);
-    for (int c = 0; c < 4; ++c) {
-      for (int half = 0; half < 2; ++half) {
-        uint8_t sc, m;
-        UnpackScaleMin6(2 * c + half, p + 4, &sc, &m);
-        const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-        for (int l = 0; l < 32; ++l) {
-          const int q = half ? p[16 + 32 * c + l] >> 4 : p[16 + 32 * c + l] & 0xF;
-          y[64 * c + 32 * half + l] = d1 * static_cast<float>(q) - m1;
-        }
-      }
-    }
-  }
-}
+void DecodeRowQ4_K(const void* in, float* y, int64_t n) { DecodeQ45<false>(in, y, n); }
 
-void EncodeRowQ5_K(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t b = 0; b < n / QK; ++b, o += 176) {
-    uint8_t L[QK];
-    if (qw) ScalesQ45Imatrix<31>(x + b * QK, qw + b * QK, o, L);
-    else ScalesQ45Ref<31>(x + b * QK, o, L, -0.5f, 0.1f, 15);
-    PackQ5(L, o);
-  }
-}
 
-void DecodeRowQ5_K(const void* in, float* y, int64_t n) {
-  const auto* p = static_cast<const uint8_t*>(in);
-  for (int64_t b = 0; b < n / QK; ++b, p += 176, y += QK) {
-    const float d = GetHalf(p), dmin = GetHalf(p + 2);
-    for (int c = 0; c < 4; ++c) {
-      for (int half = 0; half < 2; ++half) {
-        uint8_t sc, m;
-        UnpackScaleMin6(2 * c + half, p + 4, &sc, &m);
-        const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-        for (int l = 0; l < 32; ++l) {
-          const int low = half ? p[48 + 32 * c + l] >> 4 : p[48 + 32 * c + l] & 0xF;
-          const int high = (p[16 + l] >> (2 * c + half)) & 1;
-          y[64 * c + 32 * half + l] = d1 * static_cast<float>(low + 16 * high) - m1;
-        }
-      }
-    }
-  }
-}
+void DecodeRowQ5_K(const void* in, float* y, int64_t n) { DecodeQ45<true>(in, y, n); }
 
-void EncodeRowQ6_K(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t b = 0; b < n / QK; ++b) EncodeQ6(x + b * QK, qw ? qw + b * QK : nullptr, o + b * 210);
-}
 
 void DecodeRowQ6_K(const void* in, float* y, int64_t n) {
   const auto* p = static_cast<const uint8_t*>(in);

@@ -21,18 +21,6 @@ void BlockWeights(const float* x, const float* qw, float sigma2, float* w) {
   for (int j = 0; j < kBlock; ++j) w[j] = qw[j] * std::sqrt(sigma2 + x[j] * x[j]);
 }
 
-// The signed value of largest magnitude (first one on ties).
-float SignedAbsMax(const float* x, int n) {
-  float amax = 0.0f, max = 0.0f;
-  for (int j = 0; j < n; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
-}
-
 void MinMax(const float* x, int n, float* min, float* max) {
   *min = FLT_MAX;
   *max = -FLT_MAX;
@@ -88,201 +76,100 @@ void WeightedSearch8(const float* x, const float* qw, float sigma2, int nb, int 
   }
 }
 
+// One template serves the four 4/5-bit legacy formats. Layout: d (fp16),
+// [m (fp16) for the asymmetric kinds], [qh (u32) for 5 bits], qs[16].
+template <int kBits, bool kAsym>
+struct Legacy {
+  static constexpr int kMaxQ = (1 << kBits) - 1;
+  static constexpr int kHalf = 1 << (kBits - 1);  // symmetric offset: 8 or 16
+  static constexpr int kQhOffset = kAsym ? 4 : 2;
+  static constexpr int kQsOffset = kQhOffset + (kBits == 5 ? 4 : 0);
+  static constexpr int kBytes = kQsOffset + 16;
+
+  static void Store(uint8_t* o, float d, const float* m, const uint8_t* L) {
+    PutHalf(o, d);
+    if (kAsym) PutHalf(o + 2, *m);
+    if (kBits == 5) {
+      const uint32_t qh = HighBits(L);
+      std::memcpy(o + kQhOffset, &qh, 4);
+    }
+    PackNibbles(L, o + kQsOffset);
+  }
+
+  // The reference path (no importance weights).
+  static void EncodeBlockRef(const float* x, uint8_t* o) {
+    uint8_t L[kBlock];
+    if (kAsym) {
+      float min, max;
+      MinMax(x, kBlock, &min, &max);
+      const float d = (max - min) / static_cast<float>(kMaxQ);
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int j = 0; j < kBlock; ++j) {
+        const float v = (x[j] - min) * id + 0.5f;
+        // Q4_1 clamps through int8; Q5_1 relies on (x-min)*id <= 31 and does not.
+        L[j] = kBits == 4 ? static_cast<uint8_t>(std::min(kMaxQ, static_cast<int>(static_cast<int8_t>(v))))
+                          : static_cast<uint8_t>(v);
+      }
+      Store(o, d, &min, L);
+    } else {
+      const float d = SignedAbsMax(x, kBlock) / static_cast<float>(-kHalf);
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int j = 0; j < kBlock; ++j) {
+        const int v = static_cast<int8_t>(x[j] * id + (static_cast<float>(kHalf) + 0.5f));
+        L[j] = static_cast<uint8_t>(std::min(kMaxQ, v));
+      }
+      Store(o, d, nullptr, L);
+    }
+  }
+
+  static void Encode(const float* x, const float* qw, void* out, int64_t n) {
+    auto* o = static_cast<uint8_t*>(out);
+    const int64_t nblocks = n / kBlock;
+    if (qw == nullptr) {
+      for (int64_t b = 0; b < nblocks; ++b) EncodeBlockRef(x + b * kBlock, o + b * kBytes);
+      return;
+    }
+    const float sigma2 = RowSigma2(x, n);
+    for (int64_t b0 = 0; b0 < nblocks; b0 += 8) {
+      const int nb = static_cast<int>(std::min<int64_t>(8, nblocks - b0));
+      float scales[8], mins[8];
+      uint8_t Ls[8 * kBlock];
+      WeightedSearch8(x + b0 * kBlock, qw + b0 * kBlock, sigma2, nb, kAsym ? kMaxQ : kHalf, kAsym, scales, mins, Ls);
+      for (int k = 0; k < nb; ++k) {
+        const float m = -mins[k];
+        Store(o + (b0 + k) * kBytes, scales[k], &m, Ls + k * kBlock);
+      }
+    }
+  }
+
+  static void Decode(const void* in, float* y, int64_t n) {
+    const auto* p = static_cast<const uint8_t*>(in);
+    for (int64_t b = 0; b < n / kBlock; ++b, p += kBytes, y += kBlock) {
+      const float d = GetHalf(p);
+      uint32_t qh = 0;
+      if (kBits == 5) std::memcpy(&qh, p + kQhOffset, 4);
+      int q[kBlock];
+      UnpackNibbles(p + kQsOffset, qh, q);
+      if (kAsym) {
+        const float m = GetHalf(p + 2);
+        for (int j = 0; j < kBlock; ++j) y[j] = static_cast<float>(q[j]) * d + m;
+      } else {
+        for (int j = 0; j < kBlock; ++j) y[j] = static_cast<float>(q[j] - kHalf) * d;
+      }
+    }
+  }
+};
+
 }  // namespace
 
-// ------------------------------------------------------------------- Q4_0
-
-void EncodeRowQ4_0(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  const int64_t nblocks = n / kBlock;
-  if (qw != nullptr) {
-    const float sigma2 = RowSigma2(x, n);
-    for (int64_t b0 = 0; b0 < nblocks; b0 += 8) {
-      const int nb = static_cast<int>(std::min<int64_t>(8, nblocks - b0));
-      float scales[8], mins[8];
-      uint8_t Ls[8 * kBlock];
-      WeightedSearch8(x + b0 * kBlock, qw + b0 * kBlock, sigma2, nb, 8, false, scales, mins, Ls);
-      for (int k = 0; k < nb; ++k) {
-        uint8_t* ob = o + (b0 + k) * 18;
-        const uint8_t* L = Ls + k * kBlock;
-        PutHalf(ob, scales[k]);
-        PackNibbles(L, ob + 2);
-      }
-    }
-    return;
-  }
-  for (int64_t b = 0; b < nblocks; ++b, x += kBlock, o += 18) {
-    uint8_t L[kBlock];
-    const float d = SignedAbsMax(x, kBlock) / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    PutHalf(o, d);
-    for (int j = 0; j < kBlock; ++j) {
-      const int v = static_cast<int8_t>(x[j] * id + 8.5f);
-      L[j] = static_cast<uint8_t>(v < 15 ? v : 15);
-    }
-    PackNibbles(L, o + 2);
-  }
-}
-
-void DecodeRowQ4_0(const void* in, float* y, int64_t n) {
-  const auto* p = static_cast<const uint8_t*>(in);
-  for (int64_t b = 0; b < n / kBlock; ++b, p += 18, y += kBlock) {
-    const float d = GetHalf(p);
-    int q[kBlock];
-    UnpackNibbles(p + 2, 0, q);
-    for (int j = 0; j < kBlock; ++j) y[j] = static_cast<float>(q[j] - 8) * d;
-  }
-}
-
-// ------------------------------------------------------------------- Q4_1
-
-void EncodeRowQ4_1(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  const int64_t nblocks = n / kBlock;
-  if (qw != nullptr) {
-    const float sigma2 = RowSigma2(x, n);
-    for (int64_t b0 = 0; b0 < nblocks; b0 += 8) {
-      const int nb = static_cast<int>(std::min<int64_t>(8, nblocks - b0));
-      float scales[8], mins[8];
-      uint8_t Ls[8 * kBlock];
-      WeightedSearch8(x + b0 * kBlock, qw + b0 * kBlock, sigma2, nb, 15, true, scales, mins, Ls);
-      for (int k = 0; k < nb; ++k) {
-        uint8_t* ob = o + (b0 + k) * 20;
-        const uint8_t* L = Ls + k * kBlock;
-        PutHalf(ob, scales[k]);
-        PutHalf(ob + 2, -mins[k]);
-        PackNibbles(L, ob + 4);
-      }
-    }
-    return;
-  }
-  for (int64_t b = 0; b < nblocks; ++b, x += kBlock, o += 20) {
-    uint8_t L[kBlock];
-    float min, max;
-    MinMax(x, kBlock, &min, &max);
-    const float d = (max - min) / 15.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    PutHalf(o, d);
-    PutHalf(o + 2, min);
-    for (int j = 0; j < kBlock; ++j) {
-      const int v = static_cast<int8_t>((x[j] - min) * id + 0.5f);
-      L[j] = static_cast<uint8_t>(v < 15 ? v : 15);
-    }
-    PackNibbles(L, o + 4);
-  }
-}
-
-void DecodeRowQ4_1(const void* in, float* y, int64_t n) {
-  const auto* p = static_cast<const uint8_t*>(in);
-  for (int64_t b = 0; b < n / kBlock; ++b, p += 20, y += kBlock) {
-    const float d = GetHalf(p), m = GetHalf(p + 2);
-    int q[kBlock];
-    UnpackNibbles(p + 4, 0, q);
-    for (int j = 0; j < kBlock; ++j) y[j] = static_cast<float>(q[j]) * d + m;
-  }
-}
-
-// ------------------------------------------------------------------- Q5_0
-
-void EncodeRowQ5_0(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  const int64_t nblocks = n / kBlock;
-  if (qw != nullptr) {
-    const float sigma2 = RowSigma2(x, n);
-    for (int64_t b0 = 0; b0 < nblocks; b0 += 8) {
-      const int nb = static_cast<int>(std::min<int64_t>(8, nblocks - b0));
-      float scales[8], mins[8];
-      uint8_t Ls[8 * kBlock];
-      WeightedSearch8(x + b0 * kBlock, qw + b0 * kBlock, sigma2, nb, 16, false, scales, mins, Ls);
-      for (int k = 0; k < nb; ++k) {
-        uint8_t* ob = o + (b0 + k) * 22;
-        const uint8_t* L = Ls + k * kBlock;
-        PutHalf(ob, scales[k]);
-        const uint32_t qh = HighBits(L);
-        std::memcpy(ob + 2, &qh, 4);
-        PackNibbles(L, ob + 6);
-      }
-    }
-    return;
-  }
-  for (int64_t b = 0; b < nblocks; ++b, x += kBlock, o += 22) {
-    uint8_t L[kBlock];
-    const float d = SignedAbsMax(x, kBlock) / -16.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    PutHalf(o, d);
-    for (int j = 0; j < kBlock; ++j) {
-      const int v = static_cast<int8_t>(x[j] * id + 16.5f);
-      L[j] = static_cast<uint8_t>(v < 31 ? v : 31);
-    }
-    const uint32_t qh = HighBits(L);
-    std::memcpy(o + 2, &qh, 4);
-    PackNibbles(L, o + 6);
-  }
-}
-
-void DecodeRowQ5_0(const void* in, float* y, int64_t n) {
-  const auto* p = static_cast<const uint8_t*>(in);
-  for (int64_t b = 0; b < n / kBlock; ++b, p += 22, y += kBlock) {
-    const float d = GetHalf(p);
-    uint32_t qh;
-    std::memcpy(&qh, p + 2, 4);
-    int q[kBlock];
-    UnpackNibbles(p + 6, qh, q);
-    for (int j = 0; j < kBlock; ++j) y[j] = static_cast<float>(q[j] - 16) * d;
-  }
-}
-
-// ------------------------------------------------------------------- Q5_1
-
-void EncodeRowQ5_1(const float* x, const float* qw, void* out, int64_t n) {
-  auto* o = static_cast<uint8_t*>(out);
-  const int64_t nblocks = n / kBlock;
-  if (qw != nullptr) {
-    const float sigma2 = RowSigma2(x, n);
-    for (int64_t b0 = 0; b0 < nblocks; b0 += 8) {
-      const int nb = static_cast<int>(std::min<int64_t>(8, nblocks - b0));
-      float scales[8], mins[8];
-      uint8_t Ls[8 * kBlock];
-      WeightedSearch8(x + b0 * kBlock, qw + b0 * kBlock, sigma2, nb, 31, true, scales, mins, Ls);
-      for (int k = 0; k < nb; ++k) {
-        uint8_t* ob = o + (b0 + k) * 24;
-        const uint8_t* L = Ls + k * kBlock;
-        PutHalf(ob, scales[k]);
-        PutHalf(ob + 2, -mins[k]);
-        const uint32_t qh = HighBits(L);
-        std::memcpy(ob + 4, &qh, 4);
-        PackNibbles(L, ob + 8);
-      }
-    }
-    return;
-  }
-  for (int64_t b = 0; b < nblocks; ++b, x += kBlock, o += 24) {
-    uint8_t L[kBlock];
-    float min, max;
-    MinMax(x, kBlock, &min, &max);
-    const float d = (max - min) / 31.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    PutHalf(o, d);
-    PutHalf(o + 2, min);
-    // No clamp here: the reference relies on (x-min)*id <= 31.
-    for (int j = 0; j < kBlock; ++j) L[j] = static_cast<uint8_t>((x[j] - min) * id + 0.5f);
-    const uint32_t qh = HighBits(L);
-    std::memcpy(o + 4, &qh, 4);
-    PackNibbles(L, o + 8);
-  }
-}
-
-void DecodeRowQ5_1(const void* in, float* y, int64_t n) {
-  const auto* p = static_cast<const uint8_t*>(in);
-  for (int64_t b = 0; b < n / kBlock; ++b, p += 24, y += kBlock) {
-    const float d = GetHalf(p), m = GetHalf(p + 2);
-    uint32_t qh;
-    std::memcpy(&qh, p + 4, 4);
-    int q[kBlock];
-    UnpackNibbles(p + 8, qh, q);
-    for (int j = 0; j < kBlock; ++j) y[j] = static_cast<float>(q[j]) * d + m;
-  }
-}
+void EncodeRowQ4_0(const float* x, const float* qw, void* out, int64_t n) { Legacy<4, false>::Encode(x, qw, out, n); }
+void DecodeRowQ4_0(const void* in, float* y, int64_t n) { Legacy<4, false>::Decode(in, y, n); }
+void EncodeRowQ4_1(const float* x, const float* qw, void* out, int64_t n) { Legacy<4, true>::Encode(x, qw, out, n); }
+void DecodeRowQ4_1(const void* in, float* y, int64_t n) { Legacy<4, true>::Decode(in, y, n); }
+void EncodeRowQ5_0(const float* x, const float* qw, void* out, int64_t n) { Legacy<5, false>::Encode(x, qw, out, n); }
+void DecodeRowQ5_0(const void* in, float* y, int64_t n) { Legacy<5, false>::Decode(in, y, n); }
+void EncodeRowQ5_1(const float* x, const float* qw, void* out, int64_t n) { Legacy<5, true>::Encode(x, qw, out, n); }
+void DecodeRowQ5_1(const void* in, float* y, int64_t n) { Legacy<5, true>::Decode(in, y, n); }
 
 // ------------------------------------------------------------------- Q8_0
 

@@ -1,5 +1,7 @@
 #include "codecs/scale_search.h"
 
+#include "codecs/block_util.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -16,14 +18,8 @@ inline float WeightOf(int rmse_type, float x) {
 }  // namespace
 
 float MakeQxQuants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
-  float max = 0.0f, amax = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  float amax = 0.0f;
+  const float max = SignedAbsMax(x, n, &amax);
   if (amax < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.0f;
@@ -75,14 +71,8 @@ float MakeQxQuants(int n, int nmax, const float* x, int8_t* L, int rmse_type, co
 }
 
 float MakeQ3Quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse) {
-  float max = 0.0f, amax = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  float amax = 0.0f;
+  const float max = SignedAbsMax(x, n, &amax);
   if (amax < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.0f;

@@ -163,20 +163,6 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
   return m;
 }
 
-// The order llama.cpp's loader (and so llama-quantize) visits tensors: names
-// outside blk.N first, then by block number, ties by byte-wise name.
-int BlockOf(const std::string& name) {
-  if (name.rfind("blk.", 0) != 0) return -1;
-  size_t dot = name.find('.', 4);
-  if (dot == std::string::npos || dot == 4) return -1;
-  int v = 0;
-  for (size_t i = 4; i < dot; ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(name[i])) || v > 100000) return -1;
-    v = v * 10 + (name[i] - '0');
-  }
-  return v;
-}
-
 Result<Model> OpenGguf(const std::string& path) {
   QF_ASSIGN_OR_RETURN(auto g, GgufFile::Open(path));
   Model m;
@@ -210,11 +196,12 @@ Result<Model> OpenGguf(const std::string& path) {
     t.file = g->mapped();
     m.tensors.push_back(std::move(t));
   }
-  std::stable_sort(m.tensors.begin(), m.tensors.end(), [](const ModelTensor& a, const ModelTensor& b) {
-    int ba = BlockOf(a.name), bb = BlockOf(b.name);
-    if (ba != bb) return ba < bb;
-    return a.name < b.name;
-  });
+  std::vector<const ModelTensor*> order;
+  for (const auto& t : m.tensors) order.push_back(&t);
+  SortInLoaderOrder(&order);
+  std::vector<ModelTensor> sorted;
+  for (const ModelTensor* t : order) sorted.push_back(*t);
+  m.tensors = std::move(sorted);
   return m;
 }
 
@@ -225,6 +212,31 @@ Result<Model> OpenModel(const std::string& path, const OpenOptions& opts) {
   if (fs::is_directory(path, ec)) return OpenHfFolder(path, opts);
   if (!fs::exists(path, ec)) return Status::Error(path + ": no such file or folder");
   return OpenGguf(path);
+}
+
+namespace {
+
+// Block number of "blk.N.*", or -1 for other names.
+int BlockOf(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  size_t dot = name.find('.', 4);
+  if (dot == std::string::npos || dot == 4) return -1;
+  int v = 0;
+  for (size_t i = 4; i < dot; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(name[i])) || v > 100000) return -1;
+    v = v * 10 + (name[i] - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+void SortInLoaderOrder(std::vector<const ModelTensor*>* tensors) {
+  std::stable_sort(tensors->begin(), tensors->end(), [](const ModelTensor* a, const ModelTensor* b) {
+    const int ba = BlockOf(a->name), bb = BlockOf(b->name);
+    if (ba != bb) return ba < bb;
+    return a->name < b->name;
+  });
 }
 
 Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out) {

@@ -56,6 +56,10 @@ struct OpenOptions {
 // path: a Hugging Face folder (config.json + safetensors) or a .gguf file.
 Result<Model> OpenModel(const std::string& path, const OpenOptions& opts = {});
 
+// The order llama.cpp's loader (and so llama-quantize) visits tensors: names
+// outside blk.N first, then by block number, ties by byte-wise name.
+void SortInLoaderOrder(std::vector<const ModelTensor*>* tensors);
+
 // Decodes rows [row0, row0 + n) of a tensor to float, applying the Q/K row
 // permutation where the tensor has one. Fails for types qforge cannot decode.
 Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out);

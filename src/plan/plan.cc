@@ -214,20 +214,6 @@ Result<GgmlType> ShapeFallback(const ModelTensor& t, GgmlType type, const std::s
   return fb;
 }
 
-// The order llama.cpp's loader visits tensors: names outside blk.N first,
-// then by block number, ties by byte-wise name.
-int BlockOf(const std::string& name) {
-  if (name.rfind("blk.", 0) != 0) return -1;
-  size_t dot = name.find('.', 4);
-  if (dot == std::string::npos || dot == 4) return -1;
-  int v = 0;
-  for (size_t i = 4; i < dot; ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(name[i])) || v > 100000) return -1;
-    v = v * 10 + (name[i] - '0');
-  }
-  return v;
-}
-
 bool IsConverterPreset(const Preset& p) {
   return p.ftype == F::ALL_F32 || p.ftype == F::MOSTLY_F16 || p.ftype == F::MOSTLY_BF16 || p.ftype == F::MOSTLY_Q8_0;
 }
@@ -317,13 +303,7 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
 
   std::vector<const ModelTensor*> order;
   for (const auto& t : model.tensors) order.push_back(&t);
-  if (!converter) {
-    std::stable_sort(order.begin(), order.end(), [](const ModelTensor* a, const ModelTensor* b) {
-      const int ba = BlockOf(a->name), bb = BlockOf(b->name);
-      if (ba != bb) return ba < bb;
-      return a->name < b->name;
-    });
-  }
+  if (!converter) SortInLoaderOrder(&order);
 
   RuleContext ctx;
   ctx.ftype = preset.ftype;
