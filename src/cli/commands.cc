@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,9 @@
 #include "io/output_file.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
+#include "engine/llama_engine.h"
+#include "eval/perplexity.h"
+#include "tokenizer/spm_tokenizer.h"
 
 namespace qforge::cli {
 namespace fs = std::filesystem;
@@ -299,6 +303,46 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
     for (const auto& [k, v] : by_type) fmt::print("  {:<7} {:>4} tensors  {}\n", k, v.first, HumanBytes(v.second));
     fmt::print("wrote {} ({}, {:.3f} bits per weight) in {:.2f} s\n", out, HumanBytes(fs::file_size(out)),
                plan.bits_per_weight(), secs);
+  }
+  return 0;
+}
+
+int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
+  auto model = OpenModel(a.model);
+  if (!model.ok()) return Fail(model.status());
+  auto tok = SpmTokenizer::FromMetadata(model->metadata, a.model);
+  if (!tok.ok()) return Fail(tok.status());
+  std::ifstream in(a.text, std::ios::binary);
+  if (!in) return Fail(Status::Error(a.text + ": cannot open --text file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::vector<int32_t> tokens = tok->Encode(ss.str(), true);
+  auto engine = LlamaEngine::Create(*model, Threads(g));
+  if (!engine.ok()) return Fail(engine.status());
+  PerplexityOptions po;
+  po.n_ctx = a.ctx;
+  po.max_chunks = a.chunks;
+  po.bos = tok->adds_bos() ? tok->bos_id() : -1;
+  const int64_t planned = a.chunks >= 0 ? std::min<int64_t>(a.chunks, static_cast<int64_t>(tokens.size()) / a.ctx)
+                                        : static_cast<int64_t>(tokens.size()) / a.ctx;
+  ProgressBar bar("perplexity", static_cast<uint64_t>(std::max<int64_t>(planned, 1)), !g.quiet && !g.json);
+  po.on_chunk = [&](int64_t, int64_t, double) { bar.Advance(1); };
+  auto r = RunPerplexity(**engine, tokens, po);
+  bar.Finish();
+  if (!r.ok()) return Fail(r.status());
+  if (g.json) {
+    ordered_json j;
+    j["ppl"] = r->ppl;
+    j["ppl_stderr"] = r->ppl_stderr;
+    j["tokens"] = r->n_evaluated;
+    j["tokens_per_second"] = r->tokens_per_second();
+    j["scored"] = r->n_scored;
+    j["chunks"] = r->n_chunks;
+    j["ctx"] = a.ctx;
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("{}: PPL = {:.4f} +/- {:.5f} ({} chunks of {} tokens, {} scored; {:.1f} tokens/s)\n", a.model, r->ppl,
+               r->ppl_stderr, r->n_chunks, a.ctx, r->n_scored, r->tokens_per_second());
   }
   return 0;
 }

@@ -33,6 +33,14 @@ struct InspectArgs {
   int max_array_items = 8;
 };
 
+struct PerplexityArgs {
+  std::string model;
+  std::string text;
+  int64_t ctx = 512;
+  int64_t chunks = -1;
+};
+
+int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a);
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a);
 int RunPlan(const GlobalOptions& g, const QuantizeArgs& a);
 int RunInspect(const GlobalOptions& g, const InspectArgs& a);

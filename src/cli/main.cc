@@ -51,6 +51,16 @@ int main(int argc, char** argv) {
   insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")->check(CLI::NonNegativeNumber);
   insp->add_flag("--json", g.json, "Print everything as JSON (arrays in full)");
 
+  PerplexityArgs pa;
+  auto* ppl = app.add_subcommand("perplexity", "Perplexity of a model on a text, as llama-perplexity measures it");
+  ppl->add_option("model", pa.model, "GGUF file or Hugging Face folder")->required();
+  ppl->add_option("--text,-f", pa.text, "Text file to evaluate")->required();
+  ppl->add_option("--ctx,-c", pa.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
+  ppl->add_option("--chunks", pa.chunks, "Evaluate at most this many chunks (default: all)");
+  ppl->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
+  ppl->add_flag("-q,--quiet", g.quiet, "No progress bar");
+  ppl->add_flag("--json", g.json, "Print {ppl, ppl_stderr, tokens, tokens_per_second} as JSON");
+
   auto* lf = app.add_subcommand("list-formats", "List the output types qforge writes");
   lf->add_flag("--json", g.json, "Print as JSON");
 
@@ -63,5 +73,6 @@ int main(int argc, char** argv) {
   if (*plan) return RunPlan(g, qa);
   if (*insp) return RunInspect(g, ia);
   if (*lf) return RunListFormats(g);
+  if (*ppl) return RunPerplexity(g, pa);
   return 2;
 }

@@ -1,0 +1,237 @@
+#include "engine/llama_engine.h"
+
+#include <cblas.h>
+
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "base/parallel.h"
+
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace qforge {
+namespace {
+
+const GgufValue* Key(const Model& m, const std::string& suffix) { return m.metadata.Find(m.architecture + "." + suffix); }
+
+int64_t IntKey(const Model& m, const std::string& suffix, int64_t def) {
+  const GgufValue* v = Key(m, suffix);
+  if (v == nullptr) return def;
+  if (v->is_array()) return v->count() ? v->ArrayI64(0) : def;
+  return v->AsI64();
+}
+
+float FloatKey(const Model& m, const std::string& suffix, float def) {
+  const GgufValue* v = Key(m, suffix);
+  return v && (v->is_float() || v->is_integer()) ? static_cast<float>(v->AsF64()) : def;
+}
+
+void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+// Rotates one head's vector in place at position pos.
+void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bool neox) {
+  const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(pos) * freq_scale;
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float c = std::cos(theta), s = std::sin(theta);
+    const int64_t a = neox ? i : 2 * i;
+    const int64_t b = neox ? i + n_rot / 2 : 2 * i + 1;
+    const float x0 = v[a], x1 = v[b];
+    v[a] = x0 * c - x1 * s;
+    v[b] = x0 * s + x1 * c;
+    theta *= theta_scale;
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int threads) {
+  const std::string& a = model.architecture;
+  if (a != "llama" && a != "qwen2" && a != "qwen3") {
+    return Status::Error(model.path + ": general.architecture: '" + a +
+                         "' has no forward pass in qforge yet (expected llama, qwen2 or qwen3)");
+  }
+  LlamaHparams hp;
+  hp.arch = a;
+  hp.n_layer = IntKey(model, "block_count", 0);
+  hp.n_embd = IntKey(model, "embedding_length", 0);
+  hp.n_head = IntKey(model, "attention.head_count", 0);
+  hp.n_head_kv = IntKey(model, "attention.head_count_kv", hp.n_head);
+  hp.n_ff = IntKey(model, "feed_forward_length", 0);
+  if (hp.n_layer <= 0 || hp.n_embd <= 0 || hp.n_head <= 0 || hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0) {
+    return Status::Error(model.path + ": metadata '" + a + ".block_count/embedding_length/attention.head_count*': "
+                                      "missing or inconsistent hyper-parameters");
+  }
+  hp.head_dim = IntKey(model, "attention.key_length", hp.n_embd / hp.n_head);
+  hp.n_rot = IntKey(model, "rope.dimension_count", hp.head_dim);
+  hp.rms_eps = FloatKey(model, "attention.layer_norm_rms_epsilon", 1e-5f);
+  hp.rope_base = FloatKey(model, "rope.freq_base", 10000.0f);
+  if (const GgufValue* t = Key(model, "rope.scaling.type"); t && t->type() == GgufType::STRING && t->AsString() == "linear") {
+    const float f = FloatKey(model, "rope.scaling.factor", 1.0f);
+    if (f > 0.0f) hp.rope_freq_scale = 1.0f / f;
+  }
+  hp.rope_neox = a == "qwen2" || a == "qwen3";
+  const ModelTensor* emb = model.Find("token_embd.weight");
+  if (emb == nullptr || emb->ne.size() < 2 || emb->ne[0] != hp.n_embd) {
+    return Status::Error(model.path + ": tensor 'token_embd.weight': missing or not [n_embd, n_vocab]");
+  }
+  hp.n_vocab = emb->ne[1];
+  if (model.Find("rope_freqs.weight") != nullptr) {
+    return Status::Error(model.path + ": tensor 'rope_freqs.weight': llama3-style RoPE scaling is not in the engine yet");
+  }
+  return std::unique_ptr<LlamaEngine>(new LlamaEngine(model, hp, std::max(1, threads)));
+}
+
+Status LlamaEngine::Weight(const std::string& name, std::vector<float>* out, int64_t* rows, int64_t* cols) const {
+  const ModelTensor* t = Find(name);
+  if (t == nullptr) return Status::Error(model_.path + ": tensor '" + name + "': missing");
+  const int64_t r = t->ne.size() == 1 ? 1 : t->n_rows();
+  const int64_t c = t->ne[0];
+  out->resize(static_cast<size_t>(r * c));
+  if (t->ne.size() == 1 && t->permute_heads > 0) {
+    QF_RETURN_IF_ERROR(ReadRowsF32(*t, 0, 1, out->data()));
+  } else {
+    std::mutex mu;
+    Status first_error = Status::Ok();
+    ParallelFor(r, threads_, [&](int64_t b, int64_t e) {
+      Status s = ReadRowsF32(*t, b, e - b, out->data() + b * c);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.ok()) first_error = s;
+      }
+    });
+    QF_RETURN_IF_ERROR(first_error);
+  }
+  if (rows) *rows = r;
+  if (cols) *cols = c;
+  return Status::Ok();
+}
+
+void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
+                         const std::vector<float>& w) {
+  if (hook_) hook_(name, x, T, K);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(N), static_cast<int>(K),
+              1.0f, x, static_cast<int>(K), w.data(), static_cast<int>(K), 0.0f, y, static_cast<int>(N));
+}
+
+Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_logit, std::vector<float>* logits) {
+  openblas_set_num_threads(threads_);
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t E = hp_.n_embd, H = hp_.n_head, HKV = hp_.n_head_kv, D = hp_.head_dim, F = hp_.n_ff;
+  const int64_t V = hp_.n_vocab;
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= V) return Status::Error("token id " + std::to_string(t) + " is outside the vocabulary");
+  }
+  std::vector<float> x(static_cast<size_t>(T * E)), h(x.size());
+  {  // Embedding rows, decoded one at a time.
+    const ModelTensor* emb = Find("token_embd.weight");
+    for (int64_t i = 0; i < T; ++i) QF_RETURN_IF_ERROR(ReadRowsF32(*emb, tokens[static_cast<size_t>(i)], 1, x.data() + i * E));
+  }
+  std::vector<float> w, norm, bias;
+  std::vector<float> q(static_cast<size_t>(T * H * D)), k(static_cast<size_t>(T * HKV * D)),
+      v(static_cast<size_t>(T * HKV * D)), att(static_cast<size_t>(T * H * D)), proj(x.size());
+  std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());
+  auto add_bias = [&](const std::string& name, float* y, int64_t n) -> Status {
+    if (Find(name) == nullptr) return Status::Ok();
+    QF_RETURN_IF_ERROR(Weight(name, &bias, nullptr, nullptr));
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] += bias[static_cast<size_t>(j)];
+    return Status::Ok();
+  };
+  auto head_norm = [&](const std::string& name, float* y, int64_t heads) -> Status {
+    if (Find(name) == nullptr) return Status::Ok();
+    QF_RETURN_IF_ERROR(Weight(name, &norm, nullptr, nullptr));
+    for (int64_t i = 0; i < T * heads; ++i) RmsNorm(y + i * D, norm.data(), D, hp_.rms_eps, y + i * D);
+    return Status::Ok();
+  };
+  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
+  for (int64_t l = 0; l < hp_.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    QF_RETURN_IF_ERROR(Weight(p + "attn_norm.weight", &norm, nullptr, nullptr));
+    for (int64_t i = 0; i < T; ++i) RmsNorm(x.data() + i * E, norm.data(), E, hp_.rms_eps, h.data() + i * E);
+    QF_RETURN_IF_ERROR(Weight(p + "attn_q.weight", &w, nullptr, nullptr));
+    Linear(p + "attn_q.weight", h.data(), T, E, q.data(), H * D, w);
+    QF_RETURN_IF_ERROR(add_bias(p + "attn_q.bias", q.data(), H * D));
+    QF_RETURN_IF_ERROR(Weight(p + "attn_k.weight", &w, nullptr, nullptr));
+    Linear(p + "attn_k.weight", h.data(), T, E, k.data(), HKV * D, w);
+    QF_RETURN_IF_ERROR(add_bias(p + "attn_k.bias", k.data(), HKV * D));
+    QF_RETURN_IF_ERROR(Weight(p + "attn_v.weight", &w, nullptr, nullptr));
+    Linear(p + "attn_v.weight", h.data(), T, E, v.data(), HKV * D, w);
+    QF_RETURN_IF_ERROR(add_bias(p + "attn_v.bias", v.data(), HKV * D));
+    QF_RETURN_IF_ERROR(head_norm(p + "attn_q_norm.weight", q.data(), H));
+    QF_RETURN_IF_ERROR(head_norm(p + "attn_k_norm.weight", k.data(), HKV));
+    for (int64_t i = 0; i < T; ++i) {
+      for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, i, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
+      for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, i, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
+    }
+    // Causal attention, one head per task.
+    const int64_t group = H / HKV;
+    ParallelFor(H, threads_, [&](int64_t hb, int64_t he) {
+      std::vector<float> scores(static_cast<size_t>(T));
+      for (int64_t hh = hb; hh < he; ++hh) {
+        const int64_t kvh = hh / group;
+        for (int64_t i = 0; i < T; ++i) {
+          const float* qi = q.data() + (i * H + hh) * D;
+          float mx = -INFINITY;
+          for (int64_t j = 0; j <= i; ++j) {
+            const float* kj = k.data() + (j * HKV + kvh) * D;
+            float dot = 0.0f;
+            for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];
+            scores[static_cast<size_t>(j)] = dot * kq_scale;
+            mx = std::max(mx, scores[static_cast<size_t>(j)]);
+          }
+          double sum = 0.0;
+          for (int64_t j = 0; j <= i; ++j) {
+            scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - mx);
+            sum += scores[static_cast<size_t>(j)];
+          }
+          const float inv = static_cast<float>(1.0 / sum);
+          float* out = att.data() + (i * H + hh) * D;
+          std::fill(out, out + D, 0.0f);
+          for (int64_t j = 0; j <= i; ++j) {
+            const float pj = scores[static_cast<size_t>(j)] * inv;
+            const float* vj = v.data() + (j * HKV + kvh) * D;
+            for (int64_t d = 0; d < D; ++d) out[d] += pj * vj[d];
+          }
+        }
+      }
+    });
+    QF_RETURN_IF_ERROR(Weight(p + "attn_output.weight", &w, nullptr, nullptr));
+    Linear(p + "attn_output.weight", att.data(), T, H * D, proj.data(), E, w);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+
+    QF_RETURN_IF_ERROR(Weight(p + "ffn_norm.weight", &norm, nullptr, nullptr));
+    for (int64_t i = 0; i < T; ++i) RmsNorm(x.data() + i * E, norm.data(), E, hp_.rms_eps, h.data() + i * E);
+    QF_RETURN_IF_ERROR(Weight(p + "ffn_gate.weight", &w, nullptr, nullptr));
+    Linear(p + "ffn_gate.weight", h.data(), T, E, gate.data(), F, w);
+    QF_RETURN_IF_ERROR(Weight(p + "ffn_up.weight", &w, nullptr, nullptr));
+    Linear(p + "ffn_up.weight", h.data(), T, E, up.data(), F, w);
+    for (size_t i = 0; i < gate.size(); ++i) {
+      const float g = gate[i];
+      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+    QF_RETURN_IF_ERROR(Weight(p + "ffn_down.weight", &w, nullptr, nullptr));
+    Linear(p + "ffn_down.weight", gate.data(), T, F, proj.data(), E, w);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+  }
+  QF_RETURN_IF_ERROR(Weight("output_norm.weight", &norm, nullptr, nullptr));
+  const int64_t n_out = T - first_logit;
+  if (n_out <= 0) {
+    logits->clear();
+    return Status::Ok();
+  }
+  for (int64_t i = first_logit; i < T; ++i) RmsNorm(x.data() + i * E, norm.data(), E, hp_.rms_eps, h.data() + (i - first_logit) * E);
+  const std::string out_name = Find("output.weight") ? "output.weight" : "token_embd.weight";
+  QF_RETURN_IF_ERROR(Weight(out_name, &w, nullptr, nullptr));
+  logits->resize(static_cast<size_t>(n_out * V));
+  Linear("output.weight", h.data(), n_out, E, logits->data(), V, w);
+  return Status::Ok();
+}
+
+}  // namespace qforge

@@ -1,0 +1,59 @@
+// A plain, correct CPU forward pass of the LLaMA family (llama, mistral,
+// qwen2 with q/k/v biases, qwen3 with q/k norms): GQA, RoPE in the
+// orientation the GGUF names imply, RMSNorm, SwiGLU, tied or untied output.
+// Activations are F32; weights are decoded from whatever type they are stored
+// in one layer at a time, so memory holds one layer of F32 weights, never the
+// whole model. Matrix products go through BLAS.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/model.h"
+#include "qforge/status.h"
+
+namespace qforge {
+
+struct LlamaHparams {
+  std::string arch;
+  int64_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
+  int64_t n_rot = 0;
+  float rms_eps = 1e-5f;
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  bool rope_neox = false;  // qwen2/qwen3: rotate halves; llama: interleaved pairs
+};
+
+class LlamaEngine {
+ public:
+  // The model must outlive the engine.
+  static Result<std::unique_ptr<LlamaEngine>> Create(const Model& model, int threads);
+
+  const LlamaHparams& hparams() const { return hp_; }
+
+  // Sees the input of every linear layer: (GGUF weight name, rows x cols
+  // activations, row-major). For importance matrices and calibration.
+  using ActivationHook = std::function<void(const std::string& weight, const float* x, int64_t rows, int64_t cols)>;
+  void SetActivationHook(ActivationHook hook) { hook_ = std::move(hook); }
+
+  // Evaluates one sequence from position 0 (no cache) and returns the logits
+  // of positions [first_logit, tokens.size()) as rows of n_vocab floats.
+  Status Forward(const std::vector<int32_t>& tokens, int64_t first_logit, std::vector<float>* logits);
+
+ private:
+  LlamaEngine(const Model& model, LlamaHparams hp, int threads) : model_(model), hp_(std::move(hp)), threads_(threads) {}
+  Status Weight(const std::string& name, std::vector<float>* out, int64_t* rows, int64_t* cols) const;
+  const ModelTensor* Find(const std::string& name) const { return model_.Find(name); }
+  void Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
+              const std::vector<float>& w);
+
+  const Model& model_;
+  LlamaHparams hp_;
+  int threads_;
+  ActivationHook hook_;
+};
+
+}  // namespace qforge
