@@ -1,4 +1,5 @@
 // Compiled once per Highway target (foreach_target re-includes this file).
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #define HWY_TARGET_INCLUDE "codecs/simd_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace qforge::simd::HWY_NAMESPACE {
@@ -339,6 +341,27 @@ void MakeQxBatchImpl(int nsub, int n, int nmax, const float* xt, const float* wt
   }
 }
 
+// x[i] = exp(x[i] - max) for i < n; returns the sum. For softmax in the
+// engine (not a codec: no bit-exactness contract).
+float ExpShiftedImpl(float* x, int64_t n, float max) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto vmax = hn::Set(df, max);
+  auto vsum = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmax));
+    hn::StoreU(e, df, x + i);
+    vsum = hn::Add(vsum, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(df, vsum));
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  return sum;
+}
+
 const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace qforge::simd::HWY_NAMESPACE
@@ -357,6 +380,7 @@ HWY_EXPORT(NearestLevelIndicesImpl);
 HWY_EXPORT(TargetNameImpl);
 HWY_EXPORT(MakeQkxBatchImpl);
 HWY_EXPORT(MakeQxBatchImpl);
+HWY_EXPORT(ExpShiftedImpl);
 
 void EncodeF16(const float* x, uint16_t* out, int64_t n) { HWY_DYNAMIC_DISPATCH(EncodeF16Impl)(x, out, n); }
 void DecodeF16(const uint16_t* in, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(DecodeF16Impl)(in, y, n); }
@@ -375,6 +399,8 @@ void MakeQkxBatch(int nsub, int n, int nmax, const float* xt, const float* wt, u
 void MakeQxBatch(int nsub, int n, int nmax, const float* xt, const float* wt, int8_t* Lt, float* scales) {
   HWY_DYNAMIC_DISPATCH(MakeQxBatchImpl)(nsub, n, nmax, xt, wt, Lt, scales);
 }
+
+float ExpShifted(float* x, int64_t n, float max) { return HWY_DYNAMIC_DISPATCH(ExpShiftedImpl)(x, n, max); }
 
 std::vector<std::string> CompiledTargets() {
   std::vector<std::string> out;

@@ -29,6 +29,9 @@ void MakeQkxBatch(int nsub, int n, int nmax, const float* xt, const float* wt, u
 // transposed as above; wt may be null (weights x^2). L carries the +nmax offset.
 void MakeQxBatch(int nsub, int n, int nmax, const float* xt, const float* wt, int8_t* Lt, float* scales);
 
+// x[i] = exp(x[i] - max), returning the sum (softmax; about 1 ulp accurate).
+float ExpShifted(float* x, int64_t n, float max);
+
 // Names of the targets this binary can dispatch to (for tests and --version).
 std::vector<std::string> CompiledTargets();
 // Runs `fn` once per target the CPU supports, with dispatch pinned to it.

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "base/parallel.h"
+#include "codecs/simd_kernels.h"
 
 extern "C" void openblas_set_num_threads(int num_threads);
 
@@ -51,7 +52,7 @@ void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bo
 
 }  // namespace
 
-Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int threads) {
+Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int threads, uint64_t weight_cache_bytes) {
   const std::string& a = model.architecture;
   if (a != "llama" && a != "qwen2" && a != "qwen3") {
     return Status::Error(model.path + ": general.architecture: '" + a +
@@ -85,14 +86,21 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
   if (model.Find("rope_freqs.weight") != nullptr) {
     return Status::Error(model.path + ": tensor 'rope_freqs.weight': llama3-style RoPE scaling is not in the engine yet");
   }
-  return std::unique_ptr<LlamaEngine>(new LlamaEngine(model, hp, std::max(1, threads)));
+  auto engine = std::unique_ptr<LlamaEngine>(new LlamaEngine(model, hp, std::max(1, threads)));
+  engine->cache_weights_ = static_cast<uint64_t>(model.n_params()) * 4 <= weight_cache_bytes;
+  return engine;
 }
 
-Status LlamaEngine::Weight(const std::string& name, std::vector<float>* out, int64_t* rows, int64_t* cols) const {
+Result<const std::vector<float>*> LlamaEngine::Weight(const std::string& name, std::vector<float>* scratch) const {
+  if (cache_weights_) {
+    auto it = cache_.find(name);
+    if (it != cache_.end()) return &it->second;
+  }
   const ModelTensor* t = Find(name);
   if (t == nullptr) return Status::Error(model_.path + ": tensor '" + name + "': missing");
   const int64_t r = t->ne.size() == 1 ? 1 : t->n_rows();
   const int64_t c = t->ne[0];
+  std::vector<float>* out = cache_weights_ ? &cache_[name] : scratch;
   out->resize(static_cast<size_t>(r * c));
   if (t->ne.size() == 1 && t->permute_heads > 0) {
     QF_RETURN_IF_ERROR(ReadRowsF32(*t, 0, 1, out->data()));
@@ -106,11 +114,12 @@ Status LlamaEngine::Weight(const std::string& name, std::vector<float>* out, int
         if (first_error.ok()) first_error = s;
       }
     });
-    QF_RETURN_IF_ERROR(first_error);
+    if (!first_error.ok()) {
+      if (cache_weights_) cache_.erase(name);
+      return first_error;
+    }
   }
-  if (rows) *rows = r;
-  if (cols) *cols = c;
-  return Status::Ok();
+  return out;
 }
 
 void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
@@ -134,35 +143,38 @@ Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_lo
     for (int64_t i = 0; i < T; ++i) QF_RETURN_IF_ERROR(ReadRowsF32(*emb, tokens[static_cast<size_t>(i)], 1, x.data() + i * E));
   }
   std::vector<float> w, norm, bias;
+  const std::vector<float>* w_ptr = nullptr;
+  const std::vector<float>* norm_ptr = nullptr;
+  const std::vector<float>* bias_ptr = nullptr;
   std::vector<float> q(static_cast<size_t>(T * H * D)), k(static_cast<size_t>(T * HKV * D)),
       v(static_cast<size_t>(T * HKV * D)), att(static_cast<size_t>(T * H * D)), proj(x.size());
   std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());
   auto add_bias = [&](const std::string& name, float* y, int64_t n) -> Status {
     if (Find(name) == nullptr) return Status::Ok();
-    QF_RETURN_IF_ERROR(Weight(name, &bias, nullptr, nullptr));
+    QF_ASSIGN_OR_RETURN(bias_ptr, Weight(name, &bias));
     for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = 0; j < n; ++j) y[i * n + j] += bias[static_cast<size_t>(j)];
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] += (*bias_ptr)[static_cast<size_t>(j)];
     return Status::Ok();
   };
   auto head_norm = [&](const std::string& name, float* y, int64_t heads) -> Status {
     if (Find(name) == nullptr) return Status::Ok();
-    QF_RETURN_IF_ERROR(Weight(name, &norm, nullptr, nullptr));
-    for (int64_t i = 0; i < T * heads; ++i) RmsNorm(y + i * D, norm.data(), D, hp_.rms_eps, y + i * D);
+    QF_ASSIGN_OR_RETURN(norm_ptr, Weight(name, &norm));
+    for (int64_t i = 0; i < T * heads; ++i) RmsNorm(y + i * D, norm_ptr->data(), D, hp_.rms_eps, y + i * D);
     return Status::Ok();
   };
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
   for (int64_t l = 0; l < hp_.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    QF_RETURN_IF_ERROR(Weight(p + "attn_norm.weight", &norm, nullptr, nullptr));
-    for (int64_t i = 0; i < T; ++i) RmsNorm(x.data() + i * E, norm.data(), E, hp_.rms_eps, h.data() + i * E);
-    QF_RETURN_IF_ERROR(Weight(p + "attn_q.weight", &w, nullptr, nullptr));
-    Linear(p + "attn_q.weight", h.data(), T, E, q.data(), H * D, w);
+    QF_ASSIGN_OR_RETURN(norm_ptr, Weight(p + "attn_norm.weight", &norm));
+    for (int64_t i = 0; i < T; ++i) RmsNorm(x.data() + i * E, norm_ptr->data(), E, hp_.rms_eps, h.data() + i * E);
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_q.weight", &w));
+    Linear(p + "attn_q.weight", h.data(), T, E, q.data(), H * D, *w_ptr);
     QF_RETURN_IF_ERROR(add_bias(p + "attn_q.bias", q.data(), H * D));
-    QF_RETURN_IF_ERROR(Weight(p + "attn_k.weight", &w, nullptr, nullptr));
-    Linear(p + "attn_k.weight", h.data(), T, E, k.data(), HKV * D, w);
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_k.weight", &w));
+    Linear(p + "attn_k.weight", h.data(), T, E, k.data(), HKV * D, *w_ptr);
     QF_RETURN_IF_ERROR(add_bias(p + "attn_k.bias", k.data(), HKV * D));
-    QF_RETURN_IF_ERROR(Weight(p + "attn_v.weight", &w, nullptr, nullptr));
-    Linear(p + "attn_v.weight", h.data(), T, E, v.data(), HKV * D, w);
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_v.weight", &w));
+    Linear(p + "attn_v.weight", h.data(), T, E, v.data(), HKV * D, *w_ptr);
     QF_RETURN_IF_ERROR(add_bias(p + "attn_v.bias", v.data(), HKV * D));
     QF_RETURN_IF_ERROR(head_norm(p + "attn_q_norm.weight", q.data(), H));
     QF_RETURN_IF_ERROR(head_norm(p + "attn_k_norm.weight", k.data(), HKV));
@@ -170,67 +182,60 @@ Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_lo
       for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, i, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
       for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, i, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
     }
-    // Causal attention, one head per task.
+    // Causal attention per head: scores = Q K^T by BLAS, masked softmax,
+    // then P V by BLAS. Heads run in parallel; BLAS stays single-threaded there.
     const int64_t group = H / HKV;
+    openblas_set_num_threads(1);
     ParallelFor(H, threads_, [&](int64_t hb, int64_t he) {
-      std::vector<float> scores(static_cast<size_t>(T));
+      std::vector<float> scores(static_cast<size_t>(T * T));
       for (int64_t hh = hb; hh < he; ++hh) {
         const int64_t kvh = hh / group;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(T), static_cast<int>(D),
+                    kq_scale, q.data() + hh * D, static_cast<int>(H * D), k.data() + kvh * D, static_cast<int>(HKV * D),
+                    0.0f, scores.data(), static_cast<int>(T));
         for (int64_t i = 0; i < T; ++i) {
-          const float* qi = q.data() + (i * H + hh) * D;
-          float mx = -INFINITY;
-          for (int64_t j = 0; j <= i; ++j) {
-            const float* kj = k.data() + (j * HKV + kvh) * D;
-            float dot = 0.0f;
-            for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];
-            scores[static_cast<size_t>(j)] = dot * kq_scale;
-            mx = std::max(mx, scores[static_cast<size_t>(j)]);
-          }
-          double sum = 0.0;
-          for (int64_t j = 0; j <= i; ++j) {
-            scores[static_cast<size_t>(j)] = std::exp(scores[static_cast<size_t>(j)] - mx);
-            sum += scores[static_cast<size_t>(j)];
-          }
-          const float inv = static_cast<float>(1.0 / sum);
-          float* out = att.data() + (i * H + hh) * D;
-          std::fill(out, out + D, 0.0f);
-          for (int64_t j = 0; j <= i; ++j) {
-            const float pj = scores[static_cast<size_t>(j)] * inv;
-            const float* vj = v.data() + (j * HKV + kvh) * D;
-            for (int64_t d = 0; d < D; ++d) out[d] += pj * vj[d];
-          }
+          float* row = scores.data() + i * T;
+          float mx = row[0];
+          for (int64_t j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
+          const float inv = 1.0f / simd::ExpShifted(row, i + 1, mx);
+          for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
+          std::fill(row + i + 1, row + T, 0.0f);
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(D), static_cast<int>(T),
+                    1.0f, scores.data(), static_cast<int>(T), v.data() + kvh * D, static_cast<int>(HKV * D), 0.0f,
+                    att.data() + hh * D, static_cast<int>(H * D));
       }
     });
-    QF_RETURN_IF_ERROR(Weight(p + "attn_output.weight", &w, nullptr, nullptr));
-    Linear(p + "attn_output.weight", att.data(), T, H * D, proj.data(), E, w);
+    openblas_set_num_threads(threads_);
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_output.weight", &w));
+    Linear(p + "attn_output.weight", att.data(), T, H * D, proj.data(), E, *w_ptr);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
-    QF_RETURN_IF_ERROR(Weight(p + "ffn_norm.weight", &norm, nullptr, nullptr));
-    for (int64_t i = 0; i < T; ++i) RmsNorm(x.data() + i * E, norm.data(), E, hp_.rms_eps, h.data() + i * E);
-    QF_RETURN_IF_ERROR(Weight(p + "ffn_gate.weight", &w, nullptr, nullptr));
-    Linear(p + "ffn_gate.weight", h.data(), T, E, gate.data(), F, w);
-    QF_RETURN_IF_ERROR(Weight(p + "ffn_up.weight", &w, nullptr, nullptr));
-    Linear(p + "ffn_up.weight", h.data(), T, E, up.data(), F, w);
+    QF_ASSIGN_OR_RETURN(norm_ptr, Weight(p + "ffn_norm.weight", &norm));
+    for (int64_t i = 0; i < T; ++i) RmsNorm(x.data() + i * E, norm_ptr->data(), E, hp_.rms_eps, h.data() + i * E);
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_gate.weight", &w));
+    Linear(p + "ffn_gate.weight", h.data(), T, E, gate.data(), F, *w_ptr);
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
+    Linear(p + "ffn_up.weight", h.data(), T, E, up.data(), F, *w_ptr);
     for (size_t i = 0; i < gate.size(); ++i) {
       const float g = gate[i];
       gate[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
-    QF_RETURN_IF_ERROR(Weight(p + "ffn_down.weight", &w, nullptr, nullptr));
-    Linear(p + "ffn_down.weight", gate.data(), T, F, proj.data(), E, w);
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_down.weight", &w));
+    Linear(p + "ffn_down.weight", gate.data(), T, F, proj.data(), E, *w_ptr);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
   }
-  QF_RETURN_IF_ERROR(Weight("output_norm.weight", &norm, nullptr, nullptr));
+  QF_ASSIGN_OR_RETURN(norm_ptr, Weight("output_norm.weight", &norm));
   const int64_t n_out = T - first_logit;
   if (n_out <= 0) {
     logits->clear();
     return Status::Ok();
   }
-  for (int64_t i = first_logit; i < T; ++i) RmsNorm(x.data() + i * E, norm.data(), E, hp_.rms_eps, h.data() + (i - first_logit) * E);
+  for (int64_t i = first_logit; i < T; ++i) RmsNorm(x.data() + i * E, norm_ptr->data(), E, hp_.rms_eps, h.data() + (i - first_logit) * E);
   const std::string out_name = Find("output.weight") ? "output.weight" : "token_embd.weight";
-  QF_RETURN_IF_ERROR(Weight(out_name, &w, nullptr, nullptr));
+  QF_ASSIGN_OR_RETURN(w_ptr, Weight(out_name, &w));
   logits->resize(static_cast<size_t>(n_out * V));
-  Linear("output.weight", h.data(), n_out, E, logits->data(), V, w);
+  Linear("output.weight", h.data(), n_out, E, logits->data(), V, *w_ptr);
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "io/model.h"
@@ -30,7 +31,8 @@ struct LlamaHparams {
 class LlamaEngine {
  public:
   // The model must outlive the engine.
-  static Result<std::unique_ptr<LlamaEngine>> Create(const Model& model, int threads);
+  static Result<std::unique_ptr<LlamaEngine>> Create(const Model& model, int threads,
+                                                      uint64_t weight_cache_bytes = uint64_t{1} << 30);
 
   const LlamaHparams& hparams() const { return hp_; }
 
@@ -45,7 +47,8 @@ class LlamaEngine {
 
  private:
   LlamaEngine(const Model& model, LlamaHparams hp, int threads) : model_(model), hp_(std::move(hp)), threads_(threads) {}
-  Status Weight(const std::string& name, std::vector<float>* out, int64_t* rows, int64_t* cols) const;
+  // The weight as F32 rows: from the cache, or decoded into *scratch.
+  Result<const std::vector<float>*> Weight(const std::string& name, std::vector<float>* scratch) const;
   const ModelTensor* Find(const std::string& name) const { return model_.Find(name); }
   void Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
               const std::vector<float>& w);
@@ -54,6 +57,10 @@ class LlamaEngine {
   LlamaHparams hp_;
   int threads_;
   ActivationHook hook_;
+  // Decoded weights are kept between forward passes when the whole model's
+  // F32 form fits this budget; larger models decode a layer at a time.
+  bool cache_weights_ = false;
+  mutable std::unordered_map<std::string, std::vector<float>> cache_;
 };
 
 }  // namespace qforge
