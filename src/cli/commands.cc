@@ -307,6 +307,37 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   return 0;
 }
 
+int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
+  if (!a.prompt.empty() && !a.file.empty()) {
+    return Fail(Status::Error("tokenize: give either -p TEXT or -f FILE, not both"));
+  }
+  auto model = OpenModel(a.model);
+  if (!model.ok()) return Fail(model.status());
+  auto tok = SpmTokenizer::FromMetadata(model->metadata, a.model);
+  if (!tok.ok()) return Fail(tok.status());
+  std::string text = a.prompt;
+  if (!a.file.empty()) {
+    std::ifstream in(a.file, std::ios::binary);
+    if (!in) return Fail(Status::Error(a.file + ": cannot open -f file"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  const auto ids = tok->Encode(text, !a.no_bos);
+  if (g.json) {
+    ordered_json j = ordered_json::array();
+    for (int32_t id : ids) j.push_back({{"id", id}, {"piece", tok->TokenText(id)}});
+    fmt::print("{}\n", j.dump());
+  } else if (a.ids) {
+    std::string line = "[";
+    for (size_t i = 0; i < ids.size(); ++i) line += (i ? ", " : "") + std::to_string(ids[i]);
+    fmt::print("{}]\n", line);
+  } else {
+    for (int32_t id : ids) fmt::print("{:6d} -> '{}'\n", id, tok->TokenText(id));
+  }
+  return 0;
+}
+
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
   auto model = OpenModel(a.model);
   if (!model.ok()) return Fail(model.status());

@@ -40,6 +40,15 @@ struct PerplexityArgs {
   int64_t chunks = -1;
 };
 
+struct TokenizeArgs {
+  std::string model;
+  std::string prompt;
+  std::string file;
+  bool ids = false;
+  bool no_bos = false;
+};
+
+int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a);
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a);
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a);
 int RunPlan(const GlobalOptions& g, const QuantizeArgs& a);

@@ -51,6 +51,16 @@ int main(int argc, char** argv) {
   insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")->check(CLI::NonNegativeNumber);
   insp->add_flag("--json", g.json, "Print everything as JSON (arrays in full)");
 
+  TokenizeArgs ta;
+  auto* tokz = app.add_subcommand("tokenize", "Print the tokens of a text as the model's tokenizer splits it");
+  tokz->add_option("model", ta.model, "GGUF file or Hugging Face folder")->required();
+  auto* p_opt = tokz->add_option("-p,--prompt", ta.prompt, "Text to tokenize");
+  auto* f_opt = tokz->add_option("-f,--file", ta.file, "File whose contents to tokenize");
+  p_opt->excludes(f_opt);
+  tokz->add_flag("--ids", ta.ids, "Print only the ids, as one list");
+  tokz->add_flag("--no-bos", ta.no_bos, "Do not add the BOS token");
+  tokz->add_flag("--json", g.json, "Print [{id, piece}] as JSON");
+
   PerplexityArgs pa;
   auto* ppl = app.add_subcommand("perplexity", "Perplexity of a model on a text, as llama-perplexity measures it");
   ppl->add_option("model", pa.model, "GGUF file or Hugging Face folder")->required();
@@ -74,5 +84,6 @@ int main(int argc, char** argv) {
   if (*insp) return RunInspect(g, ia);
   if (*lf) return RunListFormats(g);
   if (*ppl) return RunPerplexity(g, pa);
+  if (*tokz) return RunTokenize(g, ta);
   return 2;
 }

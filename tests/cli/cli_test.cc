@@ -268,3 +268,33 @@ TEST(CliQuantize, ImatrixRunPrintsTheTableAndRecordsTheFile) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+TEST(CliTokenize, IdsAndPieces) {
+  auto ids = RunQforge({"tokenize", test::HouseModelDir(), "-p", "In the beginning", "--ids"});
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  EXPECT_EQ(ids.out, "[1, 705, 264, 3398]\n");
+  auto pieces = RunQforge({"tokenize", test::HouseModelDir(), "-p", "In the beginning"});
+  EXPECT_NE(pieces.out.find("3398 -> '\xE2\x96\x81" "beginning'"), std::string::npos) << pieces.out;
+  auto nobos = RunQforge({"tokenize", test::HouseModelDir(), "-p", "In", "--ids", "--no-bos"});
+  EXPECT_EQ(nobos.out, "[705]\n");
+  ExpectOneLineError(RunQforge({"tokenize", test::HouseModelDir(), "-f", "/nonexistent/file.txt"}),
+                     {"/nonexistent/file.txt", "cannot open"});
+}
+
+TEST(CliPerplexity, JsonShape) {
+  auto r = RunQforge({"perplexity", test::SharedDir() + "/models/stories260K/stories260K-f32.gguf", "--text",
+                      test::SharedDir() + "/text/stories-eval.txt", "--ctx", "128", "--chunks", "4", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  for (const char* k : {"ppl", "ppl_stderr", "tokens", "tokens_per_second"}) EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["tokens"], 512);
+  EXPECT_GT(j["ppl"].get<double>(), 1.0);
+  ExpectOneLineError(RunQforge({"perplexity", test::HouseModelDir(), "--text", "/nonexistent.txt"}),
+                     {"/nonexistent.txt"});
+}
+
+}  // namespace
+}  // namespace qforge
