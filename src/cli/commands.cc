@@ -18,6 +18,7 @@
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 #include "engine/llama_engine.h"
+#include "eval/imatrix_collector.h"
 #include "eval/perplexity.h"
 #include "tokenizer/spm_tokenizer.h"
 
@@ -303,6 +304,51 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
     for (const auto& [k, v] : by_type) fmt::print("  {:<7} {:>4} tensors  {}\n", k, v.first, HumanBytes(v.second));
     fmt::print("wrote {} ({}, {:.3f} bits per weight) in {:.2f} s\n", out, HumanBytes(fs::file_size(out)),
                plan.bits_per_weight(), secs);
+  }
+  return 0;
+}
+
+int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {
+  auto model = OpenModel(a.model);
+  if (!model.ok()) return Fail(model.status());
+  auto tok = SpmTokenizer::FromMetadata(model->metadata, a.model);
+  if (!tok.ok()) return Fail(tok.status());
+  std::ifstream in(a.text, std::ios::binary);
+  if (!in) return Fail(Status::Error(a.text + ": cannot open --text file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::vector<int32_t> tokens = tok->Encode(ss.str(), true);
+  auto engine = LlamaEngine::Create(*model, Threads(g));
+  if (!engine.ok()) return Fail(engine.status());
+  ImatrixCollectOptions io;
+  io.n_ctx = a.ctx;
+  io.max_chunks = a.chunks;
+  io.bos = tok->adds_bos() ? tok->bos_id() : -1;
+  io.process_output = a.process_output;
+  io.dataset = a.text;
+  const int64_t planned = static_cast<int64_t>(tokens.size()) / std::max<int64_t>(1, a.ctx);
+  ProgressBar bar("imatrix", static_cast<uint64_t>(std::max<int64_t>(1, a.chunks >= 0 ? std::min(planned, a.chunks) : planned)),
+                  !g.quiet && !g.json);
+  io.on_chunk = [&](int64_t, int64_t) { bar.Advance(1); };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto m = CollectImatrix(**engine, tokens, io);
+  bar.Finish();
+  if (!m.ok()) return Fail(m.status());
+  InstallOutputCleanupHandlers();
+  Status s = WriteImatrixGguf(*m, a.output);
+  if (!s.ok()) return Fail(s);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (g.json) {
+    ordered_json j;
+    j["output"] = a.output;
+    j["entries"] = m->sums.size();
+    j["chunks"] = m->chunks;
+    j["chunk_size"] = m->chunk_size;
+    j["seconds"] = secs;
+    fmt::print("{}\n", j.dump(2));
+  } else if (!g.quiet) {
+    fmt::print("wrote {}: {} entries from {} chunks of {} tokens in {:.1f} s\n", a.output, m->sums.size(), m->chunks,
+               m->chunk_size, secs);
   }
   return 0;
 }

@@ -48,6 +48,16 @@ struct TokenizeArgs {
   bool no_bos = false;
 };
 
+struct ImatrixArgs {
+  std::string model;
+  std::string text;
+  std::string output = "imatrix.gguf";
+  int64_t ctx = 512;
+  int64_t chunks = -1;
+  bool process_output = false;
+};
+
+int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a);
 int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a);
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a);
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a);

@@ -51,6 +51,18 @@ int main(int argc, char** argv) {
   insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")->check(CLI::NonNegativeNumber);
   insp->add_flag("--json", g.json, "Print everything as JSON (arrays in full)");
 
+  ImatrixArgs ima;
+  auto* imx = app.add_subcommand("imatrix", "Collect an importance matrix (llama.cpp's GGUF imatrix format)");
+  imx->add_option("model", ima.model, "GGUF file or Hugging Face folder")->required();
+  imx->add_option("--text,-f", ima.text, "Calibration text")->required();
+  imx->add_option("-o,--output", ima.output, "Output file (default imatrix.gguf)");
+  imx->add_option("--ctx,-c", ima.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
+  imx->add_option("--chunks", ima.chunks, "Use at most this many chunks (default: all)");
+  imx->add_flag("--process-output", ima.process_output, "Also collect output.weight");
+  imx->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
+  imx->add_flag("-q,--quiet", g.quiet, "No progress bar or summary");
+  imx->add_flag("--json", g.json, "Print the summary as JSON");
+
   TokenizeArgs ta;
   auto* tokz = app.add_subcommand("tokenize", "Print the tokens of a text as the model's tokenizer splits it");
   tokz->add_option("model", ta.model, "GGUF file or Hugging Face folder")->required();
@@ -85,5 +97,6 @@ int main(int argc, char** argv) {
   if (*lf) return RunListFormats(g);
   if (*ppl) return RunPerplexity(g, pa);
   if (*tokz) return RunTokenize(g, ta);
+  if (*imx) return RunImatrix(g, ima);
   return 2;
 }

@@ -8,6 +8,7 @@
 
 #include "base/parallel.h"
 #include "codecs/simd_kernels.h"
+#include "numeric/half.h"
 
 extern "C" void openblas_set_num_threads(int num_threads);
 
@@ -182,6 +183,12 @@ Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_lo
       for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, i, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
       for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, i, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
     }
+    // llama.cpp keeps K and V in an F16 cache and multiplies Q against it in
+    // F16 (and the attention weights against V likewise); rounding the same
+    // operands to F16 makes activations agree with its to ~1e-5.
+    for (auto* buf : {&q, &k, &v}) {
+      for (float& f : *buf) f = HalfToFloat(FloatToHalf(f));
+    }
     // Causal attention per head: scores = Q K^T by BLAS, masked softmax,
     // then P V by BLAS. Heads run in parallel; BLAS stays single-threaded there.
     const int64_t group = H / HKV;
@@ -198,7 +205,7 @@ Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_lo
           float mx = row[0];
           for (int64_t j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
           const float inv = 1.0f / simd::ExpShifted(row, i + 1, mx);
-          for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
+          for (int64_t j = 0; j <= i; ++j) row[j] = HalfToFloat(FloatToHalf(row[j] * inv));
           std::fill(row + i + 1, row + T, 0.0f);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(D), static_cast<int>(T),

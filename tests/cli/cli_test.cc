@@ -298,3 +298,24 @@ TEST(CliPerplexity, JsonShape) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+TEST(CliImatrix, WritesAFileQuantizeReads) {
+  ScratchDir dir;
+  auto r = RunQforge({"imatrix", test::HouseModelDir(), "--text", test::SharedDir() + "/text/calib.txt", "--ctx", "64",
+                      "--chunks", "3", "-o", dir.File("i.gguf"), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["entries"], 28);
+  EXPECT_EQ(j["chunks"], 3);
+  auto q = RunQforge({"quantize", test::HouseModelDir(), "-f", "Q4_K_M", "--imatrix", dir.File("i.gguf"), "-o",
+                      dir.File("q.gguf"), "--quiet"});
+  EXPECT_EQ(q.exit_code, 0) << q.err;
+  auto info = nlohmann::json::parse(RunQforge({"inspect", "--json", dir.File("q.gguf")}).out);
+  EXPECT_EQ(info["metadata"]["quantize.imatrix.chunks_count"], 3);
+}
+
+}  // namespace
+}  // namespace qforge
