@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "base/parallel.h"
@@ -308,18 +309,33 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   return 0;
 }
 
-int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {
-  auto model = OpenModel(a.model);
-  if (!model.ok()) return Fail(model.status());
-  auto tok = SpmTokenizer::FromMetadata(model->metadata, a.model);
-  if (!tok.ok()) return Fail(tok.status());
-  std::ifstream in(a.text, std::ios::binary);
-  if (!in) return Fail(Status::Error(a.text + ": cannot open --text file"));
+// A model, its tokenizer, an engine and a tokenized text: what perplexity
+// and imatrix runs share.
+struct TextRun {
+  Model model;
+  std::optional<SpmTokenizer> tokenizer;
+  std::vector<int32_t> tokens;
+  std::unique_ptr<LlamaEngine> engine;
+};
+
+Status PrepareTextRun(const std::string& model_path, const std::string& text_path, int threads, TextRun* run) {
+  QF_ASSIGN_OR_RETURN(run->model, OpenModel(model_path));
+  QF_ASSIGN_OR_RETURN(run->tokenizer, SpmTokenizer::FromMetadata(run->model.metadata, model_path));
+  std::ifstream in(text_path, std::ios::binary);
+  if (!in) return Status::Error(text_path + ": cannot open --text file");
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::vector<int32_t> tokens = tok->Encode(ss.str(), true);
-  auto engine = LlamaEngine::Create(*model, Threads(g));
-  if (!engine.ok()) return Fail(engine.status());
+  run->tokens = run->tokenizer->Encode(ss.str(), true);
+  QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, threads));
+  return Status::Ok();
+}
+
+int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {
+  TextRun run;
+  if (Status s = PrepareTextRun(a.model, a.text, Threads(g), &run); !s.ok()) return Fail(s);
+  const std::vector<int32_t>& tokens = run.tokens;
+  auto* tok = &*run.tokenizer;
+  auto* engine = &run.engine;
   ImatrixCollectOptions io;
   io.n_ctx = a.ctx;
   io.max_chunks = a.chunks;
@@ -385,17 +401,11 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
 }
 
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
-  auto model = OpenModel(a.model);
-  if (!model.ok()) return Fail(model.status());
-  auto tok = SpmTokenizer::FromMetadata(model->metadata, a.model);
-  if (!tok.ok()) return Fail(tok.status());
-  std::ifstream in(a.text, std::ios::binary);
-  if (!in) return Fail(Status::Error(a.text + ": cannot open --text file"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::vector<int32_t> tokens = tok->Encode(ss.str(), true);
-  auto engine = LlamaEngine::Create(*model, Threads(g));
-  if (!engine.ok()) return Fail(engine.status());
+  TextRun run;
+  if (Status s = PrepareTextRun(a.model, a.text, Threads(g), &run); !s.ok()) return Fail(s);
+  const std::vector<int32_t>& tokens = run.tokens;
+  auto* tok = &*run.tokenizer;
+  auto* engine = &run.engine;
   PerplexityOptions po;
   po.n_ctx = a.ctx;
   po.max_chunks = a.chunks;
