@@ -8,6 +8,7 @@
 
 #include "base/parallel.h"
 #include "codecs/simd_kernels.h"
+#include "codecs/scale_search.h"
 #include "numeric/half.h"
 
 extern "C" void openblas_set_num_threads(int num_threads);
@@ -48,6 +49,55 @@ void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bo
     v[a] = x0 * c - x1 * s;
     v[b] = x0 * s + x1 * c;
     theta *= theta_scale;
+  }
+}
+
+// llama.cpp multiplies quantized weights with activations quantized to the
+// weight type's "vec_dot" partner (8-bit blocks of 32 or 256, or F16/BF16
+// for those weights). Rounding the activations the same way makes our
+// logits, and so KL divergences, the ones a llama.cpp user sees.
+void RoundActivationsLikeLlamaCpp(GgmlType weight, float* x, int64_t rows, int64_t cols) {
+  auto q8_blocks = [&](int64_t block, bool k_style) {
+    if (cols % block != 0) return;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t b = 0; b < cols; b += block) {
+        float* v = x + r * cols + b;
+        float amax = 0.0f, max = 0.0f;
+        for (int64_t j = 0; j < block; ++j) {
+          if (std::fabs(v[j]) > amax) {
+            amax = std::fabs(v[j]);
+            max = v[j];
+          }
+        }
+        if (amax == 0.0f) continue;
+        if (k_style) {  // Q8_K: float scale, levels -128..127
+          const float iscale = -127.0f / max;
+          const float d = 1.0f / iscale;
+          for (int64_t j = 0; j < block; ++j) v[j] = static_cast<float>(std::min(127, NearestInt(iscale * v[j]))) * d;
+        } else {  // Q8_0 / Q8_1: fp16 scale
+          const float d = amax / 127.0f;
+          const float id = 1.0f / d;
+          const float dh = HalfToFloat(FloatToHalf(d));
+          for (int64_t j = 0; j < block; ++j) v[j] = static_cast<float>(NearestInt(v[j] * id)) * dh;
+        }
+      }
+    }
+  };
+  switch (weight) {
+    case GgmlType::F32: return;
+    case GgmlType::F16:
+      for (int64_t i = 0; i < rows * cols; ++i) x[i] = HalfToFloat(FloatToHalf(x[i]));
+      return;
+    case GgmlType::BF16:
+      for (int64_t i = 0; i < rows * cols; ++i) x[i] = Bf16ToFloat(FloatToBf16(x[i]));
+      return;
+    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+    case GgmlType::IQ4_XS: case GgmlType::TQ1_0: case GgmlType::TQ2_0:
+      q8_blocks(256, true);
+      return;
+    default:
+      if (TraitsOf(weight).quantized) q8_blocks(32, false);
+      return;
   }
 }
 
@@ -126,6 +176,14 @@ Result<const std::vector<float>*> LlamaEngine::Weight(const std::string& name, s
 void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
                          const std::vector<float>& w) {
   if (hook_) hook_(name, x, T, K);
+  const ModelTensor* t = Find(name == "output.weight" && !Find(name) ? "token_embd.weight" : name);
+  // HF sources are F32 to the engine (the converter's view), so only GGUF
+  // weights carry a storage type whose arithmetic llama.cpp would use.
+  if (t != nullptr && model_.source == ModelSource::kGguf && t->type != GgmlType::F32) {
+    act_.assign(x, x + T * K);
+    RoundActivationsLikeLlamaCpp(t->type, act_.data(), T, K);
+    x = act_.data();
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(N), static_cast<int>(K),
               1.0f, x, static_cast<int>(K), w.data(), static_cast<int>(K), 0.0f, y, static_cast<int>(N));
 }

@@ -60,6 +60,7 @@ class LlamaEngine {
   // Decoded weights are kept between forward passes when the whole model's
   // F32 form fits this budget; larger models decode a layer at a time.
   bool cache_weights_ = false;
+  std::vector<float> act_;  // activations rounded as llama.cpp would
   mutable std::unordered_map<std::string, std::vector<float>> cache_;
 };
 
