@@ -20,6 +20,7 @@
 #include "sinks/gguf_sink.h"
 #include "engine/llama_engine.h"
 #include "eval/imatrix_collector.h"
+#include "eval/kld.h"
 #include "eval/perplexity.h"
 #include "tokenizer/spm_tokenizer.h"
 
@@ -328,6 +329,88 @@ Status PrepareTextRun(const std::string& model_path, const std::string& text_pat
   run->tokens = run->tokenizer->Encode(ss.str(), true);
   QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, threads));
   return Status::Ok();
+}
+
+int RunEval(const GlobalOptions& g, const EvalArgs& a) {
+  if (a.base.empty() && a.base_logits.empty()) return Fail(Status::Error("eval: give --base MODEL or --base-logits FILE"));
+  if (a.models.empty()) return Fail(Status::Error("eval: name at least one quantized model to compare"));
+  KldBase base;
+  PerplexityResult base_ppl;
+  bool have_base_ppl = false;
+  int32_t bos = -1;
+  if (!a.base_logits.empty()) {
+    auto b = ReadKldBase(a.base_logits);
+    if (!b.ok()) return Fail(b.status());
+    base = std::move(*b);
+  } else {
+    if (a.text.empty()) return Fail(Status::Error("eval: --text FILE is needed to run the base model"));
+    TextRun run;
+    if (Status s = PrepareTextRun(a.base, a.text, Threads(g), &run); !s.ok()) return Fail(s);
+    PerplexityOptions po;
+    po.n_ctx = a.ctx;
+    po.max_chunks = a.chunks;
+    po.bos = run.tokenizer->adds_bos() ? run.tokenizer->bos_id() : -1;
+    bos = po.bos;
+    ProgressBar bar("base " + a.base, 1, !g.quiet && !g.json);
+    auto b = ComputeKldBase(*run.engine, run.tokens, po, &base_ppl);
+    bar.Finish();
+    if (!b.ok()) return Fail(b.status());
+    base = std::move(*b);
+    have_base_ppl = true;
+    if (!a.save_base.empty()) {
+      if (Status s = WriteKldBase(base, a.save_base); !s.ok()) return Fail(s);
+    }
+  }
+  ordered_json models = ordered_json::array();
+  struct Row {
+    std::string path;
+    KldStats s;
+    double bpw;
+  };
+  std::vector<Row> rows;
+  for (const auto& path : a.models) {
+    auto model = OpenModel(path);
+    if (!model.ok()) return Fail(model.status());
+    if (bos < 0) {
+      auto tok = SpmTokenizer::FromMetadata(model->metadata, path);
+      if (tok.ok() && tok->adds_bos()) bos = tok->bos_id();
+    }
+    auto engine = LlamaEngine::Create(*model, Threads(g));
+    if (!engine.ok()) return Fail(engine.status());
+    ProgressBar bar("eval " + path, static_cast<uint64_t>(base.n_chunk), !g.quiet && !g.json);
+    auto s = EvaluateKld(**engine, base, bos, [&](int64_t, int64_t) { bar.Advance(1); });
+    bar.Finish();
+    if (!s.ok()) return Fail(s.status().WithContext(path));
+    const int64_t params = model->n_params();
+    const double bpw = params ? 8.0 * static_cast<double>(model->n_bytes()) / static_cast<double>(params) : 0.0;
+    rows.push_back({path, *s, bpw});
+  }
+  const double ppl_base = have_base_ppl ? base_ppl.ppl : (rows.empty() ? 0 : rows[0].s.ppl_base);
+  if (g.json) {
+    ordered_json j;
+    j["base"] = {{"path", a.base.empty() ? a.base_logits : a.base}, {"ppl", ppl_base},
+                 {"ppl_stderr", have_base_ppl ? base_ppl.ppl_stderr : 0.0}, {"tokens", base.n_chunk * base.n_ctx}};
+    for (const auto& r : rows) {
+      models.push_back({{"path", r.path}, {"ppl", r.s.ppl}, {"ppl_ratio", r.s.ppl / ppl_base},
+                        {"kld_mean", r.s.kld_mean}, {"kld_stderr", r.s.kld_stderr}, {"kld_median", r.s.kld_median},
+                        {"kld_p90", r.s.kld_p90}, {"kld_p99", r.s.kld_p99}, {"kld_p999", r.s.kld_p999},
+                        {"kld_max", r.s.kld_max}, {"top1", r.s.top1}, {"rms_dp", r.s.rms_dp}, {"bpw", r.bpw}});
+    }
+    j["models"] = models;
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("base: {}  PPL {:.4f}  ({} chunks of {} tokens)\n", a.base.empty() ? a.base_logits : a.base, ppl_base,
+             base.n_chunk, base.n_ctx);
+  fmt::print("{:<40} {:>7} {:>9} {:>8} {:>23} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7}\n", "model", "bpw", "PPL", "ratio",
+             "KLD mean", "median", "p99", "p99.9", "max", "top-1", "RMS dp");
+  for (const auto& r : rows) {
+    fmt::print("{:<40} {:>7.3f} {:>9.4f} {:>8.5f} {:>11.6f} +/- {:>7.6f} {:>9.6f} {:>9.6f} {:>9.6f} {:>9.6f} {:>7.3f}% {:>6.3f}%\n",
+               r.path.size() > 40 ? "..." + r.path.substr(r.path.size() - 37) : r.path, r.bpw, r.s.ppl,
+               r.s.ppl / ppl_base, r.s.kld_mean, r.s.kld_stderr, r.s.kld_median, r.s.kld_p99, r.s.kld_p999,
+               r.s.kld_max, 100.0 * r.s.top1, 100.0 * r.s.rms_dp);
+  }
+  return 0;
 }
 
 int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {

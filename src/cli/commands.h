@@ -57,6 +57,17 @@ struct ImatrixArgs {
   bool process_output = false;
 };
 
+struct EvalArgs {
+  std::string base;               // the original model (or empty with base_logits)
+  std::vector<std::string> models;
+  std::string text;
+  int64_t ctx = 512;
+  int64_t chunks = -1;
+  std::string save_base;          // write the base log-probabilities here
+  std::string base_logits;        // read them from here instead of running the base
+};
+
+int RunEval(const GlobalOptions& g, const EvalArgs& a);
 int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a);
 int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a);
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a);

@@ -51,6 +51,20 @@ int main(int argc, char** argv) {
   insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")->check(CLI::NonNegativeNumber);
   insp->add_flag("--json", g.json, "Print everything as JSON (arrays in full)");
 
+  EvalArgs ea;
+  auto* ev = app.add_subcommand("eval", "Compare quantized models with the original: PPL, KL divergence, top-1 agreement");
+  ev->add_option("models", ea.models, "Quantized models (GGUF files or folders)")->required();
+  ev->add_option("--base", ea.base, "The original model");
+  ev->add_option("--text,-f", ea.text, "Evaluation text (not needed with --base-logits)");
+  ev->add_option("--ctx,-c", ea.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
+  ev->add_option("--chunks", ea.chunks, "Evaluate at most this many chunks (default: all)");
+  ev->add_option("--save-base", ea.save_base, "Save the base's log-probabilities (llama.cpp KL-divergence base format)");
+  ev->add_option("--base-logits", ea.base_logits,
+                 "Read the base's log-probabilities from a file (qforge's or llama-perplexity --kl-divergence-base)");
+  ev->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
+  ev->add_flag("-q,--quiet", g.quiet, "No progress bars");
+  ev->add_flag("--json", g.json, "Print {base, models: [...]} as JSON");
+
   ImatrixArgs ima;
   auto* imx = app.add_subcommand("imatrix", "Collect an importance matrix (llama.cpp's GGUF imatrix format)");
   imx->add_option("model", ima.model, "GGUF file or Hugging Face folder")->required();
@@ -98,5 +112,6 @@ int main(int argc, char** argv) {
   if (*ppl) return RunPerplexity(g, pa);
   if (*tokz) return RunTokenize(g, ta);
   if (*imx) return RunImatrix(g, ima);
+  if (*ev) return RunEval(g, ea);
   return 2;
 }

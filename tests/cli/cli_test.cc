@@ -319,3 +319,34 @@ TEST(CliImatrix, WritesAFileQuantizeReads) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+TEST(CliEval, JsonAndSavedBaseGiveTheSameFigures) {
+  ScratchDir dir;
+  const std::string stories = test::SharedDir() + "/models/stories260K/stories260K-f32.gguf";
+  auto q = RunQforge({"quantize", stories, "-f", "Q4_K_M", "-o", dir.File("q.gguf"), "--quiet"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  auto first = RunQforge({"eval", "--base", stories, dir.File("q.gguf"), "--text",
+                          test::SharedDir() + "/text/stories-eval.txt", "--ctx", "128", "--chunks", "8", "--save-base",
+                          dir.File("base.kld"), "--json"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto j = nlohmann::json::parse(first.out);
+  ASSERT_EQ(j["models"].size(), 1u);
+  for (const char* k : {"path", "ppl", "ppl_ratio", "kld_mean", "kld_stderr", "kld_median", "kld_p90", "kld_p99",
+                        "kld_p999", "kld_max", "top1", "rms_dp", "bpw"}) {
+    EXPECT_TRUE(j["models"][0].contains(k)) << k;
+  }
+  EXPECT_GT(j["models"][0]["kld_mean"].get<double>(), 0.0);
+  auto again = RunQforge({"eval", "--base-logits", dir.File("base.kld"), dir.File("q.gguf"), "--json"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  auto k = nlohmann::json::parse(again.out);
+  EXPECT_EQ(k["models"][0]["kld_mean"], j["models"][0]["kld_mean"]);
+  EXPECT_EQ(k["models"][0]["top1"], j["models"][0]["top1"]);
+  ExpectOneLineError(RunQforge({"eval", "--base-logits", dir.File("base.kld"), test::HouseModelDir()}),
+                     {"vocabulary"});
+}
+
+}  // namespace
+}  // namespace qforge

@@ -5,10 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "io/json_file.h"
+#include "io/imatrix.h"
 #include "io/model.h"
+#include "plan/plan.h"
+#include "sinks/gguf_sink.h"
 #include "test_util.h"
 #include "tokenizer/spm_tokenizer.h"
 
@@ -68,6 +72,84 @@ TEST_P(HouseKldFile, AgainstLlamaCpp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(House, HouseKldFile, ::testing::Values("Q8_0", "Q4_K_M", "Q2_K"));
+
+class HouseKldQforgeFile : public HouseKld, public ::testing::WithParamInterface<std::string> {};
+
+// Files qforge writes (byte-identical to llama-quantize's) against the
+// figures llama.cpp measured on its copies.
+TEST_P(HouseKldQforgeFile, AgainstLlamaCpp) {
+  const std::string label = GetParam();
+  const bool with_imatrix = label.find("-imatrix") != std::string::npos;
+  const std::string preset = with_imatrix ? label.substr(0, label.find("-imatrix")) : label;
+  auto metrics = ReadJsonFile(RefDir() + "/metrics.json");
+  ASSERT_TRUE(metrics.ok());
+  const auto& m = (*metrics)[label];
+  auto src = OpenModel(test::HouseModelDir());
+  ASSERT_TRUE(src.ok());
+  Imatrix im;
+  PlanOptions po;
+  if (with_imatrix) {
+    auto r = ReadImatrix(RefDir() + "/house-14m.imatrix.gguf");
+    ASSERT_TRUE(r.ok());
+    im = std::move(*r);
+    po.imatrix = &im;
+  }
+  auto plan = BuildPlan(*src, *FindPreset(preset), po);
+  ASSERT_TRUE(plan.ok());
+  SinkOptions so;
+  so.threads = 2;
+  const std::string out = dir_->File(label + ".gguf");
+  ASSERT_TRUE(WriteGguf(*plan, out, so).ok());
+  auto base = ReadKldBase(dir_->File("base.kld"));
+  auto model = OpenModel(out);
+  ASSERT_TRUE(base.ok() && model.ok());
+  auto engine = LlamaEngine::Create(*model, 2);
+  ASSERT_TRUE(engine.ok());
+  auto s = EvaluateKld(**engine, *base, 1);
+  ASSERT_TRUE(s.ok());
+  std::printf("  %-15s kld %.6f (llama.cpp %.6f)  top1 %.4f (%.4f)\n", label.c_str(), s->kld_mean,
+              m["kld_mean"].get<double>(), s->top1, m["top1"].get<double>());
+  EXPECT_LE(std::fabs(s->kld_mean - m["kld_mean"].get<double>()) / m["kld_mean"].get<double>(), 0.02);
+  EXPECT_LE(std::fabs(s->ppl - m["ppl"].get<double>()) / m["ppl"].get<double>(), 0.002);
+}
+
+INSTANTIATE_TEST_SUITE_P(House, HouseKldQforgeFile,
+                         ::testing::Values("IQ4_XS", "Q3_K_M", "Q4_0", "Q6_K", "Q4_K_M-imatrix"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return n;
+                         });
+
+TEST_F(HouseKld, BaseFileChecksSizeVocabularyAndTokens) {
+  auto base = ReadKldBase(dir_->File("base.kld"));
+  ASSERT_TRUE(base.ok());
+  EXPECT_EQ(base->n_ctx, 256);
+  EXPECT_EQ(base->n_vocab, 4096);
+  EXPECT_EQ(base->n_chunk, 64);
+  const std::string bytes = test::ReadFile(dir_->File("base.kld"));
+  test::WriteFile(dir_->File("short.kld"), bytes.substr(0, bytes.size() - 2));
+  auto short_file = ReadKldBase(dir_->File("short.kld"));
+  ASSERT_FALSE(short_file.ok());
+  EXPECT_NE(short_file.status().message().find("size"), std::string::npos);
+  std::string bad = bytes;
+  const int32_t huge = 99999;
+  std::memcpy(&bad[20], &huge, 4);  // first token id
+  test::WriteFile(dir_->File("bad.kld"), bad);
+  auto bad_tok = ReadKldBase(dir_->File("bad.kld"));
+  ASSERT_FALSE(bad_tok.ok());
+  EXPECT_NE(bad_tok.status().message().find("outside the vocabulary"), std::string::npos);
+  // A model with another vocabulary cannot be compared with this base.
+  auto stories = OpenModel(test::SharedDir() + "/models/stories260K/stories260K-f32.gguf");
+  ASSERT_TRUE(stories.ok());
+  auto engine = LlamaEngine::Create(*stories, 1);
+  ASSERT_TRUE(engine.ok());
+  auto s = EvaluateKld(**engine, *base, 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("vocabulary"), std::string::npos);
+}
 
 }  // namespace
 }  // namespace qforge
