@@ -18,6 +18,7 @@
 #include "io/output_file.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
+#include "engine/generate.h"
 #include "engine/llama_engine.h"
 #include "eval/imatrix_collector.h"
 #include "eval/kld.h"
@@ -329,6 +330,45 @@ Status PrepareTextRun(const std::string& model_path, const std::string& text_pat
   run->tokens = run->tokenizer->Encode(ss.str(), true);
   QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, threads));
   return Status::Ok();
+}
+
+int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
+  auto model = OpenModel(a.model);
+  if (!model.ok()) return Fail(model.status());
+  auto tok = SpmTokenizer::FromMetadata(model->metadata, a.model);
+  if (!tok.ok()) return Fail(tok.status());
+  auto engine = LlamaEngine::Create(*model, Threads(g));
+  if (!engine.ok()) return Fail(engine.status());
+  GenerateOptions go;
+  go.n_predict = a.n;
+  go.temperature = a.temp;
+  go.seed = a.seed;
+  if (!g.json) {
+    fmt::print("{}", a.prompt);
+    std::fflush(stdout);
+    go.on_piece = [](const std::string& piece) {
+      fmt::print("{}", piece);
+      std::fflush(stdout);
+    };
+  }
+  auto r = Generate(**engine, *tok, a.prompt, go);
+  if (!r.ok()) return Fail(r.status());
+  if (g.json) {
+    ordered_json j;
+    j["prompt"] = a.prompt;
+    j["text"] = r->text;
+    j["tokens"] = r->tokens;
+    j["seconds"] = r->seconds;
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("\n");
+    std::fflush(stdout);
+    if (!g.quiet) {
+      fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s)\n", r->tokens.size(), r->seconds,
+                 r->seconds > 0 ? static_cast<double>(r->tokens.size()) / r->seconds : 0.0);
+    }
+  }
+  return 0;
 }
 
 int RunEval(const GlobalOptions& g, const EvalArgs& a) {

@@ -2,6 +2,7 @@
 // reused. Each returns a process exit code and prints its own errors.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,15 @@ struct EvalArgs {
   std::string base_logits;        // read them from here instead of running the base
 };
 
+struct GenerateArgs {
+  std::string model;
+  std::string prompt;
+  int n = 64;
+  float temp = 0.0f;
+  uint64_t seed = 0;
+};
+
+int RunGenerate(const GlobalOptions& g, const GenerateArgs& a);
 int RunEval(const GlobalOptions& g, const EvalArgs& a);
 int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a);
 int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a);

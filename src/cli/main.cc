@@ -51,6 +51,17 @@ int main(int argc, char** argv) {
   insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")->check(CLI::NonNegativeNumber);
   insp->add_flag("--json", g.json, "Print everything as JSON (arrays in full)");
 
+  GenerateArgs ga;
+  auto* gen = app.add_subcommand("generate", "Continue a prompt (greedy at --temp 0)");
+  gen->add_option("model", ga.model, "GGUF file or Hugging Face folder")->required();
+  gen->add_option("-p,--prompt", ga.prompt, "Prompt text")->required();
+  gen->add_option("-n", ga.n, "Tokens to generate (default 64)")->check(CLI::Range(1, 1 << 20));
+  gen->add_option("--temp", ga.temp, "Sampling temperature; 0 is greedy (default)")->check(CLI::Range(0.0f, 100.0f));
+  gen->add_option("--seed", ga.seed, "Random seed for sampling");
+  gen->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
+  gen->add_flag("-q,--quiet", g.quiet, "No timing line on stderr");
+  gen->add_flag("--json", g.json, "Print {prompt, text, tokens, seconds} as JSON");
+
   EvalArgs ea;
   auto* ev = app.add_subcommand("eval", "Compare quantized models with the original: PPL, KL divergence, top-1 agreement");
   ev->add_option("models", ea.models, "Quantized models (GGUF files or folders)")->required();
@@ -113,5 +124,6 @@ int main(int argc, char** argv) {
   if (*tokz) return RunTokenize(g, ta);
   if (*imx) return RunImatrix(g, ima);
   if (*ev) return RunEval(g, ea);
+  if (*gen) return RunGenerate(g, ga);
   return 2;
 }

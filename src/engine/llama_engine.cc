@@ -189,6 +189,17 @@ void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int
 }
 
 Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_logit, std::vector<float>* logits) {
+  KvCache cache;
+  return Run(tokens, &cache, first_logit, logits);
+}
+
+Status LlamaEngine::Decode(const std::vector<int32_t>& tokens, KvCache* cache, std::vector<float>* last_logits) {
+  if (tokens.empty()) return Status::Error("decode: no tokens");
+  return Run(tokens, cache, static_cast<int64_t>(tokens.size()) - 1, last_logits);
+}
+
+Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int64_t first_logit,
+                        std::vector<float>* logits) {
   openblas_set_num_threads(threads_);
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t E = hp_.n_embd, H = hp_.n_head, HKV = hp_.n_head_kv, D = hp_.head_dim, F = hp_.n_ff;
@@ -196,6 +207,11 @@ Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_lo
   for (int32_t t : tokens) {
     if (t < 0 || t >= V) return Status::Error("token id " + std::to_string(t) + " is outside the vocabulary");
   }
+  if (cache->k.empty()) {
+    cache->k.resize(static_cast<size_t>(hp_.n_layer));
+    cache->v.resize(static_cast<size_t>(hp_.n_layer));
+  }
+  const int64_t n_past = cache->n_past;
   std::vector<float> x(static_cast<size_t>(T * E)), h(x.size());
   {  // Embedding rows, decoded one at a time.
     const ModelTensor* emb = Find("token_embd.weight");
@@ -238,8 +254,9 @@ Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_lo
     QF_RETURN_IF_ERROR(head_norm(p + "attn_q_norm.weight", q.data(), H));
     QF_RETURN_IF_ERROR(head_norm(p + "attn_k_norm.weight", k.data(), HKV));
     for (int64_t i = 0; i < T; ++i) {
-      for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, i, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
-      for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, i, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
+      const int64_t pos = n_past + i;
+      for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
+      for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
     }
     // llama.cpp keeps K and V in an F16 cache and multiplies Q against it in
     // F16 (and the attention weights against V likewise); rounding the same
@@ -247,27 +264,33 @@ Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_lo
     for (auto* buf : {&q, &k, &v}) {
       for (float& f : *buf) f = HalfToFloat(FloatToHalf(f));
     }
+    auto& ck = cache->k[static_cast<size_t>(l)];
+    auto& cv = cache->v[static_cast<size_t>(l)];
+    ck.insert(ck.end(), k.begin(), k.end());
+    cv.insert(cv.end(), v.begin(), v.end());
+    const int64_t S = n_past + T;  // keys visible to the last query
     // Causal attention per head: scores = Q K^T by BLAS, masked softmax,
     // then P V by BLAS. Heads run in parallel; BLAS stays single-threaded there.
     const int64_t group = H / HKV;
     openblas_set_num_threads(1);
     ParallelFor(H, threads_, [&](int64_t hb, int64_t he) {
-      std::vector<float> scores(static_cast<size_t>(T * T));
+      std::vector<float> scores(static_cast<size_t>(T * S));
       for (int64_t hh = hb; hh < he; ++hh) {
         const int64_t kvh = hh / group;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(T), static_cast<int>(D),
-                    kq_scale, q.data() + hh * D, static_cast<int>(H * D), k.data() + kvh * D, static_cast<int>(HKV * D),
-                    0.0f, scores.data(), static_cast<int>(T));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(S), static_cast<int>(D),
+                    kq_scale, q.data() + hh * D, static_cast<int>(H * D), ck.data() + kvh * D, static_cast<int>(HKV * D),
+                    0.0f, scores.data(), static_cast<int>(S));
         for (int64_t i = 0; i < T; ++i) {
-          float* row = scores.data() + i * T;
+          float* row = scores.data() + i * S;
+          const int64_t visible = n_past + i + 1;
           float mx = row[0];
-          for (int64_t j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
-          const float inv = 1.0f / simd::ExpShifted(row, i + 1, mx);
-          for (int64_t j = 0; j <= i; ++j) row[j] = HalfToFloat(FloatToHalf(row[j] * inv));
-          std::fill(row + i + 1, row + T, 0.0f);
+          for (int64_t j = 1; j < visible; ++j) mx = std::max(mx, row[j]);
+          const float inv = 1.0f / simd::ExpShifted(row, visible, mx);
+          for (int64_t j = 0; j < visible; ++j) row[j] = HalfToFloat(FloatToHalf(row[j] * inv));
+          std::fill(row + visible, row + S, 0.0f);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(D), static_cast<int>(T),
-                    1.0f, scores.data(), static_cast<int>(T), v.data() + kvh * D, static_cast<int>(HKV * D), 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(D), static_cast<int>(S),
+                    1.0f, scores.data(), static_cast<int>(S), cv.data() + kvh * D, static_cast<int>(HKV * D), 0.0f,
                     att.data() + hh * D, static_cast<int>(H * D));
       }
     });
@@ -290,6 +313,7 @@ Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_lo
     Linear(p + "ffn_down.weight", gate.data(), T, F, proj.data(), E, *w_ptr);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
   }
+  cache->n_past += T;
   QF_ASSIGN_OR_RETURN(norm_ptr, Weight("output_norm.weight", &norm));
   const int64_t n_out = T - first_logit;
   if (n_out <= 0) {

@@ -28,6 +28,13 @@ struct LlamaHparams {
   bool rope_neox = false;  // qwen2/qwen3: rotate halves; llama: interleaved pairs
 };
 
+// Keys and values of the positions evaluated so far, per layer (F16-rounded,
+// as llama.cpp's cache holds them).
+struct KvCache {
+  int64_t n_past = 0;
+  std::vector<std::vector<float>> k, v;  // per layer: n_past x n_head_kv x head_dim
+};
+
 class LlamaEngine {
  public:
   // The model must outlive the engine.
@@ -45,11 +52,16 @@ class LlamaEngine {
   // of positions [first_logit, tokens.size()) as rows of n_vocab floats.
   Status Forward(const std::vector<int32_t>& tokens, int64_t first_logit, std::vector<float>* logits);
 
+  // Appends tokens after the cache's positions and returns the logits of the
+  // last one (n_vocab floats). For generation.
+  Status Decode(const std::vector<int32_t>& tokens, KvCache* cache, std::vector<float>* last_logits);
+
  private:
   LlamaEngine(const Model& model, LlamaHparams hp, int threads) : model_(model), hp_(std::move(hp)), threads_(threads) {}
   // The weight as F32 rows: from the cache, or decoded into *scratch.
   Result<const std::vector<float>*> Weight(const std::string& name, std::vector<float>* scratch) const;
   const ModelTensor* Find(const std::string& name) const { return model_.Find(name); }
+  Status Run(const std::vector<int32_t>& tokens, KvCache* cache, int64_t first_logit, std::vector<float>* logits);
   void Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
               const std::vector<float>& w);
 

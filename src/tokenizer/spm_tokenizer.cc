@@ -95,6 +95,24 @@ std::string SpmTokenizer::TokenText(int32_t id) const {
   return tokens_[static_cast<size_t>(id)];
 }
 
+std::string SpmTokenizer::TokenPiece(int32_t id) const {
+  if (id < 0 || static_cast<size_t>(id) >= tokens_.size()) return "";
+  const int32_t type = types_[static_cast<size_t>(id)];
+  const std::string& t = tokens_[static_cast<size_t>(id)];
+  if (type == kTokControl) return "";
+  if (type == kTokByte && t.size() == 6) return std::string(1, static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16)));
+  std::string out;
+  for (size_t i = 0; i < t.size();) {
+    if (t.compare(i, kSpace.size(), kSpace) == 0) {
+      out += ' ';
+      i += kSpace.size();
+    } else {
+      out += t[i++];
+    }
+  }
+  return out;
+}
+
 std::vector<int32_t> SpmTokenizer::Encode(std::string_view text, bool add_bos) const {
   std::vector<int32_t> out;
   if (add_bos && add_bos_) out.push_back(bos_);

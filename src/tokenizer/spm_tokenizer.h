@@ -23,6 +23,9 @@ class SpmTokenizer {
   // Token ids of `text`; BOS first when add_bos (and the vocabulary adds it).
   std::vector<int32_t> Encode(std::string_view text, bool add_bos) const;
   std::string TokenText(int32_t id) const;
+  // The text a token stands for: U+2581 as a space, byte tokens as their
+  // byte, control tokens as nothing.
+  std::string TokenPiece(int32_t id) const;
 
   int32_t bos_id() const { return bos_; }
   int32_t eos_id() const { return eos_; }
