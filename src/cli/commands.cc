@@ -23,7 +23,7 @@
 #include "eval/imatrix_collector.h"
 #include "eval/kld.h"
 #include "eval/perplexity.h"
-#include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qforge::cli {
 namespace fs = std::filesystem;
@@ -315,14 +315,14 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
 // and imatrix runs share.
 struct TextRun {
   Model model;
-  std::optional<SpmTokenizer> tokenizer;
+  std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int32_t> tokens;
   std::unique_ptr<LlamaEngine> engine;
 };
 
 Status PrepareTextRun(const std::string& model_path, const std::string& text_path, int threads, TextRun* run) {
   QF_ASSIGN_OR_RETURN(run->model, OpenModel(model_path));
-  QF_ASSIGN_OR_RETURN(run->tokenizer, SpmTokenizer::FromMetadata(run->model.metadata, model_path));
+  QF_ASSIGN_OR_RETURN(run->tokenizer, TokenizerFromMetadata(run->model.metadata, model_path));
   std::ifstream in(text_path, std::ios::binary);
   if (!in) return Status::Error(text_path + ": cannot open --text file");
   std::stringstream ss;
@@ -335,7 +335,7 @@ Status PrepareTextRun(const std::string& model_path, const std::string& text_pat
 int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
   auto model = OpenModel(a.model);
   if (!model.ok()) return Fail(model.status());
-  auto tok = SpmTokenizer::FromMetadata(model->metadata, a.model);
+  auto tok = TokenizerFromMetadata(model->metadata, a.model);
   if (!tok.ok()) return Fail(tok.status());
   auto engine = LlamaEngine::Create(*model, Threads(g));
   if (!engine.ok()) return Fail(engine.status());
@@ -351,7 +351,7 @@ int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
       std::fflush(stdout);
     };
   }
-  auto r = Generate(**engine, *tok, a.prompt, go);
+  auto r = Generate(**engine, **tok, a.prompt, go);
   if (!r.ok()) return Fail(r.status());
   if (g.json) {
     ordered_json j;
@@ -412,8 +412,8 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
     auto model = OpenModel(path);
     if (!model.ok()) return Fail(model.status());
     if (bos < 0) {
-      auto tok = SpmTokenizer::FromMetadata(model->metadata, path);
-      if (tok.ok() && tok->adds_bos()) bos = tok->bos_id();
+      auto tok = TokenizerFromMetadata(model->metadata, path);
+      if (tok.ok() && (*tok)->adds_bos()) bos = (*tok)->bos_id();
     }
     auto engine = LlamaEngine::Create(*model, Threads(g));
     if (!engine.ok()) return Fail(engine.status());
@@ -457,7 +457,7 @@ int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {
   TextRun run;
   if (Status s = PrepareTextRun(a.model, a.text, Threads(g), &run); !s.ok()) return Fail(s);
   const std::vector<int32_t>& tokens = run.tokens;
-  auto* tok = &*run.tokenizer;
+  auto* tok = run.tokenizer.get();
   auto* engine = &run.engine;
   ImatrixCollectOptions io;
   io.n_ctx = a.ctx;
@@ -498,7 +498,7 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
   }
   auto model = OpenModel(a.model);
   if (!model.ok()) return Fail(model.status());
-  auto tok = SpmTokenizer::FromMetadata(model->metadata, a.model);
+  auto tok = TokenizerFromMetadata(model->metadata, a.model);
   if (!tok.ok()) return Fail(tok.status());
   std::string text = a.prompt;
   if (!a.file.empty()) {
@@ -508,17 +508,17 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
     ss << in.rdbuf();
     text = ss.str();
   }
-  const auto ids = tok->Encode(text, !a.no_bos);
+  const auto ids = (*tok)->Encode(text, !a.no_bos);
   if (g.json) {
     ordered_json j = ordered_json::array();
-    for (int32_t id : ids) j.push_back({{"id", id}, {"piece", tok->TokenText(id)}});
+    for (int32_t id : ids) j.push_back({{"id", id}, {"piece", (*tok)->TokenText(id)}});
     fmt::print("{}\n", j.dump());
   } else if (a.ids) {
     std::string line = "[";
     for (size_t i = 0; i < ids.size(); ++i) line += (i ? ", " : "") + std::to_string(ids[i]);
     fmt::print("{}]\n", line);
   } else {
-    for (int32_t id : ids) fmt::print("{:6d} -> '{}'\n", id, tok->TokenText(id));
+    for (int32_t id : ids) fmt::print("{:6d} -> '{}'\n", id, (*tok)->TokenText(id));
   }
   return 0;
 }
@@ -527,7 +527,7 @@ int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
   TextRun run;
   if (Status s = PrepareTextRun(a.model, a.text, Threads(g), &run); !s.ok()) return Fail(s);
   const std::vector<int32_t>& tokens = run.tokens;
-  auto* tok = &*run.tokenizer;
+  auto* tok = run.tokenizer.get();
   auto* engine = &run.engine;
   PerplexityOptions po;
   po.n_ctx = a.ctx;

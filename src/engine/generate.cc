@@ -6,7 +6,7 @@
 
 namespace qforge {
 
-Result<GenerateResult> Generate(LlamaEngine& engine, const SpmTokenizer& tok, const std::string& prompt,
+Result<GenerateResult> Generate(LlamaEngine& engine, const Tokenizer& tok, const std::string& prompt,
                                 const GenerateOptions& opts) {
   GenerateResult r;
   const auto t0 = std::chrono::steady_clock::now();

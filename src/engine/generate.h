@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/llama_engine.h"
-#include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qforge {
 
@@ -25,7 +25,7 @@ struct GenerateResult {
   double seconds = 0;
 };
 
-Result<GenerateResult> Generate(LlamaEngine& engine, const SpmTokenizer& tok, const std::string& prompt,
+Result<GenerateResult> Generate(LlamaEngine& engine, const Tokenizer& tok, const std::string& prompt,
                                 const GenerateOptions& opts);
 
 }  // namespace qforge

@@ -12,24 +12,25 @@
 
 #include "io/gguf.h"
 #include "qforge/status.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qforge {
 
-class SpmTokenizer {
+class SpmTokenizer : public Tokenizer {
  public:
   // Reads tokenizer.ggml.* keys; fails unless tokenizer.ggml.model is "llama".
   static Result<SpmTokenizer> FromMetadata(const GgufMetadata& md, const std::string& source);
 
   // Token ids of `text`; BOS first when add_bos (and the vocabulary adds it).
-  std::vector<int32_t> Encode(std::string_view text, bool add_bos) const;
-  std::string TokenText(int32_t id) const;
+  std::vector<int32_t> Encode(std::string_view text, bool add_bos) const override;
+  std::string TokenText(int32_t id) const override;
   // The text a token stands for: U+2581 as a space, byte tokens as their
   // byte, control tokens as nothing.
-  std::string TokenPiece(int32_t id) const;
+  std::string TokenPiece(int32_t id) const override;
 
-  int32_t bos_id() const { return bos_; }
-  int32_t eos_id() const { return eos_; }
-  bool adds_bos() const { return add_bos_; }
+  int32_t bos_id() const override { return bos_; }
+  int32_t eos_id() const override { return eos_; }
+  bool adds_bos() const override { return add_bos_; }
   size_t vocab_size() const { return tokens_.size(); }
 
  private:

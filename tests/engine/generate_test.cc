@@ -4,6 +4,8 @@
 // the same logits as a full pass.
 #include "engine/generate.h"
 
+#include "tokenizer/spm_tokenizer.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>

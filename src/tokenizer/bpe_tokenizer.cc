@@ -1,0 +1,288 @@
+#include "tokenizer/bpe_tokenizer.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <queue>
+
+#include "tokenizer/gguf_vocab.h"
+
+namespace qforge {
+namespace {
+
+// The printable code point each byte stands for in byte-level BPE.
+const std::vector<std::string>& ByteToUtf8() {
+  static const std::vector<std::string> table = [] {
+    std::vector<std::string> t(256);
+    int extra = 0;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      const uint32_t cp = printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + extra++);
+      std::string s;
+      if (cp < 0x80) {
+        s += static_cast<char>(cp);
+      } else {
+        s += static_cast<char>(0xC0 | (cp >> 6));
+        s += static_cast<char>(0x80 | (cp & 0x3F));
+      }
+      t[static_cast<size_t>(b)] = s;
+    }
+    return t;
+  }();
+  return table;
+}
+
+const std::unordered_map<std::string, uint8_t>& Utf8ToByte() {
+  static const std::unordered_map<std::string, uint8_t> m = [] {
+    std::unordered_map<std::string, uint8_t> r;
+    for (int b = 0; b < 256; ++b) r[ByteToUtf8()[static_cast<size_t>(b)]] = static_cast<uint8_t>(b);
+    return r;
+  }();
+  return m;
+}
+
+size_t Utf8Len(unsigned char c) {
+  if (c < 0x80) return 1;
+  if ((c >> 5) == 6) return 2;
+  if ((c >> 4) == 14) return 3;
+  if ((c >> 3) == 30) return 4;
+  return 1;
+}
+
+const char* kGpt2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+const char* kLlama3 =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char* kQwen2 =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// The pre-tokenizer expressions llama.cpp applies for each pre name, in order.
+bool RegexesFor(const std::string& pre, std::vector<std::string>* out, bool* ignore_merges) {
+  *ignore_merges = false;
+  if (pre == "gpt-2" || pre == "mpt" || pre == "olmo" || pre == "jais" || pre == "default") {
+    *out = {kGpt2};
+  } else if (pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "smollm" || pre == "codeshell" ||
+             pre == "exaone" || pre == "minerva-7b") {
+    *out = {"\\p{N}", kGpt2};
+  } else if (pre == "falcon") {
+    *out = {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2, "[0-9][0-9][0-9]"};
+  } else if (pre == "deepseek-coder") {
+    *out = {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+",
+            "\\p{N}"};
+  } else if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3" || pre == "pixtral" ||
+             pre == "dbrx" || pre == "smaug-bpe") {
+    *out = {kLlama3};
+    *ignore_merges = pre != "dbrx" && pre != "smaug-bpe";
+  } else if (pre == "qwen2" || pre == "deepseek-r1-qwen") {
+    *out = {kQwen2};
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct BpeTokenizer::Regex {
+  pcre2_code* code = nullptr;
+  ~Regex() {
+    if (code) pcre2_code_free(code);
+  }
+};
+
+BpeTokenizer::~BpeTokenizer() = default;
+
+Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromMetadata(const GgufMetadata& md, const std::string& source) {
+  std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
+  const GgufValue* toks = md.Find("tokenizer.ggml.tokens");
+  const GgufValue* merges = md.Find("tokenizer.ggml.merges");
+  if (!toks || !toks->is_array() || toks->elem_type() != GgufType::STRING || toks->count() == 0) {
+    return Status::Error(source + ": metadata 'tokenizer.ggml.tokens': expected a non-empty array of strings");
+  }
+  if (!merges || !merges->is_array() || merges->elem_type() != GgufType::STRING) {
+    return Status::Error(source + ": metadata 'tokenizer.ggml.merges': a BPE tokenizer needs its merges");
+  }
+  const GgufValue* pre = md.Find("tokenizer.ggml.pre");
+  const std::string pre_name = pre && pre->type() == GgufType::STRING ? pre->AsString() : "default";
+  std::vector<std::string> exprs;
+  if (!RegexesFor(pre_name, &exprs, &t->ignore_merges_)) {
+    return Status::Error(source + ": metadata 'tokenizer.ggml.pre': pre-tokenizer '" + pre_name +
+                         "' is not supported by qforge's tokenizer yet");
+  }
+  for (const auto& e : exprs) {
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    auto r = std::make_unique<Regex>();
+    r->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(e.c_str()), e.size(), PCRE2_UTF | PCRE2_UCP, &err, &off, nullptr);
+    if (r->code == nullptr) return Status::Error("internal: pre-tokenizer expression does not compile: " + e);
+    t->regexes_.push_back(std::move(r));
+  }
+  t->tokens_ = toks->strings();
+  const uint64_t n = toks->count();
+  t->types_.assign(n, kTokNormal);
+  if (const GgufValue* types = md.Find("tokenizer.ggml.token_type"); types && types->is_array() && types->count() >= n) {
+    for (uint64_t i = 0; i < n; ++i) t->types_[i] = static_cast<int32_t>(types->ArrayI64(i));
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    t->ids_.emplace(t->tokens_[i], static_cast<int32_t>(i));
+    if (t->types_[i] == kTokUserDefined) t->user_defined_.push_back(static_cast<int32_t>(i));
+  }
+  std::sort(t->user_defined_.begin(), t->user_defined_.end(),
+            [&](int32_t a, int32_t b) { return t->tokens_[a].size() > t->tokens_[b].size(); });
+  const auto& ms = merges->strings();
+  for (size_t i = 0; i < ms.size(); ++i) t->merge_rank_.emplace(ms[i], static_cast<int32_t>(i));
+  auto id_key = [&](const char* key, int32_t def) {
+    const GgufValue* v = md.Find(key);
+    if (v == nullptr || !v->is_integer()) return def;
+    const int64_t id = v->AsI64();
+    return id >= 0 && static_cast<uint64_t>(id) < n ? static_cast<int32_t>(id) : def;
+  };
+  t->bos_ = id_key("tokenizer.ggml.bos_token_id", 11);
+  t->eos_ = id_key("tokenizer.ggml.eos_token_id", 11);
+  if (const GgufValue* v = md.Find("tokenizer.ggml.add_bos_token")) t->add_bos_ = v->AsBool();
+  return t;
+}
+
+std::string BpeTokenizer::TokenText(int32_t id) const {
+  return id >= 0 && static_cast<size_t>(id) < tokens_.size() ? tokens_[static_cast<size_t>(id)] : "";
+}
+
+std::string BpeTokenizer::TokenPiece(int32_t id) const {
+  if (id < 0 || static_cast<size_t>(id) >= tokens_.size()) return "";
+  const int32_t type = types_[static_cast<size_t>(id)];
+  const std::string& t = tokens_[static_cast<size_t>(id)];
+  if (type == kTokControl) return "";
+  if (type == kTokUserDefined) return t;
+  std::string out;
+  for (size_t i = 0; i < t.size();) {
+    const size_t len = std::min(Utf8Len(static_cast<unsigned char>(t[i])), t.size() - i);
+    auto it = Utf8ToByte().find(t.substr(i, len));
+    if (it != Utf8ToByte().end()) out += static_cast<char>(it->second);
+    else out += t.substr(i, len);
+    i += len;
+  }
+  return out;
+}
+
+// Each expression splits every current piece into its matches and the text
+// between them, all kept in order.
+std::vector<std::string> BpeTokenizer::PreTokenize(std::string_view text) const {
+  std::vector<std::string> pieces = {std::string(text)};
+  for (const auto& re : regexes_) {
+    std::vector<std::string> next;
+    pcre2_match_data* md = pcre2_match_data_create_from_pattern(re->code, nullptr);
+    for (const auto& piece : pieces) {
+      size_t start = 0, last = 0;
+      const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
+      while (start <= piece.size()) {
+        const int rc = pcre2_match(re->code, subject, piece.size(), start, 0, md, nullptr);
+        if (rc < 0) break;
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+        const size_t b = ov[0], e = ov[1];
+        if (e == b) {  // empty match: step one character
+          start = b + (b < piece.size() ? Utf8Len(static_cast<unsigned char>(piece[b])) : 1);
+          continue;
+        }
+        if (b > last) next.push_back(piece.substr(last, b - last));
+        next.push_back(piece.substr(b, e - b));
+        last = start = e;
+      }
+      if (last < piece.size()) next.push_back(piece.substr(last));
+    }
+    pcre2_match_data_free(md);
+    pieces = std::move(next);
+  }
+  return pieces;
+}
+
+void BpeTokenizer::EncodeWord(const std::string& raw, std::vector<int32_t>* out) const {
+  std::string word;
+  for (unsigned char c : raw) word += ByteToUtf8()[c];
+  if (ignore_merges_) {
+    auto it = ids_.find(word);
+    if (it != ids_.end()) {
+      out->push_back(it->second);
+      return;
+    }
+  }
+  struct Sym {
+    int prev, next;
+    size_t off, n;
+  };
+  std::vector<Sym> syms;
+  for (size_t off = 0; off < word.size();) {
+    const size_t len = std::min(Utf8Len(static_cast<unsigned char>(word[off])), word.size() - off);
+    const int idx = static_cast<int>(syms.size());
+    syms.push_back({idx - 1, off + len == word.size() ? -1 : idx + 1, off, len});
+    off += len;
+  }
+  struct Bigram {
+    int left, right, rank;
+    size_t size;
+    bool operator<(const Bigram& o) const { return rank > o.rank || (rank == o.rank && left > o.left); }
+  };
+  std::priority_queue<Bigram> queue;
+  auto try_add = [&](int l, int r) {
+    if (l < 0 || r < 0) return;
+    const std::string key = word.substr(syms[l].off, syms[l].n) + " " + word.substr(syms[r].off, syms[r].n);
+    auto it = merge_rank_.find(key);
+    if (it == merge_rank_.end()) return;
+    queue.push({l, r, it->second, syms[l].n + syms[r].n});
+  };
+  for (int i = 1; i < static_cast<int>(syms.size()); ++i) try_add(i - 1, i);
+  while (!queue.empty()) {
+    const Bigram b = queue.top();
+    queue.pop();
+    Sym& l = syms[b.left];
+    Sym& r = syms[b.right];
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) syms[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  for (int i = syms.empty() ? -1 : 0; i != -1; i = syms[i].next) {
+    const std::string s = word.substr(syms[i].off, syms[i].n);
+    auto it = ids_.find(s);
+    if (it != ids_.end()) {
+      out->push_back(it->second);
+      continue;
+    }
+    for (size_t k = 0; k < s.size();) {  // fall back to single byte symbols
+      const size_t len = Utf8Len(static_cast<unsigned char>(s[k]));
+      auto jt = ids_.find(s.substr(k, len));
+      if (jt != ids_.end()) out->push_back(jt->second);
+      k += len;
+    }
+  }
+}
+
+std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, bool add_bos) const {
+  std::vector<int32_t> out;
+  if (add_bos && add_bos_) out.push_back(bos_);
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t best_at = std::string_view::npos;
+    int32_t best_id = -1;
+    for (int32_t id : user_defined_) {
+      const size_t at = text.find(tokens_[static_cast<size_t>(id)], pos);
+      if (at != std::string_view::npos && (best_at == std::string_view::npos || at < best_at)) {
+        best_at = at;
+        best_id = id;
+      }
+    }
+    const std::string_view piece =
+        text.substr(pos, best_at == std::string_view::npos ? std::string_view::npos : best_at - pos);
+    for (const auto& w : PreTokenize(piece)) EncodeWord(w, &out);
+    if (best_at == std::string_view::npos) break;
+    out.push_back(best_id);
+    pos = best_at + tokens_[static_cast<size_t>(best_id)].size();
+  }
+  return out;
+}
+
+}  // namespace qforge

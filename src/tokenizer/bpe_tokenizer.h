@@ -1,0 +1,45 @@
+// Byte-level BPE ("gpt2" tokenizer model) as llama.cpp runs it: the text is
+// split by the pre-tokenizer's regular expressions (PCRE2, Unicode classes),
+// each piece is mapped byte by byte to printable code points, and adjacent
+// symbols merge by merge rank, lowest first.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+
+namespace qforge {
+
+class BpeTokenizer : public Tokenizer {
+ public:
+  static Result<std::unique_ptr<BpeTokenizer>> FromMetadata(const GgufMetadata& md, const std::string& source);
+  ~BpeTokenizer() override;
+
+  std::vector<int32_t> Encode(std::string_view text, bool add_bos) const override;
+  std::string TokenText(int32_t id) const override;
+  std::string TokenPiece(int32_t id) const override;
+  int32_t bos_id() const override { return bos_; }
+  int32_t eos_id() const override { return eos_; }
+  bool adds_bos() const override { return add_bos_; }
+
+ private:
+  BpeTokenizer() = default;
+  std::vector<std::string> PreTokenize(std::string_view text) const;
+  void EncodeWord(const std::string& word, std::vector<int32_t>* out) const;
+
+  struct Regex;
+  std::vector<std::unique_ptr<Regex>> regexes_;
+  std::vector<std::string> tokens_;
+  std::vector<int32_t> types_;
+  std::unordered_map<std::string, int32_t> ids_;
+  std::unordered_map<std::string, int32_t> merge_rank_;  // "left right" -> rank
+  std::vector<int32_t> user_defined_;
+  bool ignore_merges_ = false;
+  int32_t bos_ = 11, eos_ = 11;
+  bool add_bos_ = false;
+};
+
+}  // namespace qforge

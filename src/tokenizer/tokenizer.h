@@ -1,0 +1,32 @@
+// The tokenizer interface the engine, evaluation and CLI use, and the factory
+// that builds the right one from a model's GGUF tokenizer keys: the
+// sentencepiece-style "llama" model or the byte-level BPE "gpt2" model.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/gguf.h"
+#include "qforge/status.h"
+
+namespace qforge {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Token ids of `text`; BOS first when add_bos and the vocabulary adds it.
+  virtual std::vector<int32_t> Encode(std::string_view text, bool add_bos) const = 0;
+  // The vocabulary entry as stored, and the text it stands for.
+  virtual std::string TokenText(int32_t id) const = 0;
+  virtual std::string TokenPiece(int32_t id) const = 0;
+  virtual int32_t bos_id() const = 0;
+  virtual int32_t eos_id() const = 0;
+  virtual bool adds_bos() const = 0;
+};
+
+Result<std::unique_ptr<Tokenizer>> TokenizerFromMetadata(const GgufMetadata& md, const std::string& source);
+
+}  // namespace qforge
