@@ -322,7 +322,7 @@ struct TextRun {
 
 Status PrepareTextRun(const std::string& model_path, const std::string& text_path, int threads, TextRun* run) {
   QF_ASSIGN_OR_RETURN(run->model, OpenModel(model_path));
-  QF_ASSIGN_OR_RETURN(run->tokenizer, TokenizerFromMetadata(run->model.metadata, model_path));
+  QF_ASSIGN_OR_RETURN(run->tokenizer, TokenizerForModel(run->model));
   std::ifstream in(text_path, std::ios::binary);
   if (!in) return Status::Error(text_path + ": cannot open --text file");
   std::stringstream ss;
@@ -335,7 +335,7 @@ Status PrepareTextRun(const std::string& model_path, const std::string& text_pat
 int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
   auto model = OpenModel(a.model);
   if (!model.ok()) return Fail(model.status());
-  auto tok = TokenizerFromMetadata(model->metadata, a.model);
+  auto tok = TokenizerForModel(*model);
   if (!tok.ok()) return Fail(tok.status());
   auto engine = LlamaEngine::Create(*model, Threads(g));
   if (!engine.ok()) return Fail(engine.status());
@@ -412,7 +412,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
     auto model = OpenModel(path);
     if (!model.ok()) return Fail(model.status());
     if (bos < 0) {
-      auto tok = TokenizerFromMetadata(model->metadata, path);
+      auto tok = TokenizerForModel(*model);
       if (tok.ok() && (*tok)->adds_bos()) bos = (*tok)->bos_id();
     }
     auto engine = LlamaEngine::Create(*model, Threads(g));
@@ -498,7 +498,7 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
   }
   auto model = OpenModel(a.model);
   if (!model.ok()) return Fail(model.status());
-  auto tok = TokenizerFromMetadata(model->metadata, a.model);
+  auto tok = TokenizerForModel(*model);
   if (!tok.ok()) return Fail(tok.status());
   std::string text = a.prompt;
   if (!a.file.empty()) {

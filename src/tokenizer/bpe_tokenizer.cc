@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <queue>
 
+#include "io/json_file.h"
 #include "tokenizer/gguf_vocab.h"
+
+#include <cstdio>
 
 namespace qforge {
 namespace {
@@ -145,6 +148,48 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromMetadata(const GgufMetad
   return t;
 }
 
+Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromHfFolder(const std::string& folder, const std::string& pre) {
+  VocabOptions vo;
+  vo.tokenizer_pre = pre;
+  QF_ASSIGN_OR_RETURN(GgufVocab v, LoadHfVocab(folder, vo));
+  const std::string path = folder + "/tokenizer.json";
+  if (v.model == "gpt2") {
+    GgufMetadata md;
+    AddVocabMetadata(v, &md);
+    return FromMetadata(md, path);
+  }
+  // Sentencepiece-style BPE: the vocabulary and merges as tokenizer.json has them.
+  std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
+  t->spm_style_ = true;
+  t->tokens_ = v.tokens;
+  t->types_ = v.types;
+  for (size_t i = 0; i < v.tokens.size(); ++i) {
+    t->ids_.emplace(v.tokens[i], static_cast<int32_t>(i));
+    if (t->types_[i] == kTokUserDefined) t->user_defined_.push_back(static_cast<int32_t>(i));
+  }
+  for (size_t i = 0; i < v.merges.size(); ++i) t->merge_rank_.emplace(v.merges[i], static_cast<int32_t>(i));
+  if (v.merges.empty()) {
+    QF_ASSIGN_OR_RETURN(nlohmann::json j, ReadJsonFile(path));
+    for (const auto& m : j["model"]["merges"]) {
+      if (m.is_string()) t->merge_rank_.emplace(m.get<std::string>(), static_cast<int32_t>(t->merge_rank_.size()));
+    }
+  }
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    auto it = t->ids_.find(name);
+    t->byte_ids_[b] = it == t->ids_.end() ? 0 : it->second;
+  }
+  for (const auto& [typ, id] : v.special_ids) {
+    if (typ == "bos") t->bos_ = static_cast<int32_t>(id);
+    if (typ == "eos") t->eos_ = static_cast<int32_t>(id);
+  }
+  for (const auto& [typ, on] : v.add_flags) {
+    if (typ == "bos") t->add_bos_ = on;
+  }
+  return t;
+}
+
 std::string BpeTokenizer::TokenText(int32_t id) const {
   return id >= 0 && static_cast<size_t>(id) < tokens_.size() ? tokens_[static_cast<size_t>(id)] : "";
 }
@@ -155,6 +200,19 @@ std::string BpeTokenizer::TokenPiece(int32_t id) const {
   const std::string& t = tokens_[static_cast<size_t>(id)];
   if (type == kTokControl) return "";
   if (type == kTokUserDefined) return t;
+  if (spm_style_) {
+    if (type == kTokByte && t.size() == 6) return std::string(1, static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16)));
+    std::string out;
+    for (size_t i = 0; i < t.size();) {
+      if (t.compare(i, 3, "\xE2\x96\x81") == 0) {
+        out += ' ';
+        i += 3;
+      } else {
+        out += t[i++];
+      }
+    }
+    return out;
+  }
   std::string out;
   for (size_t i = 0; i < t.size();) {
     const size_t len = std::min(Utf8Len(static_cast<unsigned char>(t[i])), t.size() - i);
@@ -199,7 +257,11 @@ std::vector<std::string> BpeTokenizer::PreTokenize(std::string_view text) const 
 
 void BpeTokenizer::EncodeWord(const std::string& raw, std::vector<int32_t>* out) const {
   std::string word;
-  for (unsigned char c : raw) word += ByteToUtf8()[c];
+  if (spm_style_) {
+    word = raw;
+  } else {
+    for (unsigned char c : raw) word += ByteToUtf8()[c];
+  }
   if (ignore_merges_) {
     auto it = ids_.find(word);
     if (it != ids_.end()) {
@@ -252,6 +314,10 @@ void BpeTokenizer::EncodeWord(const std::string& raw, std::vector<int32_t>* out)
       out->push_back(it->second);
       continue;
     }
+    if (spm_style_) {  // byte fallback
+      for (unsigned char c : s) out->push_back(byte_ids_[c]);
+      continue;
+    }
     for (size_t k = 0; k < s.size();) {  // fall back to single byte symbols
       const size_t len = Utf8Len(static_cast<unsigned char>(s[k]));
       auto jt = ids_.find(s.substr(k, len));
@@ -277,7 +343,18 @@ std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, bool add_bos) c
     }
     const std::string_view piece =
         text.substr(pos, best_at == std::string_view::npos ? std::string_view::npos : best_at - pos);
-    for (const auto& w : PreTokenize(piece)) EncodeWord(w, &out);
+    if (spm_style_) {
+      if (!piece.empty()) {
+        std::string norm = pos == 0 ? "\xE2\x96\x81" : "";
+        for (char c : piece) {
+          if (c == ' ') norm += "\xE2\x96\x81";
+          else norm += c;
+        }
+        EncodeWord(norm, &out);
+      }
+    } else {
+      for (const auto& w : PreTokenize(piece)) EncodeWord(w, &out);
+    }
     if (best_at == std::string_view::npos) break;
     out.push_back(best_id);
     pos = best_at + tokens_[static_cast<size_t>(best_id)].size();

@@ -16,6 +16,10 @@ namespace qforge {
 class BpeTokenizer : public Tokenizer {
  public:
   static Result<std::unique_ptr<BpeTokenizer>> FromMetadata(const GgufMetadata& md, const std::string& source);
+  // A Hugging Face tokenizer.json with a BPE model: byte-level (GPT-2 style,
+  // pre-tokenizer named by `pre`) or sentencepiece-style (spaces as U+2581
+  // with a leading one, no pre-tokenizer, byte fallback to <0xXX> tokens).
+  static Result<std::unique_ptr<BpeTokenizer>> FromHfFolder(const std::string& folder, const std::string& pre);
   ~BpeTokenizer() override;
 
   std::vector<int32_t> Encode(std::string_view text, bool add_bos) const override;
@@ -38,6 +42,8 @@ class BpeTokenizer : public Tokenizer {
   std::unordered_map<std::string, int32_t> merge_rank_;  // "left right" -> rank
   std::vector<int32_t> user_defined_;
   bool ignore_merges_ = false;
+  bool spm_style_ = false;  // sentencepiece-style BPE from tokenizer.json
+  int32_t byte_ids_[256] = {};
   int32_t bos_ = 11, eos_ = 11;
   bool add_bos_ = false;
 };

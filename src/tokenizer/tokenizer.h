@@ -29,4 +29,10 @@ class Tokenizer {
 
 Result<std::unique_ptr<Tokenizer>> TokenizerFromMetadata(const GgufMetadata& md, const std::string& source);
 
+// The tokenizer of a model: from a GGUF file's keys; for a Hugging Face
+// folder from tokenizer.model when present (as the converter records it),
+// else from tokenizer.json's BPE.
+struct Model;
+Result<std::unique_ptr<Tokenizer>> TokenizerForModel(const Model& model);
+
 }  // namespace qforge
