@@ -75,6 +75,21 @@ void WriteFile(const std::string& path, const std::string& bytes) {
   o.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+std::vector<std::string> SplitString(const std::string& s, const std::string& sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    const size_t at = s.find(sep, pos);
+    if (at == std::string::npos) {
+      out.push_back(s.substr(pos));
+      break;
+    }
+    out.push_back(s.substr(pos, at - pos));
+    pos = at + sep.size();
+  }
+  return out;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

@@ -36,6 +36,7 @@ struct CommandResult {
 CommandResult RunQforge(const std::vector<std::string>& args);
 
 void WriteFile(const std::string& path, const std::string& bytes);
+std::vector<std::string> SplitString(const std::string& s, const std::string& sep);
 std::string ReadFile(const std::string& path);
 
 // Python's repr() of a GGUF array value, as the reference manifests hash it:

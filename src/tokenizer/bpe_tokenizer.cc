@@ -330,35 +330,21 @@ void BpeTokenizer::EncodeWord(const std::string& raw, std::vector<int32_t>* out)
 std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, bool add_bos) const {
   std::vector<int32_t> out;
   if (add_bos && add_bos_) out.push_back(bos_);
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t best_at = std::string_view::npos;
-    int32_t best_id = -1;
-    for (int32_t id : user_defined_) {
-      const size_t at = text.find(tokens_[static_cast<size_t>(id)], pos);
-      if (at != std::string_view::npos && (best_at == std::string_view::npos || at < best_at)) {
-        best_at = at;
-        best_id = id;
-      }
-    }
-    const std::string_view piece =
-        text.substr(pos, best_at == std::string_view::npos ? std::string_view::npos : best_at - pos);
-    if (spm_style_) {
-      if (!piece.empty()) {
-        std::string norm = pos == 0 ? "\xE2\x96\x81" : "";
-        for (char c : piece) {
-          if (c == ' ') norm += "\xE2\x96\x81";
-          else norm += c;
+  SplitOnTokens(
+      text, tokens_, user_defined_,
+      [&](std::string_view piece, bool first) {
+        if (spm_style_) {
+          std::string norm = first ? "\xE2\x96\x81" : "";
+          for (char c : piece) {
+            if (c == ' ') norm += "\xE2\x96\x81";
+            else norm += c;
+          }
+          EncodeWord(norm, &out);
+        } else {
+          for (const auto& w : PreTokenize(piece)) EncodeWord(w, &out);
         }
-        EncodeWord(norm, &out);
-      }
-    } else {
-      for (const auto& w : PreTokenize(piece)) EncodeWord(w, &out);
-    }
-    if (best_at == std::string_view::npos) break;
-    out.push_back(best_id);
-    pos = best_at + tokens_[static_cast<size_t>(best_id)].size();
-  }
+      },
+      [&](int32_t id) { out.push_back(id); });
   return out;
 }
 

@@ -118,33 +118,17 @@ std::vector<int32_t> SpmTokenizer::Encode(std::string_view text, bool add_bos) c
   if (add_bos && add_bos_) out.push_back(bos_);
   // User-defined tokens are matched verbatim; the text between them is
   // tokenized normally, the first piece with the space prefix.
-  bool first = true;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t best_at = std::string_view::npos;
-    int32_t best_id = -1;
-    for (int32_t id : user_defined_) {
-      const size_t at = text.find(tokens_[static_cast<size_t>(id)], pos);
-      if (at != std::string_view::npos && (best_at == std::string_view::npos || at < best_at)) {
-        best_at = at;
-        best_id = id;
-      }
-    }
-    const std::string_view piece = text.substr(pos, best_at == std::string_view::npos ? std::string_view::npos : best_at - pos);
-    if (!piece.empty()) {
-      std::string s;
-      if (first && add_space_prefix_) s = kSpace;
-      for (char c : piece) {
-        if (c == ' ') s += kSpace;
-        else s += c;
-      }
-      EncodeFragment(s, &out);
-    }
-    first = false;
-    if (best_at == std::string_view::npos) break;
-    out.push_back(best_id);
-    pos = best_at + tokens_[static_cast<size_t>(best_id)].size();
-  }
+  SplitOnTokens(
+      text, tokens_, user_defined_,
+      [&](std::string_view piece, bool first) {
+        std::string s = first && add_space_prefix_ ? kSpace : "";
+        for (char c : piece) {
+          if (c == ' ') s += kSpace;
+          else s += c;
+        }
+        EncodeFragment(s, &out);
+      },
+      [&](int32_t id) { out.push_back(id); });
   return out;
 }
 

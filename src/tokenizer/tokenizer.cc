@@ -8,6 +8,31 @@
 
 namespace qforge {
 
+void SplitOnTokens(std::string_view text, const std::vector<std::string>& tokens,
+                   const std::vector<int32_t>& ids_longest_first,
+                   const std::function<void(std::string_view, bool)>& on_text,
+                   const std::function<void(int32_t)>& on_token) {
+  size_t pos = 0;
+  bool first = true;
+  while (pos <= text.size()) {
+    size_t best_at = std::string_view::npos;
+    int32_t best_id = -1;
+    for (int32_t id : ids_longest_first) {
+      const size_t at = text.find(tokens[static_cast<size_t>(id)], pos);
+      if (at != std::string_view::npos && (best_at == std::string_view::npos || at < best_at)) {
+        best_at = at;
+        best_id = id;
+      }
+    }
+    const size_t end = best_at == std::string_view::npos ? text.size() : best_at;
+    if (end > pos) on_text(text.substr(pos, end - pos), first);
+    first = false;
+    if (best_at == std::string_view::npos) break;
+    on_token(best_id);
+    pos = best_at + tokens[static_cast<size_t>(best_id)].size();
+  }
+}
+
 Result<std::unique_ptr<Tokenizer>> TokenizerFromMetadata(const GgufMetadata& md, const std::string& source) {
   const GgufValue* model = md.Find("tokenizer.ggml.model");
   if (model == nullptr || model->type() != GgufType::STRING) {

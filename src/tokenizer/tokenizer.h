@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +27,15 @@ class Tokenizer {
   virtual int32_t eos_id() const = 0;
   virtual bool adds_bos() const = 0;
 };
+
+// Splits text around verbatim occurrences of tokens (user-defined tokens
+// are matched in the text itself): the earliest match wins, the longest
+// token on ties (ids sorted longest first). on_text gets the text between
+// matches (with whether it starts the text), on_token each matched id.
+void SplitOnTokens(std::string_view text, const std::vector<std::string>& tokens,
+                   const std::vector<int32_t>& ids_longest_first,
+                   const std::function<void(std::string_view, bool)>& on_text,
+                   const std::function<void(int32_t)>& on_token);
 
 Result<std::unique_ptr<Tokenizer>> TokenizerFromMetadata(const GgufMetadata& md, const std::string& source);
 

@@ -12,20 +12,6 @@
 namespace qforge {
 namespace {
 
-std::vector<std::string> Split(const std::string& s, const std::string& sep) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (true) {
-    const size_t at = s.find(sep, pos);
-    if (at == std::string::npos) {
-      out.push_back(s.substr(pos));
-      break;
-    }
-    out.push_back(s.substr(pos, at - pos));
-    pos = at + sep.size();
-  }
-  return out;
-}
 
 class VocabVectors : public ::testing::TestWithParam<std::string> {};
 
@@ -35,8 +21,8 @@ TEST_P(VocabVectors, EveryCase) {
   ASSERT_TRUE(g.ok()) << g.status().message();
   auto tok = TokenizerFromMetadata((*g)->metadata(), base);
   ASSERT_TRUE(tok.ok()) << tok.status().message();
-  const auto inputs = Split(test::ReadFile(base + ".inp"), "\n__ggml_vocab_test__\n");
-  const auto outputs = Split(test::ReadFile(base + ".out"), "\n");
+  const auto inputs = test::SplitString(test::ReadFile(base + ".inp"), "\n__ggml_vocab_test__\n");
+  const auto outputs = test::SplitString(test::ReadFile(base + ".out"), "\n");
   ASSERT_GE(outputs.size(), inputs.size());
   int failures = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
