@@ -138,7 +138,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
     return Status::Error(model.path + ": tensor 'rope_freqs.weight': llama3-style RoPE scaling is not in the engine yet");
   }
   auto engine = std::unique_ptr<LlamaEngine>(new LlamaEngine(model, hp, std::max(1, threads)));
-  engine->cache_weights_ = static_cast<uint64_t>(model.n_params()) * 4 <= weight_cache_bytes;
+  engine->cache_weights_ = weight_cache_bytes > 0 && static_cast<uint64_t>(model.n_params()) * 4 <= weight_cache_bytes;
   return engine;
 }
 
@@ -200,7 +200,10 @@ Status LlamaEngine::Decode(const std::vector<int32_t>& tokens, KvCache* cache, s
 
 Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int64_t first_logit,
                         std::vector<float>* logits) {
-  openblas_set_num_threads(threads_);
+  // BLAS threads only pay off on large products; for small models they spin
+  // more than they compute.
+  const int blas_threads = hp_.n_embd >= 256 ? threads_ : 1;
+  openblas_set_num_threads(blas_threads);
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t E = hp_.n_embd, H = hp_.n_head, HKV = hp_.n_head_kv, D = hp_.head_dim, F = hp_.n_ff;
   const int64_t V = hp_.n_vocab;
@@ -294,7 +297,7 @@ Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int6
                     att.data() + hh * D, static_cast<int>(H * D));
       }
     });
-    openblas_set_num_threads(threads_);
+    openblas_set_num_threads(blas_threads);
     QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_output.weight", &w));
     Linear(p + "attn_output.weight", att.data(), T, H * D, proj.data(), E, *w_ptr);
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];

@@ -38,8 +38,10 @@ struct KvCache {
 class LlamaEngine {
  public:
   // The model must outlive the engine.
-  static Result<std::unique_ptr<LlamaEngine>> Create(const Model& model, int threads,
-                                                      uint64_t weight_cache_bytes = uint64_t{1} << 30);
+  // weight_cache_bytes > 0 keeps decoded weights between passes when the
+  // whole model's F32 form fits that budget; by default memory holds one
+  // layer's weights at a time.
+  static Result<std::unique_ptr<LlamaEngine>> Create(const Model& model, int threads, uint64_t weight_cache_bytes = 0);
 
   const LlamaHparams& hparams() const { return hp_; }
 
@@ -69,8 +71,6 @@ class LlamaEngine {
   LlamaHparams hp_;
   int threads_;
   ActivationHook hook_;
-  // Decoded weights are kept between forward passes when the whole model's
-  // F32 form fits this budget; larger models decode a layer at a time.
   bool cache_weights_ = false;
   std::vector<float> act_;  // activations rounded as llama.cpp would
   mutable std::unordered_map<std::string, std::vector<float>> cache_;
