@@ -1,5 +1,10 @@
 #include "test_util.h"
 
+#include "io/imatrix.h"
+#include "io/model.h"
+#include "plan/plan.h"
+#include "sinks/gguf_sink.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,6 +100,50 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+ReferenceRun ParseReferenceLabel(const std::string& label) {
+  ReferenceRun r;
+  std::string rest = label;
+  auto take = [&](const std::string& suffix) {
+    if (rest.size() > suffix.size() && rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      rest.resize(rest.size() - suffix.size());
+      return true;
+    }
+    return false;
+  };
+  r.imatrix = take("-imatrix");
+  r.ffn_f16 = take("-ffnF16");
+  r.pure = take("-pure");
+  r.type = rest;
+  return r;
+}
+
+Status QuantizeLikeReference(const std::string& model_name, const std::string& label, const std::string& out,
+                             int threads) {
+  const ReferenceRun run = ParseReferenceLabel(label);
+  const std::string ref_dir = SharedDir() + "/reference/llama.cpp/" + model_name;
+  const std::string src =
+      model_name == "house-14m" ? HouseModelDir() : SharedDir() + "/models/stories260K/stories260K-f32.gguf";
+  QF_ASSIGN_OR_RETURN(Model model, OpenModel(src));
+  const Preset* p = FindPreset(run.type);
+  if (p == nullptr) return Status::Error("no preset " + run.type);
+  PlanOptions po;
+  po.pure = run.pure;
+  if (run.ffn_f16) {
+    QF_ASSIGN_OR_RETURN(auto o, ParseTensorTypeOverride("ffn_down=f16"));
+    po.tensor_types.push_back(std::move(o));
+  }
+  Imatrix im;
+  if (run.imatrix) {
+    QF_ASSIGN_OR_RETURN(im, ReadImatrix(ref_dir + "/" + model_name + ".imatrix.gguf"));
+    po.imatrix = &im;
+    po.imatrix_arg = model_name + ".imatrix.gguf";
+  }
+  QF_ASSIGN_OR_RETURN(Plan plan, BuildPlan(model, *p, po));
+  SinkOptions so;
+  so.threads = threads;
+  return WriteGguf(plan, out, so);
 }
 
 std::string PythonFloatRepr(double d) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/gguf.h"
+#include "qforge/status.h"
 
 namespace qforge::test {
 
@@ -38,6 +39,19 @@ CommandResult RunQforge(const std::vector<std::string>& args);
 void WriteFile(const std::string& path, const std::string& bytes);
 std::vector<std::string> SplitString(const std::string& s, const std::string& sep);
 std::string ReadFile(const std::string& path);
+
+// A label of the reference manifests ("Q4_K_M-imatrix", "Q4_0-ffnF16",
+// "MXFP4_MOE-pure-ffnF16") as the llama-quantize run that made it.
+struct ReferenceRun {
+  std::string type;
+  bool imatrix = false, ffn_f16 = false, pure = false;
+};
+ReferenceRun ParseReferenceLabel(const std::string& label);
+
+// Quantizes the model the labels of `model_name` ("house-14m" or
+// "stories260K") were made from, as `label`'s run did, into `out`.
+Status QuantizeLikeReference(const std::string& model_name, const std::string& label, const std::string& out,
+                             int threads = 2);
 
 // Python's repr() of a GGUF array value, as the reference manifests hash it:
 // ['a', 'b'] for strings, [0.0, -1000.0] for floats, [1, 2] for integers.

@@ -318,6 +318,13 @@ struct TextRun {
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int32_t> tokens;
   std::unique_ptr<LlamaEngine> engine;
+  int32_t bos = -1;  // what replaces each chunk's first token, or -1
+
+  // Chunks of ctx tokens the text holds, at most max_chunks (-1: no limit).
+  int64_t Chunks(int64_t ctx, int64_t max_chunks) const {
+    const int64_t n = static_cast<int64_t>(tokens.size()) / std::max<int64_t>(1, ctx);
+    return max_chunks >= 0 ? std::min(n, max_chunks) : n;
+  }
 };
 
 Status PrepareTextRun(const std::string& model_path, const std::string& text_path, int threads, TextRun* run) {
@@ -329,6 +336,7 @@ Status PrepareTextRun(const std::string& model_path, const std::string& text_pat
   ss << in.rdbuf();
   run->tokens = run->tokenizer->Encode(ss.str(), true);
   QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, threads));
+  run->bos = run->tokenizer->adds_bos() ? run->tokenizer->bos_id() : -1;
   return Status::Ok();
 }
 
@@ -389,7 +397,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
     PerplexityOptions po;
     po.n_ctx = a.ctx;
     po.max_chunks = a.chunks;
-    po.bos = run.tokenizer->adds_bos() ? run.tokenizer->bos_id() : -1;
+    po.bos = run.bos;
     bos = po.bos;
     ProgressBar bar("base " + a.base, 1, !g.quiet && !g.json);
     auto b = ComputeKldBase(*run.engine, run.tokens, po, &base_ppl);
@@ -456,21 +464,17 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
 int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {
   TextRun run;
   if (Status s = PrepareTextRun(a.model, a.text, Threads(g), &run); !s.ok()) return Fail(s);
-  const std::vector<int32_t>& tokens = run.tokens;
-  auto* tok = run.tokenizer.get();
-  auto* engine = &run.engine;
   ImatrixCollectOptions io;
   io.n_ctx = a.ctx;
   io.max_chunks = a.chunks;
-  io.bos = tok->adds_bos() ? tok->bos_id() : -1;
+  io.bos = run.bos;
   io.process_output = a.process_output;
   io.dataset = a.text;
-  const int64_t planned = static_cast<int64_t>(tokens.size()) / std::max<int64_t>(1, a.ctx);
-  ProgressBar bar("imatrix", static_cast<uint64_t>(std::max<int64_t>(1, a.chunks >= 0 ? std::min(planned, a.chunks) : planned)),
+  ProgressBar bar("imatrix", static_cast<uint64_t>(std::max<int64_t>(1, run.Chunks(a.ctx, a.chunks))),
                   !g.quiet && !g.json);
   io.on_chunk = [&](int64_t, int64_t) { bar.Advance(1); };
   const auto t0 = std::chrono::steady_clock::now();
-  auto m = CollectImatrix(**engine, tokens, io);
+  auto m = CollectImatrix(*run.engine, run.tokens, io);
   bar.Finish();
   if (!m.ok()) return Fail(m.status());
   InstallOutputCleanupHandlers();
@@ -526,18 +530,14 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
   TextRun run;
   if (Status s = PrepareTextRun(a.model, a.text, Threads(g), &run); !s.ok()) return Fail(s);
-  const std::vector<int32_t>& tokens = run.tokens;
-  auto* tok = run.tokenizer.get();
-  auto* engine = &run.engine;
   PerplexityOptions po;
   po.n_ctx = a.ctx;
   po.max_chunks = a.chunks;
-  po.bos = tok->adds_bos() ? tok->bos_id() : -1;
-  const int64_t planned = a.chunks >= 0 ? std::min<int64_t>(a.chunks, static_cast<int64_t>(tokens.size()) / a.ctx)
-                                        : static_cast<int64_t>(tokens.size()) / a.ctx;
-  ProgressBar bar("perplexity", static_cast<uint64_t>(std::max<int64_t>(planned, 1)), !g.quiet && !g.json);
+  po.bos = run.bos;
+  ProgressBar bar("perplexity", static_cast<uint64_t>(std::max<int64_t>(run.Chunks(a.ctx, a.chunks), 1)),
+                  !g.quiet && !g.json);
   po.on_chunk = [&](int64_t, int64_t, double) { bar.Advance(1); };
-  auto r = RunPerplexity(**engine, tokens, po);
+  auto r = RunPerplexity(*run.engine, run.tokens, po);
   bar.Finish();
   if (!r.ok()) return Fail(r.status());
   if (g.json) {

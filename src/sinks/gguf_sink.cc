@@ -30,7 +30,7 @@ Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opt
     return Status::Ok();
   }
   const bool permuted_vector = src.permute_heads > 0 && src.ne.size() == 1;
-  const int64_t row_len = permuted_vector ? src.ne[0] : src.ne[0];
+  const int64_t row_len = src.ne[0];
   const int64_t rows = permuted_vector ? 1 : src.n_rows();
   const GgmlTypeTraits& out_tr = TraitsOf(tp.type);
   const size_t out_row_bytes = RowBytes(tp.type, row_len);

@@ -37,51 +37,6 @@ std::vector<Label> Labels(const std::string& model) {
   return out;
 }
 
-struct Run {
-  std::string type;
-  bool imatrix = false, ffn_f16 = false, pure = false;
-};
-
-Run ParseLabel(const std::string& label) {
-  Run r;
-  std::string rest = label;
-  auto take = [&](const std::string& suffix) {
-    if (rest.size() > suffix.size() && rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      rest.resize(rest.size() - suffix.size());
-      return true;
-    }
-    return false;
-  };
-  r.imatrix = take("-imatrix");
-  r.ffn_f16 = take("-ffnF16");
-  r.pure = take("-pure");
-  r.type = rest;
-  return r;
-}
-
-Status Quantize(const std::string& model_name, const Run& run, const std::string& out, Imatrix* im_storage) {
-  const std::string src = model_name == "house-14m" ? test::HouseModelDir()
-                                                    : test::SharedDir() + "/models/stories260K/stories260K-f32.gguf";
-  QF_ASSIGN_OR_RETURN(Model model, OpenModel(src));
-  const Preset* p = FindPreset(run.type);
-  if (p == nullptr) return Status::Error("no preset " + run.type);
-  PlanOptions po;
-  po.pure = run.pure;
-  if (run.ffn_f16) {
-    QF_ASSIGN_OR_RETURN(auto o, ParseTensorTypeOverride("ffn_down=f16"));
-    po.tensor_types.push_back(std::move(o));
-  }
-  if (run.imatrix) {
-    QF_ASSIGN_OR_RETURN(*im_storage, ReadImatrix(RefDir(model_name) + "/" + model_name + ".imatrix.gguf"));
-    po.imatrix = im_storage;
-    po.imatrix_arg = model_name + ".imatrix.gguf";
-  }
-  QF_ASSIGN_OR_RETURN(Plan plan, BuildPlan(model, *p, po));
-  SinkOptions so;
-  so.threads = 2;
-  return WriteGguf(plan, out, so);
-}
-
 void PrintTo(const Label& l, std::ostream* os) { *os << l.model << ":" << l.label; }
 
 class QuantizeReference : public ::testing::TestWithParam<Label> {};
@@ -92,8 +47,7 @@ TEST_P(QuantizeReference, SameTypesAndBytesAsLlamaQuantize) {
   ASSERT_TRUE(manifest.ok());
   const json& ref = (*manifest)[l.label];
   ScratchDir dir;
-  Imatrix im;
-  Status s = Quantize(l.model, ParseLabel(l.label), dir.File("out.gguf"), &im);
+  Status s = test::QuantizeLikeReference(l.model, l.label, dir.File("out.gguf"));
   ASSERT_TRUE(s.ok()) << s.message();
   auto g = GgufFile::Open(dir.File("out.gguf"));
   ASSERT_TRUE(g.ok()) << g.status().message();
@@ -142,8 +96,7 @@ TEST(QuantizeReference, StoriesRefusesTypesWithoutFallback) {
   // 32-block and the types have no fallback.
   for (const char* type : {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "IQ4_NL", "MXFP4_MOE"}) {
     ScratchDir dir;
-    Imatrix im;
-    Status s = Quantize("stories260K", {type}, dir.File("o.gguf"), &im);
+    Status s = test::QuantizeLikeReference("stories260K", type, dir.File("o.gguf"));
     ASSERT_FALSE(s.ok()) << type;
     EXPECT_NE(s.message().find("ffn_down"), std::string::npos) << s.message();
     EXPECT_NE(s.message().find("no tensor type fallback"), std::string::npos) << s.message();
@@ -153,8 +106,7 @@ TEST(QuantizeReference, StoriesRefusesTypesWithoutFallback) {
 
 TEST(QuantizeReference, Q2_K_SNeedsAnImatrix) {
   ScratchDir dir;
-  Imatrix im;
-  Status s = Quantize("house-14m", {"Q2_K_S"}, dir.File("o.gguf"), &im);
+  Status s = test::QuantizeLikeReference("house-14m", "Q2_K_S", dir.File("o.gguf"));
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("imatrix"), std::string::npos) << s.message();
 }

@@ -56,37 +56,8 @@ class StoriesKld : public ::testing::TestWithParam<std::string> {
 test::ScratchDir* StoriesKld::dir_ = nullptr;
 
 TEST_P(StoriesKld, AgainstLlamaCpp) {
-  std::string rest = GetParam();
-  auto take = [&](const std::string& suffix) {
-    if (rest.size() > suffix.size() && rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      rest.resize(rest.size() - suffix.size());
-      return true;
-    }
-    return false;
-  };
-  const bool imatrix = take("-imatrix");
-  const bool ffn_f16 = take("-ffnF16");
-  const bool pure = take("-pure");
-  auto src = OpenModel(Source());
-  ASSERT_TRUE(src.ok());
-  PlanOptions po;
-  po.pure = pure;
-  if (ffn_f16) {
-    auto o = ParseTensorTypeOverride("ffn_down=f16");
-    ASSERT_TRUE(o.ok());
-    po.tensor_types.push_back(std::move(*o));
-  }
-  Imatrix im;
-  if (imatrix) {
-    auto r = ReadImatrix(RefDir() + "/stories260K.imatrix.gguf");
-    ASSERT_TRUE(r.ok());
-    im = std::move(*r);
-    po.imatrix = &im;
-  }
-  auto plan = BuildPlan(*src, *FindPreset(rest), po);
-  ASSERT_TRUE(plan.ok()) << plan.status().message();
   const std::string out = dir_->File("q.gguf");
-  ASSERT_TRUE(WriteGguf(*plan, out, {}).ok());
+  ASSERT_TRUE(test::QuantizeLikeReference("stories260K", GetParam(), out).ok());
   auto base = ReadKldBase(dir_->File("base.kld"));
   auto model = OpenModel(out);
   ASSERT_TRUE(base.ok() && model.ok());
