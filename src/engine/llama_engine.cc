@@ -143,6 +143,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
 }
 
 Result<const std::vector<float>*> LlamaEngine::Weight(const std::string& name, std::vector<float>* scratch) const {
+  if (auto it = overrides_.find(name); it != overrides_.end()) return it->second;
   if (cache_weights_) {
     auto it = cache_.find(name);
     if (it != cache_.end()) return &it->second;
@@ -198,134 +199,182 @@ Status LlamaEngine::Decode(const std::vector<int32_t>& tokens, KvCache* cache, s
   return Run(tokens, cache, static_cast<int64_t>(tokens.size()) - 1, last_logits);
 }
 
-Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int64_t first_logit,
-                        std::vector<float>* logits) {
-  // BLAS threads only pay off on large products; for small models they spin
-  // more than they compute.
-  const int blas_threads = hp_.n_embd >= 256 ? threads_ : 1;
-  openblas_set_num_threads(blas_threads);
-  const int64_t T = static_cast<int64_t>(tokens.size());
-  const int64_t E = hp_.n_embd, H = hp_.n_head, HKV = hp_.n_head_kv, D = hp_.head_dim, F = hp_.n_ff;
-  const int64_t V = hp_.n_vocab;
+Status LlamaEngine::Embed(const std::vector<int32_t>& tokens, std::vector<float>* x) const {
+  const int64_t E = hp_.n_embd;
   for (int32_t t : tokens) {
-    if (t < 0 || t >= V) return Status::Error("token id " + std::to_string(t) + " is outside the vocabulary");
+    if (t < 0 || t >= hp_.n_vocab) return Status::Error("token id " + std::to_string(t) + " is outside the vocabulary");
   }
-  if (cache->k.empty()) {
-    cache->k.resize(static_cast<size_t>(hp_.n_layer));
-    cache->v.resize(static_cast<size_t>(hp_.n_layer));
-  }
+  x->resize(tokens.size() * static_cast<size_t>(E));
+  const ModelTensor* emb = Find("token_embd.weight");
+  for (size_t i = 0; i < tokens.size(); ++i) QF_RETURN_IF_ERROR(ReadRowsF32(*emb, tokens[i], 1, x->data() + i * E));
+  return Status::Ok();
+}
+
+int LlamaEngine::BlasThreads() const { return hp_.n_embd >= 256 ? threads_ : 1; }
+
+Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cache, float* out) {
+  const int64_t E = hp_.n_embd, H = hp_.n_head, HKV = hp_.n_head_kv, D = hp_.head_dim;
+  const std::string p = "blk." + std::to_string(l) + ".";
   const int64_t n_past = cache->n_past;
-  std::vector<float> x(static_cast<size_t>(T * E)), h(x.size());
-  {  // Embedding rows, decoded one at a time.
-    const ModelTensor* emb = Find("token_embd.weight");
-    for (int64_t i = 0; i < T; ++i) QF_RETURN_IF_ERROR(ReadRowsF32(*emb, tokens[static_cast<size_t>(i)], 1, x.data() + i * E));
-  }
-  std::vector<float> w, norm, bias;
+  std::vector<float> w, aux;
   const std::vector<float>* w_ptr = nullptr;
-  const std::vector<float>* norm_ptr = nullptr;
-  const std::vector<float>* bias_ptr = nullptr;
   std::vector<float> q(static_cast<size_t>(T * H * D)), k(static_cast<size_t>(T * HKV * D)),
-      v(static_cast<size_t>(T * HKV * D)), att(static_cast<size_t>(T * H * D)), proj(x.size());
-  std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());
+      v(static_cast<size_t>(T * HKV * D)), att(static_cast<size_t>(T * H * D));
   auto add_bias = [&](const std::string& name, float* y, int64_t n) -> Status {
-    if (Find(name) == nullptr) return Status::Ok();
-    QF_ASSIGN_OR_RETURN(bias_ptr, Weight(name, &bias));
+    if (Find(name) == nullptr && !overrides_.count(name)) return Status::Ok();
+    QF_ASSIGN_OR_RETURN(const std::vector<float>* b, Weight(name, &aux));
     for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = 0; j < n; ++j) y[i * n + j] += (*bias_ptr)[static_cast<size_t>(j)];
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] += (*b)[static_cast<size_t>(j)];
     return Status::Ok();
   };
   auto head_norm = [&](const std::string& name, float* y, int64_t heads) -> Status {
     if (Find(name) == nullptr) return Status::Ok();
-    QF_ASSIGN_OR_RETURN(norm_ptr, Weight(name, &norm));
-    for (int64_t i = 0; i < T * heads; ++i) RmsNorm(y + i * D, norm_ptr->data(), D, hp_.rms_eps, y + i * D);
+    QF_ASSIGN_OR_RETURN(const std::vector<float>* nw, Weight(name, &aux));
+    for (int64_t i = 0; i < T * heads; ++i) RmsNorm(y + i * D, nw->data(), D, hp_.rms_eps, y + i * D);
     return Status::Ok();
   };
-  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
-  for (int64_t l = 0; l < hp_.n_layer; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    QF_ASSIGN_OR_RETURN(norm_ptr, Weight(p + "attn_norm.weight", &norm));
-    for (int64_t i = 0; i < T; ++i) RmsNorm(x.data() + i * E, norm_ptr->data(), E, hp_.rms_eps, h.data() + i * E);
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_q.weight", &w));
-    Linear(p + "attn_q.weight", h.data(), T, E, q.data(), H * D, *w_ptr);
-    QF_RETURN_IF_ERROR(add_bias(p + "attn_q.bias", q.data(), H * D));
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_k.weight", &w));
-    Linear(p + "attn_k.weight", h.data(), T, E, k.data(), HKV * D, *w_ptr);
-    QF_RETURN_IF_ERROR(add_bias(p + "attn_k.bias", k.data(), HKV * D));
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_v.weight", &w));
-    Linear(p + "attn_v.weight", h.data(), T, E, v.data(), HKV * D, *w_ptr);
-    QF_RETURN_IF_ERROR(add_bias(p + "attn_v.bias", v.data(), HKV * D));
-    QF_RETURN_IF_ERROR(head_norm(p + "attn_q_norm.weight", q.data(), H));
-    QF_RETURN_IF_ERROR(head_norm(p + "attn_k_norm.weight", k.data(), HKV));
-    for (int64_t i = 0; i < T; ++i) {
-      const int64_t pos = n_past + i;
-      for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
-      for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
-    }
-    // llama.cpp keeps K and V in an F16 cache and multiplies Q against it in
-    // F16 (and the attention weights against V likewise); rounding the same
-    // operands to F16 makes activations agree with its to ~1e-5.
-    for (auto* buf : {&q, &k, &v}) {
-      for (float& f : *buf) f = HalfToFloat(FloatToHalf(f));
-    }
-    auto& ck = cache->k[static_cast<size_t>(l)];
-    auto& cv = cache->v[static_cast<size_t>(l)];
-    ck.insert(ck.end(), k.begin(), k.end());
-    cv.insert(cv.end(), v.begin(), v.end());
-    const int64_t S = n_past + T;  // keys visible to the last query
-    // Causal attention per head: scores = Q K^T by BLAS, masked softmax,
-    // then P V by BLAS. Heads run in parallel; BLAS stays single-threaded there.
-    const int64_t group = H / HKV;
-    openblas_set_num_threads(1);
-    ParallelFor(H, threads_, [&](int64_t hb, int64_t he) {
-      std::vector<float> scores(static_cast<size_t>(T * S));
-      for (int64_t hh = hb; hh < he; ++hh) {
-        const int64_t kvh = hh / group;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(S), static_cast<int>(D),
-                    kq_scale, q.data() + hh * D, static_cast<int>(H * D), ck.data() + kvh * D, static_cast<int>(HKV * D),
-                    0.0f, scores.data(), static_cast<int>(S));
-        for (int64_t i = 0; i < T; ++i) {
-          float* row = scores.data() + i * S;
-          const int64_t visible = n_past + i + 1;
-          float mx = row[0];
-          for (int64_t j = 1; j < visible; ++j) mx = std::max(mx, row[j]);
-          const float inv = 1.0f / simd::ExpShifted(row, visible, mx);
-          for (int64_t j = 0; j < visible; ++j) row[j] = HalfToFloat(FloatToHalf(row[j] * inv));
-          std::fill(row + visible, row + S, 0.0f);
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(D), static_cast<int>(S),
-                    1.0f, scores.data(), static_cast<int>(S), cv.data() + kvh * D, static_cast<int>(HKV * D), 0.0f,
-                    att.data() + hh * D, static_cast<int>(H * D));
-      }
-    });
-    openblas_set_num_threads(blas_threads);
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_output.weight", &w));
-    Linear(p + "attn_output.weight", att.data(), T, H * D, proj.data(), E, *w_ptr);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
-
-    QF_ASSIGN_OR_RETURN(norm_ptr, Weight(p + "ffn_norm.weight", &norm));
-    for (int64_t i = 0; i < T; ++i) RmsNorm(x.data() + i * E, norm_ptr->data(), E, hp_.rms_eps, h.data() + i * E);
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_gate.weight", &w));
-    Linear(p + "ffn_gate.weight", h.data(), T, E, gate.data(), F, *w_ptr);
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
-    Linear(p + "ffn_up.weight", h.data(), T, E, up.data(), F, *w_ptr);
-    for (size_t i = 0; i < gate.size(); ++i) {
-      const float g = gate[i];
-      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_down.weight", &w));
-    Linear(p + "ffn_down.weight", gate.data(), T, F, proj.data(), E, *w_ptr);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+  const std::pair<const char*, std::vector<float>*> projections[] = {{"attn_q", &q}, {"attn_k", &k}, {"attn_v", &v}};
+  for (const auto& [name, y] : projections) {
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + name + ".weight", &w));
+    const int64_t n = static_cast<int64_t>(y->size()) / T;
+    Linear(p + name + ".weight", h, T, E, y->data(), n, *w_ptr);
+    QF_RETURN_IF_ERROR(add_bias(p + name + ".bias", y->data(), n));
   }
+  QF_RETURN_IF_ERROR(head_norm(p + "attn_q_norm.weight", q.data(), H));
+  QF_RETURN_IF_ERROR(head_norm(p + "attn_k_norm.weight", k.data(), HKV));
+  for (int64_t i = 0; i < T; ++i) {
+    const int64_t pos = n_past + i;
+    for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
+    for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
+  }
+  // llama.cpp keeps K and V in an F16 cache and multiplies Q against it in
+  // F16 (and the attention weights against V likewise); rounding the same
+  // operands to F16 makes activations agree with its to ~1e-5.
+  for (auto* buf : {&q, &k, &v}) {
+    for (float& f : *buf) f = HalfToFloat(FloatToHalf(f));
+  }
+  auto& ck = cache->k[static_cast<size_t>(l)];
+  auto& cv = cache->v[static_cast<size_t>(l)];
+  ck.insert(ck.end(), k.begin(), k.end());
+  cv.insert(cv.end(), v.begin(), v.end());
+  const int64_t S = n_past + T;  // keys visible to the last query
+  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
+  // Causal attention per head: scores = Q K^T by BLAS, masked softmax,
+  // then P V by BLAS. Heads run in parallel; BLAS stays single-threaded there.
+  const int64_t group = H / HKV;
+  openblas_set_num_threads(1);
+  ParallelFor(H, threads_, [&](int64_t hb, int64_t he) {
+    std::vector<float> scores(static_cast<size_t>(T * S));
+    for (int64_t hh = hb; hh < he; ++hh) {
+      const int64_t kvh = hh / group;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(S), static_cast<int>(D),
+                  kq_scale, q.data() + hh * D, static_cast<int>(H * D), ck.data() + kvh * D, static_cast<int>(HKV * D),
+                  0.0f, scores.data(), static_cast<int>(S));
+      for (int64_t i = 0; i < T; ++i) {
+        float* row = scores.data() + i * S;
+        const int64_t visible = n_past + i + 1;
+        float mx = row[0];
+        for (int64_t j = 1; j < visible; ++j) mx = std::max(mx, row[j]);
+        const float inv = 1.0f / simd::ExpShifted(row, visible, mx);
+        for (int64_t j = 0; j < visible; ++j) row[j] = HalfToFloat(FloatToHalf(row[j] * inv));
+        std::fill(row + visible, row + S, 0.0f);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(D), static_cast<int>(S),
+                  1.0f, scores.data(), static_cast<int>(S), cv.data() + kvh * D, static_cast<int>(HKV * D), 0.0f,
+                  att.data() + hh * D, static_cast<int>(H * D));
+    }
+  });
+  openblas_set_num_threads(BlasThreads());
+  QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_output.weight", &w));
+  Linear(p + "attn_output.weight", att.data(), T, H * D, out, E, *w_ptr);
+  return Status::Ok();
+}
+
+Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
+  const int64_t E = hp_.n_embd, F = hp_.n_ff;
+  const std::string p = "blk." + std::to_string(l) + ".";
+  std::vector<float> w;
+  const std::vector<float>* w_ptr = nullptr;
+  std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());
+  QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_gate.weight", &w));
+  Linear(p + "ffn_gate.weight", h, T, E, gate.data(), F, *w_ptr);
+  QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
+  Linear(p + "ffn_up.weight", h, T, E, up.data(), F, *w_ptr);
+  for (size_t i = 0; i < gate.size(); ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+  QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_down.weight", &w));
+  Linear(p + "ffn_down.weight", gate.data(), T, F, out, E, *w_ptr);
+  return Status::Ok();
+}
+
+Status LlamaEngine::Norm(const std::string& name, const float* x, int64_t T, float* h) {
+  std::vector<float> scratch;
+  QF_ASSIGN_OR_RETURN(const std::vector<float>* nw, Weight(name, &scratch));
+  const int64_t E = hp_.n_embd;
+  for (int64_t i = 0; i < T; ++i) RmsNorm(x + i * E, nw->data(), E, hp_.rms_eps, h + i * E);
+  return Status::Ok();
+}
+
+Status LlamaEngine::Layer(int64_t l, float* x, int64_t T, KvCache* cache) {
+  const std::string p = "blk." + std::to_string(l) + ".";
+  const size_t n = static_cast<size_t>(T * hp_.n_embd);
+  std::vector<float> h(n), proj(n);
+  QF_RETURN_IF_ERROR(Norm(p + "attn_norm.weight", x, T, h.data()));
+  QF_RETURN_IF_ERROR(Attention(l, h.data(), T, cache, proj.data()));
+  for (size_t i = 0; i < n; ++i) x[i] += proj[i];
+  QF_RETURN_IF_ERROR(Norm(p + "ffn_norm.weight", x, T, h.data()));
+  QF_RETURN_IF_ERROR(Mlp(l, h.data(), T, proj.data()));
+  for (size_t i = 0; i < n; ++i) x[i] += proj[i];
+  return Status::Ok();
+}
+
+Status LlamaEngine::ForwardLayer(int64_t l, float* x, int64_t T) {
+  openblas_set_num_threads(BlasThreads());
+  KvCache cache;
+  cache.k.resize(static_cast<size_t>(hp_.n_layer));
+  cache.v.resize(static_cast<size_t>(hp_.n_layer));
+  return Layer(l, x, T, &cache);
+}
+
+Status LlamaEngine::AttentionBlock(int64_t l, const float* h, int64_t T, float* out) {
+  openblas_set_num_threads(BlasThreads());
+  KvCache cache;
+  cache.k.resize(static_cast<size_t>(hp_.n_layer));
+  cache.v.resize(static_cast<size_t>(hp_.n_layer));
+  return Attention(l, h, T, &cache, out);
+}
+
+Status LlamaEngine::MlpBlock(int64_t l, const float* h, int64_t T, float* out) {
+  openblas_set_num_threads(BlasThreads());
+  return Mlp(l, h, T, out);
+}
+
+Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int64_t first_logit,
+                        std::vector<float>* logits) {
+  // BLAS threads only pay off on large products; for small models they spin
+  // more than they compute.
+  openblas_set_num_threads(BlasThreads());
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t E = hp_.n_embd, V = hp_.n_vocab;
+  if (cache->k.empty()) {
+    cache->k.resize(static_cast<size_t>(hp_.n_layer));
+    cache->v.resize(static_cast<size_t>(hp_.n_layer));
+  }
+  std::vector<float> x;
+  QF_RETURN_IF_ERROR(Embed(tokens, &x));
+  for (int64_t l = 0; l < hp_.n_layer; ++l) QF_RETURN_IF_ERROR(Layer(l, x.data(), T, cache));
   cache->n_past += T;
-  QF_ASSIGN_OR_RETURN(norm_ptr, Weight("output_norm.weight", &norm));
   const int64_t n_out = T - first_logit;
   if (n_out <= 0) {
     logits->clear();
     return Status::Ok();
   }
-  for (int64_t i = first_logit; i < T; ++i) RmsNorm(x.data() + i * E, norm_ptr->data(), E, hp_.rms_eps, h.data() + (i - first_logit) * E);
+  std::vector<float> h(static_cast<size_t>(n_out * E)), w;
+  QF_RETURN_IF_ERROR(Norm("output_norm.weight", x.data() + first_logit * E, n_out, h.data()));
   const std::string out_name = Find("output.weight") ? "output.weight" : "token_embd.weight";
-  QF_ASSIGN_OR_RETURN(w_ptr, Weight(out_name, &w));
+  QF_ASSIGN_OR_RETURN(const std::vector<float>* w_ptr, Weight(out_name, &w));
   logits->resize(static_cast<size_t>(n_out * V));
   Linear("output.weight", h.data(), n_out, E, logits->data(), V, *w_ptr);
   return Status::Ok();

@@ -58,12 +58,34 @@ class LlamaEngine {
   // last one (n_vocab floats). For generation.
   Status Decode(const std::vector<int32_t>& tokens, KvCache* cache, std::vector<float>* last_logits);
 
+  // Pieces of the forward pass, for layer-by-layer calibration. Sequences
+  // start at position 0; rows are T x n_embd.
+  Status Embed(const std::vector<int32_t>& tokens, std::vector<float>* x) const;
+  // One decoder layer, residuals included, on x in place.
+  Status ForwardLayer(int64_t layer, float* x, int64_t T);
+  // The attention (from the normed input h to o_proj's output) and the MLP
+  // (from the normed input to down_proj's output), without residuals.
+  Status AttentionBlock(int64_t layer, const float* h, int64_t T, float* out);
+  Status MlpBlock(int64_t layer, const float* h, int64_t T, float* out);
+  // RMSNorm with the named weight: x -> h.
+  Status Norm(const std::string& weight, const float* x, int64_t T, float* h);
+
+  // While set, the named tensor (GGUF name, rows in GGUF order) is read from
+  // *w instead of the model: calibration swaps in quantized or rescaled
+  // weights. The vector must outlive the override.
+  void SetWeightOverride(const std::string& name, const std::vector<float>* w) { overrides_[name] = w; }
+  void ClearWeightOverrides() { overrides_.clear(); }
+
  private:
   LlamaEngine(const Model& model, LlamaHparams hp, int threads) : model_(model), hp_(std::move(hp)), threads_(threads) {}
   // The weight as F32 rows: from the cache, or decoded into *scratch.
   Result<const std::vector<float>*> Weight(const std::string& name, std::vector<float>* scratch) const;
   const ModelTensor* Find(const std::string& name) const { return model_.Find(name); }
   Status Run(const std::vector<int32_t>& tokens, KvCache* cache, int64_t first_logit, std::vector<float>* logits);
+  Status Layer(int64_t l, float* x, int64_t T, KvCache* cache);
+  Status Attention(int64_t l, const float* h, int64_t T, KvCache* cache, float* out);
+  Status Mlp(int64_t l, const float* h, int64_t T, float* out);
+  int BlasThreads() const;
   void Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
               const std::vector<float>& w);
 
@@ -74,6 +96,7 @@ class LlamaEngine {
   bool cache_weights_ = false;
   std::vector<float> act_;  // activations rounded as llama.cpp would
   mutable std::unordered_map<std::string, std::vector<float>> cache_;
+  std::unordered_map<std::string, const std::vector<float>*> overrides_;
 };
 
 }  // namespace qforge

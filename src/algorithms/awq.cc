@@ -1,0 +1,322 @@
+#include "algorithms/awq.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "base/parallel.h"
+
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace qforge {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// y (T x N) = x (T x K) W^T.
+void MatMulT(const float* x, int64_t T, int64_t K, const float* w, int64_t N, float* y) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), 1.0f,
+              x, static_cast<int>(K), w, static_cast<int>(K), 0.0f, y, static_cast<int>(N));
+}
+
+void QuantizeGroupInPlace(float* v, int64_t n, const IntQuantSpec& spec) {
+  const GroupParams p = FindGroupParams(v, n, 1, spec);
+  for (int64_t i = 0; i < n; ++i) v[i] = DequantizeCode(QuantizeCode(v[i], p, spec.maxq()), p);
+}
+
+}  // namespace
+
+std::vector<float> AwqScales(const std::vector<float>& x_mean, const std::vector<float>& w_mean, float ratio,
+                             bool duo_scaling) {
+  const size_t K = x_mean.size();
+  std::vector<float> s(K);
+  for (size_t k = 0; k < K; ++k) {
+    const float xs = std::pow(x_mean[k], ratio);
+    const float v = duo_scaling ? xs / (std::pow(w_mean[k], 1.0f - ratio) + 1e-4f) : xs;
+    s[k] = std::max(v, 1e-4f);
+  }
+  const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
+  const float norm = std::sqrt(*hi * *lo);
+  for (float& v : s) {
+    v /= norm;
+    if (!std::isfinite(v)) v = 1.0f;
+  }
+  return s;
+}
+
+std::vector<float> AwqWeightMean(const std::vector<const std::vector<float>*>& ws, int64_t cols, int64_t group) {
+  std::vector<double> sum(static_cast<size_t>(cols), 0.0);
+  int64_t rows_total = 0;
+  for (const auto* w : ws) {
+    const int64_t rows = static_cast<int64_t>(w->size()) / cols;
+    rows_total += rows;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* row = w->data() + r * cols;
+      for (int64_t k0 = 0; k0 < cols; k0 += group) {
+        const int64_t n = std::min(group, cols - k0);
+        float amax = 0.0f;
+        for (int64_t k = k0; k < k0 + n; ++k) amax = std::max(amax, std::fabs(row[k]));
+        const float inv = 1.0f / (amax + 1e-6f);
+        for (int64_t k = k0; k < k0 + n; ++k) sum[static_cast<size_t>(k)] += std::fabs(row[k]) * inv;
+      }
+    }
+  }
+  std::vector<float> out(static_cast<size_t>(cols));
+  for (int64_t k = 0; k < cols; ++k) out[static_cast<size_t>(k)] = static_cast<float>(sum[static_cast<size_t>(k)] / static_cast<double>(rows_total));
+  return out;
+}
+
+void AwqPseudoQuantize(const float* w, int64_t rows, int64_t cols, const std::vector<float>* s, const IntQuantSpec& spec,
+                       float* out) {
+  const int64_t len = spec.GroupLen(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = out + r * cols;
+    for (int64_t k = 0; k < cols; ++k) o[k] = s ? w[r * cols + k] * (*s)[static_cast<size_t>(k)] : w[r * cols + k];
+    for (int64_t k0 = 0; k0 < cols; k0 += len) QuantizeGroupInPlace(o + k0, std::min(len, cols - k0), spec);
+    if (s) {
+      for (int64_t k = 0; k < cols; ++k) o[k] /= (*s)[static_cast<size_t>(k)];
+    }
+  }
+}
+
+void AwqClip(float* w, int64_t rows, int64_t cols, const std::vector<float>& x, int64_t n, const IntQuantSpec& spec,
+             int threads) {
+  constexpr int kGrid = 20;
+  constexpr float kMaxShrink = 0.5f;
+  const int64_t len = spec.GroupLen(cols);
+  openblas_set_num_threads(1);
+  for (int64_t k0 = 0; k0 < cols; k0 += len) {
+    const int64_t G = std::min(len, cols - k0);
+    std::vector<float> xg(static_cast<size_t>(n * G));
+    for (int64_t t = 0; t < n; ++t) std::copy_n(x.data() + t * cols + k0, G, xg.data() + t * G);
+    ParallelFor(rows, threads, [&](int64_t rb, int64_t re) {
+      constexpr int64_t kBatch = 64;
+      std::vector<float> diff(static_cast<size_t>(kBatch * G)), res(static_cast<size_t>(n * kBatch));
+      std::vector<float> best_err(static_cast<size_t>(kBatch)), best_m(static_cast<size_t>(kBatch)), m0(static_cast<size_t>(kBatch));
+      for (int64_t b0 = rb; b0 < re; b0 += kBatch) {
+        const int64_t nb = std::min(kBatch, re - b0);
+        for (int64_t r = 0; r < nb; ++r) {
+          float amax = 0.0f;
+          for (int64_t k = 0; k < G; ++k) amax = std::max(amax, std::fabs(w[(b0 + r) * cols + k0 + k]));
+          m0[static_cast<size_t>(r)] = amax;
+          best_err[static_cast<size_t>(r)] = INFINITY;
+          best_m[static_cast<size_t>(r)] = amax;
+        }
+        for (int i = 0; i < static_cast<int>(kMaxShrink * kGrid); ++i) {
+          for (int64_t r = 0; r < nb; ++r) {
+            const float m = m0[static_cast<size_t>(r)] * (1.0f - static_cast<float>(i) / kGrid);
+            const float* src = w + (b0 + r) * cols + k0;
+            float* d = diff.data() + r * G;
+            for (int64_t k = 0; k < G; ++k) d[k] = std::clamp(src[k], -m, m);
+            QuantizeGroupInPlace(d, G, spec);
+            for (int64_t k = 0; k < G; ++k) d[k] -= src[k];
+          }
+          // res (n x nb) = xg (n x G) diff^T: each row's output error per token.
+          MatMulT(xg.data(), n, G, diff.data(), nb, res.data());
+          for (int64_t r = 0; r < nb; ++r) {
+            double err = 0.0;
+            for (int64_t t = 0; t < n; ++t) err += static_cast<double>(res[static_cast<size_t>(t * nb + r)]) * res[static_cast<size_t>(t * nb + r)];
+            const float e = static_cast<float>(err / static_cast<double>(n));
+            if (e < best_err[static_cast<size_t>(r)]) {
+              best_err[static_cast<size_t>(r)] = e;
+              best_m[static_cast<size_t>(r)] = m0[static_cast<size_t>(r)] * (1.0f - static_cast<float>(i) / kGrid);
+            }
+          }
+        }
+        for (int64_t r = 0; r < nb; ++r) {
+          const float m = best_m[static_cast<size_t>(r)];
+          float* row = w + (b0 + r) * cols + k0;
+          for (int64_t k = 0; k < G; ++k) row[k] = std::clamp(row[k], -m, m);
+        }
+      }
+    });
+  }
+}
+
+Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const LayerwiseOptions& opts,
+                std::map<std::string, std::vector<float>>* weights, std::vector<std::vector<float>>* x,
+                LayerOutput* out, LayerwiseTimings* tm) {
+  const LlamaHparams& hp = engine.hparams();
+  const int64_t E = hp.n_embd;
+  const std::string p = "blk." + std::to_string(l) + ".";
+  auto W = [&](const std::string& s) -> std::vector<float>& { return (*weights)[p + s + ".weight"]; };
+  auto rows_of = [&](const std::string& s) { return model.Find(p + s + ".weight")->n_rows(); };
+  auto cols_of = [&](const std::string& s) { return model.Find(p + s + ".weight")->ne[0]; };
+  auto wanted = [&](const std::string& s) { return !opts.quantize || opts.quantize(p + s + ".weight"); };
+
+  // 1. The float layer on the calibration inputs, recording what each
+  // group of linears reads; its outputs are the next layer's inputs.
+  std::map<std::string, std::vector<std::vector<float>>> in;  // by the first linear reading it
+  engine.ClearWeightOverrides();
+  engine.SetActivationHook([&](const std::string& name, const float* a, int64_t rows, int64_t cols) {
+    for (const char* s : {"attn_q", "attn_output", "ffn_gate", "ffn_down"}) {
+      if (name == p + s + ".weight") in[s].emplace_back(a, a + rows * cols);
+    }
+  });
+  auto f0 = Clock::now();
+  for (auto& xs : *x) QF_RETURN_IF_ERROR(engine.ForwardLayer(l, xs.data(), static_cast<int64_t>(xs.size()) / E));
+  engine.SetActivationHook(nullptr);
+  tm->forward_s += Seconds(f0);
+  uint64_t recorded = 0;
+  for (const auto& [k, v] : in)
+    for (const auto& s : v) recorded += s.size() * sizeof(float);
+  uint64_t xbytes = 0;
+  for (const auto& xs : *x) xbytes += xs.size() * sizeof(float);
+  tm->peak_activation_bytes = std::max(tm->peak_activation_bytes, recorded + xbytes);
+
+  struct Group {
+    std::string prev;  // norm weight name (full) or linear short name
+    bool prev_is_norm;
+    std::vector<std::string> layers;
+    std::string input;  // key of in
+    enum Kind { kAttn, kMlp, kLinear } kind;
+  };
+  std::vector<Group> groups;
+  groups.push_back({p + "attn_norm.weight", true, {"attn_q", "attn_k", "attn_v"}, "attn_q", Group::kAttn});
+  if (rows_of("attn_v") == rows_of("attn_output") && cols_of("attn_v") == cols_of("attn_output")) {
+    groups.push_back({"attn_v", false, {"attn_output"}, "attn_output", Group::kLinear});
+  }
+  groups.push_back({p + "ffn_norm.weight", true, {"ffn_gate", "ffn_up"}, "ffn_gate", Group::kMlp});
+  groups.push_back({"ffn_up", false, {"ffn_down"}, "ffn_down", Group::kLinear});
+
+  // 2. Scale search for each group, all against the original weights.
+  auto s0 = Clock::now();
+  std::vector<std::vector<float>> best_scales(groups.size());
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const Group& g = groups[gi];
+    if (!std::all_of(g.layers.begin(), g.layers.end(), wanted)) continue;
+    const auto& inputs = in[g.input];
+    const int64_t K = cols_of(g.layers[0]);
+    std::vector<double> xsum(static_cast<size_t>(K), 0.0);
+    int64_t n_tok = 0;
+    for (const auto& s : inputs) {
+      const int64_t T = static_cast<int64_t>(s.size()) / K;
+      n_tok += T;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t k = 0; k < K; ++k) xsum[static_cast<size_t>(k)] += std::fabs(s[static_cast<size_t>(t * K + k)]);
+    }
+    std::vector<float> x_mean(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) x_mean[static_cast<size_t>(k)] = static_cast<float>(xsum[static_cast<size_t>(k)] / static_cast<double>(std::max<int64_t>(1, n_tok)));
+    std::vector<const std::vector<float>*> ws;
+    for (const auto& s : g.layers) ws.push_back(&W(s));
+    const std::vector<float> w_mean = AwqWeightMean(ws, K, opts.spec.GroupLen(K));
+
+    // The module's output for every sequence, with whatever weights are set.
+    auto module = [&](std::vector<std::vector<float>>* ys, const std::vector<std::vector<float>>* lin_w) -> Status {
+      ys->resize(inputs.size());
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        const int64_t T = static_cast<int64_t>(inputs[i].size()) / K;
+        if (g.kind == Group::kLinear) {
+          const int64_t N = rows_of(g.layers[0]);
+          (*ys)[i].resize(static_cast<size_t>(T * N));
+          MatMulT(inputs[i].data(), T, K, (lin_w ? (*lin_w)[0] : W(g.layers[0])).data(), N, (*ys)[i].data());
+        } else {
+          (*ys)[i].resize(static_cast<size_t>(T * E));
+          if (g.kind == Group::kAttn) {
+            QF_RETURN_IF_ERROR(engine.AttentionBlock(l, inputs[i].data(), T, (*ys)[i].data()));
+          } else {
+            QF_RETURN_IF_ERROR(engine.MlpBlock(l, inputs[i].data(), T, (*ys)[i].data()));
+          }
+        }
+      }
+      return Status::Ok();
+    };
+    std::vector<std::vector<float>> y_ref, y;
+    QF_RETURN_IF_ERROR(module(&y_ref, nullptr));
+    std::vector<std::vector<float>> pseudo(g.layers.size());
+    double best = INFINITY;
+    for (int i = 0; i < 20; ++i) {
+      const float ratio = static_cast<float>(i) / 20.0f;
+      std::vector<float> s = AwqScales(x_mean, w_mean, ratio, true);
+      for (size_t li = 0; li < g.layers.size(); ++li) {
+        const std::string& name = g.layers[li];
+        pseudo[li].resize(W(name).size());
+        AwqPseudoQuantize(W(name).data(), rows_of(name), K, &s, opts.spec, pseudo[li].data());
+        engine.SetWeightOverride(p + name + ".weight", &pseudo[li]);
+      }
+      QF_RETURN_IF_ERROR(module(&y, &pseudo));
+      double loss = 0.0;
+      size_t count = 0;
+      for (size_t q = 0; q < y.size(); ++q) {
+        for (size_t j = 0; j < y[q].size(); ++j) {
+          const double d = static_cast<double>(y_ref[q][j]) - y[q][j];
+          loss += d * d;
+        }
+        count += y[q].size();
+      }
+      loss /= static_cast<double>(std::max<size_t>(1, count));
+      if (loss < best) {
+        best = loss;
+        best_scales[gi] = std::move(s);
+      }
+    }
+    engine.ClearWeightOverrides();
+  }
+
+  // 3. Fold the scales: the operation before divides, the linears multiply.
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const std::vector<float>& s = best_scales[gi];
+    if (s.empty()) continue;
+    const Group& g = groups[gi];
+    const int64_t K = static_cast<int64_t>(s.size());
+    if (g.prev_is_norm) {
+      QF_ASSIGN_OR_RETURN(std::vector<float> nw, ReadTensorF32(*model.Find(g.prev)));
+      for (int64_t k = 0; k < K; ++k) nw[static_cast<size_t>(k)] /= s[static_cast<size_t>(k)];
+      out->changed.emplace_back(g.prev, std::move(nw));
+    } else {
+      std::vector<float>& pw = W(g.prev);
+      const int64_t cols = cols_of(g.prev);
+      for (int64_t r = 0; r < K; ++r)
+        for (int64_t c = 0; c < cols; ++c) pw[static_cast<size_t>(r * cols + c)] /= s[static_cast<size_t>(r)];
+      if (!wanted(g.prev)) out->changed.emplace_back(p + g.prev + ".weight", pw);
+    }
+    for (const auto& name : g.layers) {
+      std::vector<float>& w = W(name);
+      const int64_t rows = rows_of(name);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < K; ++k) w[static_cast<size_t>(r * K + k)] *= s[static_cast<size_t>(k)];
+    }
+    for (auto& seq : in[g.input]) {
+      for (size_t j = 0; j < seq.size(); ++j) seq[j] /= s[j % static_cast<size_t>(K)];
+    }
+  }
+  tm->search_s += Seconds(s0);
+
+  // 4. Clipping, except for q and k (their errors pass through softmax).
+  auto c0 = Clock::now();
+  for (const auto& [name, input] : std::vector<std::pair<std::string, std::string>>{
+           {"attn_v", "attn_q"}, {"attn_output", "attn_output"}, {"ffn_gate", "ffn_gate"}, {"ffn_up", "ffn_gate"}, {"ffn_down", "ffn_down"}}) {
+    if (!wanted(name)) continue;
+    const int64_t K = cols_of(name);
+    int64_t total = 0;
+    for (const auto& s : in[input]) total += static_cast<int64_t>(s.size()) / K;
+    const int64_t step = std::max<int64_t>(1, total / 512);
+    std::vector<float> xs;
+    int64_t n = 0, t_global = 0;
+    for (const auto& s : in[input]) {
+      const int64_t T = static_cast<int64_t>(s.size()) / K;
+      for (int64_t t = 0; t < T; ++t, ++t_global) {
+        if (t_global % step != 0) continue;
+        xs.insert(xs.end(), s.begin() + t * K, s.begin() + (t + 1) * K);
+        ++n;
+      }
+    }
+    AwqClip(W(name).data(), rows_of(name), K, xs, n, opts.spec, opts.threads);
+  }
+  tm->search_s += Seconds(c0);
+
+  // 5. Quantize.
+  auto q0 = Clock::now();
+  for (const auto& name : LayerLinears(l)) {
+    if (opts.quantize && !opts.quantize(name)) continue;
+    const ModelTensor* t = model.Find(name);
+    out->quantized.emplace_back(name, QuantizeRtn((*weights)[name].data(), t->n_rows(), t->ne[0], opts.spec));
+  }
+  tm->solve_s += Seconds(q0);
+  return Status::Ok();
+}
+
+}  // namespace qforge

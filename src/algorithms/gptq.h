@@ -1,0 +1,57 @@
+// GPTQ (Frantar et al.): quantizes a linear layer's weight column by column,
+// spreading each column's rounding error over the columns not yet quantized
+// through the inverse Hessian of the layer's inputs, so the layer's output
+// on the calibration data moves as little as possible.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "algorithms/int_quant.h"
+#include "qforge/status.h"
+
+namespace qforge {
+
+// H = (2/n) sum x x^T over the n calibration rows seen so far, kept as a
+// running average so it never depends on how the rows were batched.
+class Hessian {
+ public:
+  explicit Hessian(int64_t k) : k_(k), h_(static_cast<size_t>(k * k), 0.0f) {}
+  // x: rows x k, row-major.
+  void Add(const float* x, int64_t rows);
+  int64_t dim() const { return k_; }
+  int64_t samples() const { return n_; }
+  // The full symmetric matrix (k x k).
+  std::vector<float> Matrix() const;
+
+ private:
+  int64_t k_;
+  int64_t n_ = 0;
+  std::vector<float> h_;  // upper triangle valid
+};
+
+struct GptqOptions {
+  float damp = 0.01f;          // of the mean diagonal, added before the Cholesky
+  int64_t block_size = 128;    // lazy batch of columns
+  bool act_order = false;      // columns by decreasing Hessian diagonal
+  bool static_groups = false;  // with act_order: group parameters from the original column ranges
+};
+
+struct GptqStats {
+  float damp_used = 0.0f;  // the damping that made H positive definite
+  int64_t dead_columns = 0;
+  bool fell_back_to_rtn = false;
+};
+
+// Quantizes w [rows x cols] (row-major) given the Hessian of its input.
+// h is consumed (k x k, symmetric). dequantized, if given, receives the
+// quantized weight as floats.
+IntQuantized GptqQuantize(const float* w, int64_t rows, int64_t cols, std::vector<float> h, const IntQuantSpec& spec,
+                          const GptqOptions& opts, int threads, GptqStats* stats);
+
+// Cholesky of the inverse: for symmetric positive definite h (k x k), sets
+// *upper to U with U^T U = h^-1 (row-major, zeros below the diagonal).
+// False if h is not positive definite.
+bool InverseCholeskyUpper(std::vector<float> h, int64_t k, std::vector<float>* upper);
+
+}  // namespace qforge

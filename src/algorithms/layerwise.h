@@ -1,0 +1,65 @@
+// Layer-by-layer weight quantization of the LLaMA family's linear layers
+// (RTN, GPTQ, AWQ). Memory holds one decoder layer's weights and the
+// calibration activations entering it; each finished layer is handed to a
+// sink at once, and its quantized outputs become the next layer's inputs
+// (GPTQ; AWQ uses the float outputs, as AutoAWQ does).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "algorithms/gptq.h"
+#include "algorithms/int_quant.h"
+#include "io/model.h"
+#include "qforge/status.h"
+
+namespace qforge {
+
+enum class IntMethod { kRtn, kGptq, kAwq };
+const char* IntMethodName(IntMethod m);
+
+struct LayerwiseOptions {
+  IntMethod method = IntMethod::kGptq;
+  IntQuantSpec spec;
+  GptqOptions gptq;
+  bool true_sequential = true;  // GPTQ: q,k,v -> o -> gate,up -> down, each on the others' quantized outputs
+  int threads = 1;
+  // Which linear weights (GGUF names) to quantize; the rest stay float.
+  std::function<bool(const std::string&)> quantize;
+  // Called after each layer with (layer index, layers total).
+  std::function<void(int64_t, int64_t)> on_layer;
+};
+
+// The seven linear weights of decoder layer l, in GGUF names.
+std::vector<std::string> LayerLinears(int64_t l);
+
+struct LayerOutput {
+  int64_t layer = 0;
+  std::vector<std::pair<std::string, IntQuantized>> quantized;  // GGUF name, rows in GGUF order
+  // Float tensors the method changed (AWQ folds scales into norms and into
+  // linears it leaves unquantized); rows in GGUF order.
+  std::vector<std::pair<std::string, std::vector<float>>> changed;
+};
+using LayerSink = std::function<Status(LayerOutput&&)>;
+
+struct LayerwiseTimings {
+  double forward_s = 0, hessian_s = 0, solve_s = 0, search_s = 0;
+  uint64_t peak_activation_bytes = 0;
+};
+
+// Calibration sequences: chunks of seqlen tokens from the text's tokens,
+// each starting with bos when bos >= 0, at most max_samples of them.
+std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& tokens, int64_t seqlen,
+                                                    int64_t max_samples, int32_t bos);
+
+// calib may be empty for RTN. Quantized layers reach sink in layer order.
+Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32_t>>& calib,
+                         const LayerwiseOptions& opts, const LayerSink& sink, LayerwiseTimings* timings);
+
+// Reads a whole tensor as float rows (GGUF row order).
+Result<std::vector<float>> ReadTensorF32(const ModelTensor& t);
+
+}  // namespace qforge

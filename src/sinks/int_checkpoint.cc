@@ -1,0 +1,363 @@
+#include "sinks/int_checkpoint.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "codecs/ggml_types.h"
+#include "io/json_file.h"
+#include "numeric/half.h"
+
+namespace qforge {
+namespace fs = std::filesystem;
+using ordered_json = nlohmann::ordered_json;
+
+namespace {
+
+std::string ModuleOf(const std::string& source_name) {
+  const auto dot = source_name.rfind(".weight");
+  return dot == std::string::npos ? source_name : source_name.substr(0, dot);
+}
+
+bool IsLayerLinear(const std::string& gguf_name) {
+  for (const char* s : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
+    const std::string suffix = std::string(".") + s + ".weight";
+    if (gguf_name.rfind("blk.", 0) == 0 && gguf_name.size() > suffix.size() &&
+        gguf_name.compare(gguf_name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int LayerOf(const std::string& gguf_name) {
+  if (gguf_name.rfind("blk.", 0) != 0) return -1;
+  return std::atoi(gguf_name.c_str() + 4);
+}
+
+// For a tensor whose rows qforge holds in GGUF order (Q/K permuted), the
+// GGUF row that holds each source row.
+std::vector<int64_t> SourceRowOrder(int64_t rows, int heads) {
+  std::vector<int64_t> from(static_cast<size_t>(rows));
+  const int64_t head_rows = rows / heads;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t h = r / head_rows, w = r % head_rows;
+    from[static_cast<size_t>(h * head_rows + (w % 2) * (head_rows / 2) + w / 2)] = r;
+  }
+  return from;
+}
+
+// Files of the source folder a runtime needs beside the weights.
+bool CopiedFile(const fs::path& p) {
+  const std::string name = p.filename().string();
+  const std::string ext = p.extension().string();
+  if (name == "config.json" || name == "quantize_config.json" || name == "model.safetensors.index.json") return false;
+  for (const char* skip : {".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack", ".onnx"}) {
+    if (ext == skip) return false;
+  }
+  return name.empty() || name[0] != '.';
+}
+
+}  // namespace
+
+Result<std::unique_ptr<IntCheckpointWriter>> IntCheckpointWriter::Create(const Model& src, const std::string& dir,
+                                                                         const IntCheckpointOptions& opts) {
+  if (src.source != ModelSource::kHfFolder) {
+    return Status::Error(src.path + ": safetensors layouts are written from a Hugging Face folder (config.json + safetensors), not from GGUF");
+  }
+  if (fs::exists(dir) && (!fs::is_directory(dir) || !fs::is_empty(dir))) {
+    return Status::Error(dir + ": output folder exists and is not empty; remove it or choose another");
+  }
+  auto w = std::unique_ptr<IntCheckpointWriter>(new IntCheckpointWriter(src, dir, opts));
+  QF_RETURN_IF_ERROR(w->Plan());
+  return w;
+}
+
+IntCheckpointWriter::~IntCheckpointWriter() {
+  if (!finished_ && !tmp_dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(tmp_dir_, ec);
+  }
+}
+
+bool IntCheckpointWriter::Quantizes(const std::string& gguf_name) const {
+  auto it = quantized_.find(gguf_name);
+  return it != quantized_.end() && it->second;
+}
+
+Status IntCheckpointWriter::Plan() {
+  // Float tensors keep the source's half type (BF16 unless it is F16).
+  float_dtype_ = StDtype::BF16;
+  if (auto cfg = ReadJsonFile((fs::path(src_.path) / "config.json").string()); cfg.ok()) {
+    const auto& j = *cfg;
+    for (const char* key : {"torch_dtype", "dtype"}) {
+      if (j.contains(key) && j[key].is_string() && j[key].get<std::string>() == "float16") float_dtype_ = StDtype::F16;
+    }
+  }
+  opts_.spec.scale_dtype = LayoutScaleDtype(opts_.layout, float_dtype_);
+  opts_.spec.zero_at_least_one = opts_.layout == IntLayout::kGptq && !opts_.spec.symmetric;
+  for (const auto& r : opts_.ignore) {
+    try {
+      ignore_.emplace_back(r);
+    } catch (const std::regex_error& e) {
+      return Status::Error("--ignore '" + r + "': not a valid regular expression (" + e.what() + ")");
+    }
+  }
+  std::vector<const ModelTensor*> order;
+  for (const auto& t : src_.tensors) {
+    if (!t.owned) order.push_back(&t);  // generated tensors (rope_freqs) are not part of an HF checkpoint
+  }
+  SortInLoaderOrder(&order);
+  std::vector<StTensorSpec> all;
+  for (const ModelTensor* t : order) {
+    if (IsLayerLinear(t->name)) {
+      const std::string module = ModuleOf(t->source_name);
+      bool q = true;
+      for (const auto& re : ignore_) q = q && !std::regex_search(module, re);
+      quantized_[t->name] = q;
+      if (!q) ignored_modules_.push_back(module);
+      if (q) {
+        const int64_t N = t->n_rows(), K = t->ne[0];
+        // act-order groups (non-monotonic g_idx) need a g_idx tensor in compressed-tensors.
+        const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && !opts_.gptq.static_groups &&
+                         opts_.spec.group_size > 0;
+        if (std::string why = LayoutSupports(opts_.layout, N, K, opts_.spec, act); !why.empty()) {
+          return Status::Error(src_.path + ": tensor '" + t->source_name + "' [" + std::to_string(N) + ", " +
+                               std::to_string(K) + "]: " + IntLayoutName(opts_.layout) + ": " + why);
+        }
+        for (auto& s : LayoutTensors(opts_.layout, module, N, K, opts_.spec, act, float_dtype_)) all.push_back(std::move(s));
+        continue;
+      }
+    }
+    std::vector<int64_t> shape(t->ne.rbegin(), t->ne.rend());
+    all.push_back({t->source_name, float_dtype_, shape});
+  }
+  // Shards in output order, each closed before it would pass the limit.
+  std::vector<uint64_t> shard_bytes;
+  for (const auto& s : all) {
+    const uint64_t b = s.nbytes();
+    if (shard_bytes.empty() || (shard_bytes.back() > 0 && shard_bytes.back() + b > opts_.max_shard_bytes)) {
+      shard_bytes.push_back(0);
+      remaining_.push_back(0);
+    }
+    shard_bytes.back() += b;
+    ++remaining_.back();
+    shard_of_[s.name] = static_cast<int>(shard_bytes.size()) - 1;
+    weight_map_[s.name] = std::to_string(shard_bytes.size() - 1);
+    total_bytes_ += b;
+  }
+  pending_.resize(remaining_.size());
+  const size_t n = remaining_.size();
+  for (size_t i = 0; i < n; ++i) {
+    char name[64];
+    if (n == 1) {
+      std::snprintf(name, sizeof name, "model.safetensors");
+    } else {
+      std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, n);
+    }
+    shard_files_.push_back(name);
+  }
+  for (auto& [name, file] : weight_map_) file = shard_files_[static_cast<size_t>(std::stoi(file))];
+  tmp_dir_ = dir_ + ".qforge-partial-" + std::to_string(::getpid());
+  std::error_code ec;
+  fs::remove_all(tmp_dir_, ec);
+  if (!fs::create_directories(tmp_dir_, ec) || ec) {
+    return Status::Error(tmp_dir_ + ": cannot create the output folder (" + ec.message() + ")");
+  }
+  // Tensors outside the decoder layers go first.
+  for (const ModelTensor* t : order) {
+    if (LayerOf(t->name) >= 0) continue;
+    QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(*t, nullptr));
+    QF_RETURN_IF_ERROR(Emit(std::move(st)));
+  }
+  return Status::Ok();
+}
+
+Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const {
+  const int64_t n = t.n_elements();
+  std::vector<float> f;
+  if (changed != nullptr) {
+    f = *changed;  // GGUF row order: put Q/K rows back in the source order
+    if (t.permute_heads > 0 && t.ne.size() >= 2) {
+      const int64_t rows = t.n_rows(), cols = t.ne[0];
+      const auto from = SourceRowOrder(rows, t.permute_heads);
+      std::vector<float> g(f.size());
+      for (int64_t r = 0; r < rows; ++r) std::copy_n(f.begin() + from[static_cast<size_t>(r)] * cols, cols, g.begin() + r * cols);
+      f.swap(g);
+    }
+  } else {
+    const GgmlTypeTraits& tr = TraitsOf(t.type);
+    if (tr.decode == nullptr) return Status::Error(src_.path + ": tensor '" + t.source_name + "': cannot be decoded");
+    f.resize(static_cast<size_t>(n));
+    tr.decode(t.data, f.data(), n);  // source bytes, source row order
+  }
+  StWriteTensor st;
+  st.name = t.source_name;
+  st.dtype = float_dtype_;
+  st.shape.assign(t.ne.rbegin(), t.ne.rend());
+  st.bytes.resize(static_cast<size_t>(n) * 2);
+  auto* h = reinterpret_cast<uint16_t*>(st.bytes.data());
+  for (int64_t i = 0; i < n; ++i) h[i] = float_dtype_ == StDtype::F16 ? FloatToHalf(f[static_cast<size_t>(i)]) : FloatToBf16(f[static_cast<size_t>(i)]);
+  return st;
+}
+
+Status IntCheckpointWriter::Emit(StWriteTensor t) {
+  auto it = shard_of_.find(t.name);
+  if (it == shard_of_.end()) return Status::Error("internal: tensor '" + t.name + "' was not planned for the checkpoint");
+  const int s = it->second;
+  shard_of_.erase(it);
+  pending_[static_cast<size_t>(s)].push_back(std::move(t));
+  if (--remaining_[static_cast<size_t>(s)] == 0) {
+    const std::string path = (fs::path(tmp_dir_) / shard_files_[static_cast<size_t>(s)]).string();
+    for (const auto& x : pending_[static_cast<size_t>(s)]) bytes_written_ += x.bytes.size();
+    QF_RETURN_IF_ERROR(WriteSafetensorsFile(path, std::move(pending_[static_cast<size_t>(s)])));
+    pending_[static_cast<size_t>(s)].clear();
+    pending_[static_cast<size_t>(s)].shrink_to_fit();
+  }
+  return Status::Ok();
+}
+
+Status IntCheckpointWriter::AddLayer(LayerOutput&& layer) {
+  std::map<std::string, const std::vector<float>*> changed;
+  for (const auto& [name, f] : layer.changed) changed[name] = &f;
+  for (auto& [name, q] : layer.quantized) {
+    const ModelTensor* t = src_.Find(name);
+    if (t == nullptr || !Quantizes(name)) return Status::Error("internal: '" + name + "' is not a quantized linear");
+    if (t->permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, t->permute_heads));
+    for (auto& st : PackLayout(opts_.layout, ModuleOf(t->source_name), q, float_dtype_)) QF_RETURN_IF_ERROR(Emit(std::move(st)));
+    q = IntQuantized{};  // release the codes now
+  }
+  const std::string prefix = "blk." + std::to_string(layer.layer) + ".";
+  for (const auto& t : src_.tensors) {
+    if (t.owned || t.name.rfind(prefix, 0) != 0 || Quantizes(t.name)) continue;
+    auto c = changed.find(t.name);
+    QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(t, c == changed.end() ? nullptr : c->second));
+    QF_RETURN_IF_ERROR(Emit(std::move(st)));
+  }
+  return Status::Ok();
+}
+
+Status IntCheckpointWriter::WriteConfig() const {
+  const std::string src_cfg = (fs::path(src_.path) / "config.json").string();
+  std::ifstream in(src_cfg);
+  ordered_json cfg = ordered_json::parse(in, nullptr, false);
+  if (cfg.is_discarded() || !cfg.is_object()) return Status::Error(src_cfg + ": expected a JSON object");
+  cfg["torch_dtype"] = float_dtype_ == StDtype::F16 ? "float16" : "bfloat16";
+  const IntQuantSpec& sp = opts_.spec;
+  ordered_json q;
+  ordered_json quantize_config;  // GPTQ only
+  switch (opts_.layout) {
+    case IntLayout::kCompressedTensors: {
+      const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && sp.group_size > 0;
+      ordered_json weights = {{"actorder", act ? (opts_.gptq.static_groups ? ordered_json("weight") : ordered_json("group")) : ordered_json(nullptr)},
+                              {"block_structure", nullptr},
+                              {"dynamic", false},
+                              {"group_size", sp.group_size > 0 ? ordered_json(sp.group_size) : ordered_json(nullptr)},
+                              {"num_bits", sp.bits},
+                              {"observer", "minmax"},
+                              {"observer_kwargs", ordered_json::object()},
+                              {"strategy", sp.group_size > 0 ? "group" : "channel"},
+                              {"symmetric", sp.symmetric},
+                              {"type", "int"}};
+      ordered_json ignore = ordered_json::array();
+      for (const auto& m : ignored_modules_) ignore.push_back(m);
+      ignore.push_back("lm_head");
+      q = {{"config_groups",
+            {{"group_0",
+              {{"format", "pack-quantized"},
+               {"input_activations", nullptr},
+               {"output_activations", nullptr},
+               {"targets", {"Linear"}},
+               {"weights", weights}}}}},
+           {"format", "pack-quantized"},
+           {"global_compression_ratio", nullptr},
+           {"ignore", ignore},
+           {"kv_cache_scheme", nullptr},
+           {"quant_method", "compressed-tensors"},
+           {"quantization_status", "compressed"},
+           {"sparsity_config", ordered_json::object()},
+           {"transform_config", ordered_json::object()},
+           {"version", "0.12.2"}};
+      break;
+    }
+    case IntLayout::kGptq: {
+      q = {{"bits", sp.bits},
+           {"group_size", sp.group_size > 0 ? sp.group_size : -1},
+           {"damp_percent", opts_.gptq.damp},
+           {"desc_act", opts_.method == IntMethod::kGptq && opts_.gptq.act_order},
+           {"static_groups", opts_.gptq.static_groups},
+           {"sym", sp.symmetric},
+           {"true_sequential", opts_.true_sequential},
+           {"model_name_or_path", nullptr},
+           {"model_file_base_name", nullptr},
+           {"quant_method", "gptq"},
+           {"checkpoint_format", "gptq"}};
+      if (!ignored_modules_.empty()) {
+        ordered_json dyn = ordered_json::object();
+        for (const auto& m : ignored_modules_) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
+        q["dynamic"] = dyn;
+      }
+      quantize_config = q;
+      break;
+    }
+    case IntLayout::kAwq: {
+      ordered_json skip = nullptr;
+      if (!ignored_modules_.empty()) {
+        skip = ordered_json::array();
+        for (const auto& m : ignored_modules_) skip.push_back(m);
+      }
+      q = {{"quant_method", "awq"},
+           {"zero_point", true},
+           {"group_size", sp.group_size > 0 ? sp.group_size : -1},
+           {"bits", sp.bits},
+           {"version", "gemm"},
+           {"modules_to_not_convert", skip}};
+      break;
+    }
+  }
+  cfg["quantization_config"] = q;
+  auto write = [&](const std::string& name, const std::string& text) -> Status {
+    const std::string path = (fs::path(tmp_dir_) / name).string();
+    std::ofstream out(path, std::ios::binary);
+    out << text << "\n";
+    out.close();
+    if (!out) return Status::Error(path + ": cannot write");
+    return Status::Ok();
+  };
+  QF_RETURN_IF_ERROR(write("config.json", cfg.dump(2)));
+  if (!quantize_config.is_null()) QF_RETURN_IF_ERROR(write("quantize_config.json", quantize_config.dump(2)));
+  if (shard_files_.size() > 1) {
+    ordered_json map = ordered_json::object();
+    std::map<std::string, std::string> sorted;
+    for (const auto& [name, file] : weight_map_) sorted[name] = file;
+    for (const auto& [name, file] : sorted) map[name] = file;
+    ordered_json idx = {{"metadata", {{"total_size", total_bytes_}}}, {"weight_map", map}};
+    QF_RETURN_IF_ERROR(write("model.safetensors.index.json", idx.dump(2)));
+  }
+  return Status::Ok();
+}
+
+Status IntCheckpointWriter::Finish() {
+  for (size_t s = 0; s < remaining_.size(); ++s) {
+    if (remaining_[s] != 0) {
+      return Status::Error("internal: shard " + std::to_string(s + 1) + " still misses " + std::to_string(remaining_[s]) +
+                           " tensors; not every layer was quantized");
+    }
+  }
+  QF_RETURN_IF_ERROR(WriteConfig());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(src_.path, ec)) {
+    if (!e.is_regular_file() || !CopiedFile(e.path())) continue;
+    fs::copy_file(e.path(), fs::path(tmp_dir_) / e.path().filename(), fs::copy_options::overwrite_existing, ec);
+    if (ec) return Status::Error(e.path().string() + ": cannot copy into the output (" + ec.message() + ")");
+  }
+  if (fs::exists(dir_)) fs::remove(dir_, ec);  // an empty folder (checked at the start)
+  fs::rename(tmp_dir_, dir_, ec);
+  if (ec) return Status::Error(dir_ + ": cannot move the finished folder into place (" + ec.message() + ")");
+  finished_ = true;
+  return Status::Ok();
+}
+
+}  // namespace qforge

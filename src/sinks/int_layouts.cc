@@ -1,0 +1,358 @@
+#include "sinks/int_layouts.h"
+
+#include <cstring>
+
+#include "numeric/half.h"
+
+namespace qforge {
+namespace {
+
+constexpr int kAwqOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};  // nibble i holds column 8c + kAwqOrder[i]
+
+int64_t Words(int64_t n, int bits) { return (n * bits + 31) / 32; }
+
+template <typename T>
+std::vector<uint8_t> Bytes(const std::vector<T>& v) {
+  std::vector<uint8_t> b(v.size() * sizeof(T));
+  if (!b.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+std::vector<uint8_t> ScaleBytes(const std::vector<float>& v, StDtype d) {
+  if (d == StDtype::F32) return Bytes(v);
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = d == StDtype::BF16 ? FloatToBf16(v[i]) : FloatToHalf(v[i]);
+  return Bytes(h);
+}
+
+float ScaleAt(const StTensor& t, int64_t i) {
+  switch (t.dtype) {
+    case StDtype::F32: {
+      float f;
+      std::memcpy(&f, t.data + i * 4, 4);
+      return f;
+    }
+    case StDtype::F16:
+    case StDtype::BF16: {
+      uint16_t h;
+      std::memcpy(&h, t.data + i * 2, 2);
+      return t.dtype == StDtype::F16 ? HalfToFloat(h) : Bf16ToFloat(h);
+    }
+    default: return 0.0f;
+  }
+}
+
+StDtype ScaleStDtype(ScaleDtype d) {
+  return d == ScaleDtype::kF16 ? StDtype::F16 : d == ScaleDtype::kBF16 ? StDtype::BF16 : StDtype::F32;
+}
+
+const uint32_t* Words32(const StTensor& t) { return reinterpret_cast<const uint32_t*>(t.data); }
+
+Status CheckTensor(const StTensor* t, const std::string& what, const std::string& suffix, StDtype dtype,
+                   const std::vector<int64_t>& shape) {
+  auto shape_str = [](const std::vector<int64_t>& s) {
+    std::string o = "[";
+    for (size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
+    return o + "]";
+  };
+  if (t == nullptr) return Status::Error(what + "." + suffix + ": missing");
+  const bool float_ok = dtype == StDtype::F16 && (t->dtype == StDtype::BF16 || t->dtype == StDtype::F32 || t->dtype == StDtype::F16);
+  if (t->dtype != dtype && !float_ok) {
+    return Status::Error(what + "." + suffix + ": dtype " + StDtypeName(t->dtype) + ", expected " + StDtypeName(dtype));
+  }
+  if (t->shape != shape) {
+    return Status::Error(what + "." + suffix + ": shape " + shape_str(t->shape) + ", expected " + shape_str(shape));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* IntLayoutName(IntLayout l) {
+  switch (l) {
+    case IntLayout::kCompressedTensors: return "compressed-tensors";
+    case IntLayout::kGptq: return "gptq";
+    case IntLayout::kAwq: return "awq";
+  }
+  return "?";
+}
+
+bool IntLayoutFromName(const std::string& s, IntLayout* out) {
+  for (IntLayout l : {IntLayout::kCompressedTensors, IntLayout::kGptq, IntLayout::kAwq}) {
+    if (s == IntLayoutName(l)) {
+      *out = l;
+      return true;
+    }
+  }
+  return false;
+}
+
+ScaleDtype LayoutScaleDtype(IntLayout l, StDtype model_dtype) {
+  if (l != IntLayout::kCompressedTensors) return ScaleDtype::kF16;
+  return model_dtype == StDtype::F32 ? ScaleDtype::kF32 : model_dtype == StDtype::F16 ? ScaleDtype::kF16 : ScaleDtype::kBF16;
+}
+
+uint64_t StTensorSpec::nbytes() const {
+  uint64_t n = static_cast<uint64_t>(StDtypeBytes(dtype));
+  for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+std::vector<uint32_t> PackBits(const std::vector<uint32_t>& values, int bits) {
+  std::vector<uint32_t> w(static_cast<size_t>(Words(static_cast<int64_t>(values.size()), bits)), 0);
+  const uint32_t mask = (1u << bits) - 1;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint64_t bit = i * static_cast<uint64_t>(bits);
+    const uint64_t v = static_cast<uint64_t>(values[i] & mask) << (bit % 32);
+    w[bit / 32] |= static_cast<uint32_t>(v);
+    if ((bit % 32) + bits > 32) w[bit / 32 + 1] |= static_cast<uint32_t>(v >> 32);
+  }
+  return w;
+}
+
+uint32_t UnpackBits(const uint32_t* words, int64_t index, int bits) {
+  const uint64_t bit = static_cast<uint64_t>(index) * static_cast<uint64_t>(bits);
+  uint64_t v = words[bit / 32] >> (bit % 32);
+  if ((bit % 32) + bits > 32) v |= static_cast<uint64_t>(words[bit / 32 + 1]) << (32 - bit % 32);
+  return static_cast<uint32_t>(v) & ((1u << bits) - 1);
+}
+
+std::string LayoutSupports(IntLayout l, int64_t rows, int64_t cols, const IntQuantSpec& spec, bool act_order_groups) {
+  if (std::string why = spec.Check(cols); !why.empty()) return why;
+  switch (l) {
+    case IntLayout::kCompressedTensors:
+      return {};
+    case IntLayout::kGptq:
+      if ((cols * spec.bits) % 32 != 0 || (rows * spec.bits) % 32 != 0) {
+        return "the GPTQ layout packs " + std::to_string(spec.bits) + "-bit codes into 32-bit words, so rows (" +
+               std::to_string(rows) + ") and columns (" + std::to_string(cols) + ") times bits must be multiples of 32";
+      }
+      if (!spec.symmetric && !spec.zero_at_least_one) return "asymmetric GPTQ (v1) needs zero points of at least 1";
+      return {};
+    case IntLayout::kAwq:
+      if (spec.bits != 4) return "the AWQ GEMM layout stores 4-bit codes only";
+      if (rows % 8 != 0) return "the AWQ layout packs 8 output rows per word; " + std::to_string(rows) + " rows do not divide";
+      if (act_order_groups) return "the AWQ layout has no g_idx, so act-order groups cannot be stored";
+      return {};
+  }
+  return "unknown layout";
+}
+
+std::vector<StTensorSpec> LayoutTensors(IntLayout l, const std::string& prefix, int64_t rows, int64_t cols,
+                                        const IntQuantSpec& spec, bool act_order_groups, StDtype model_dtype) {
+  const int64_t N = rows, K = cols, G = spec.Groups(cols);
+  const int b = spec.bits;
+  const StDtype sd = ScaleStDtype(LayoutScaleDtype(l, model_dtype));
+  std::vector<StTensorSpec> out;
+  switch (l) {
+    case IntLayout::kCompressedTensors:
+      out.push_back({prefix + ".weight_packed", StDtype::I32, {N, Words(K, b)}});
+      out.push_back({prefix + ".weight_scale", sd, {N, G}});
+      out.push_back({prefix + ".weight_shape", StDtype::I64, {2}});
+      if (!spec.symmetric) out.push_back({prefix + ".weight_zero_point", StDtype::I32, {Words(N, b), G}});
+      if (act_order_groups) out.push_back({prefix + ".weight_g_idx", StDtype::I32, {K}});
+      break;
+    case IntLayout::kGptq:
+      out.push_back({prefix + ".qweight", StDtype::I32, {K * b / 32, N}});
+      out.push_back({prefix + ".qzeros", StDtype::I32, {G, N * b / 32}});
+      out.push_back({prefix + ".scales", sd, {G, N}});
+      out.push_back({prefix + ".g_idx", StDtype::I32, {K}});
+      break;
+    case IntLayout::kAwq:
+      out.push_back({prefix + ".qweight", StDtype::I32, {K, N / 8}});
+      out.push_back({prefix + ".qzeros", StDtype::I32, {G, N / 8}});
+      out.push_back({prefix + ".scales", sd, {G, N}});
+      break;
+  }
+  return out;
+}
+
+std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, const IntQuantized& q, StDtype model_dtype) {
+  const int64_t N = q.rows, K = q.cols, G = q.n_groups;
+  const int b = q.spec.bits;
+  const bool act = !q.MonotonicGroups();
+  const std::vector<StTensorSpec> specs = LayoutTensors(l, prefix, N, K, q.spec, act, model_dtype);
+  std::vector<StWriteTensor> out;
+  auto add = [&](size_t i, std::vector<uint8_t> bytes) {
+    out.push_back({specs[i].name, specs[i].dtype, specs[i].shape, std::move(bytes)});
+  };
+  // Scales and zeros transposed to [groups, N] (GPTQ, AWQ).
+  std::vector<float> scales_t(static_cast<size_t>(G * N));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < G; ++g) scales_t[static_cast<size_t>(g * N + n)] = q.scales[static_cast<size_t>(n * G + g)];
+  std::vector<int32_t> g_idx = q.g_idx;
+  switch (l) {
+    case IntLayout::kCompressedTensors: {
+      std::vector<uint32_t> packed;
+      std::vector<uint32_t> row(static_cast<size_t>(K));
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t k = 0; k < K; ++k) row[static_cast<size_t>(k)] = q.codes[static_cast<size_t>(n * K + k)];
+        const auto w = PackBits(row, b);
+        packed.insert(packed.end(), w.begin(), w.end());
+      }
+      add(0, Bytes(packed));
+      add(1, ScaleBytes(q.scales, specs[1].dtype));
+      add(2, Bytes(std::vector<int64_t>{N, K}));
+      size_t next = 3;
+      if (!q.spec.symmetric) {
+        // Packed along N: pack each group's column of zeros, then transpose.
+        const int64_t words = Words(N, b);
+        std::vector<uint32_t> zp(static_cast<size_t>(words * G));
+        std::vector<uint32_t> col(static_cast<size_t>(N));
+        for (int64_t g = 0; g < G; ++g) {
+          for (int64_t n = 0; n < N; ++n) col[static_cast<size_t>(n)] = static_cast<uint32_t>(q.zeros[static_cast<size_t>(n * G + g)]);
+          const auto w = PackBits(col, b);
+          for (int64_t i = 0; i < words; ++i) zp[static_cast<size_t>(i * G + g)] = w[static_cast<size_t>(i)];
+        }
+        add(next++, Bytes(zp));
+      }
+      if (act) add(next++, Bytes(g_idx));
+      break;
+    }
+    case IntLayout::kGptq: {
+      // qweight [K*b/32, N]: each column's codes along K as one bitstream.
+      const int64_t kw = K * b / 32;
+      std::vector<uint32_t> qw(static_cast<size_t>(kw * N));
+      std::vector<uint32_t> col(static_cast<size_t>(K));
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t k = 0; k < K; ++k) col[static_cast<size_t>(k)] = q.codes[static_cast<size_t>(n * K + k)];
+        const auto w = PackBits(col, b);
+        for (int64_t i = 0; i < kw; ++i) qw[static_cast<size_t>(i * N + n)] = w[static_cast<size_t>(i)];
+      }
+      add(0, Bytes(qw));
+      // qzeros [G, N*b/32]: v1 stores zero - 1.
+      std::vector<uint32_t> qz;
+      std::vector<uint32_t> zrow(static_cast<size_t>(N));
+      for (int64_t g = 0; g < G; ++g) {
+        for (int64_t n = 0; n < N; ++n) zrow[static_cast<size_t>(n)] = static_cast<uint32_t>(q.zeros[static_cast<size_t>(n * G + g)] - 1);
+        const auto w = PackBits(zrow, b);
+        qz.insert(qz.end(), w.begin(), w.end());
+      }
+      add(1, Bytes(qz));
+      add(2, ScaleBytes(scales_t, specs[2].dtype));
+      add(3, Bytes(g_idx));
+      break;
+    }
+    case IntLayout::kAwq: {
+      auto interleave = [&](auto value_at, int64_t n_rows) {
+        std::vector<uint32_t> words(static_cast<size_t>(n_rows * (N / 8)), 0);
+        for (int64_t r = 0; r < n_rows; ++r)
+          for (int64_t c = 0; c < N / 8; ++c) {
+            uint32_t w = 0;
+            for (int i = 0; i < 8; ++i) w |= (static_cast<uint32_t>(value_at(r, 8 * c + kAwqOrder[i])) & 0xF) << (4 * i);
+            words[static_cast<size_t>(r * (N / 8) + c)] = w;
+          }
+        return words;
+      };
+      add(0, Bytes(interleave([&](int64_t k, int64_t n) { return q.codes[static_cast<size_t>(n * K + k)]; }, K)));
+      add(1, Bytes(interleave([&](int64_t g, int64_t n) { return q.zeros[static_cast<size_t>(n * G + g)]; }, G)));
+      add(2, ScaleBytes(scales_t, specs[2].dtype));
+      break;
+    }
+  }
+  return out;
+}
+
+Result<IntQuantized> UnpackLayout(IntLayout l, const LayoutSource& src, int64_t rows, int64_t cols,
+                                  const IntQuantSpec& spec, const std::string& what) {
+  const int64_t N = rows, K = cols;
+  if (std::string why = spec.Check(K); !why.empty()) return Status::Error(what + ": " + why);
+  const int b = spec.bits;
+  const int64_t G = spec.Groups(K), len = spec.GroupLen(K);
+  IntQuantized q;
+  q.spec = spec;
+  q.rows = N;
+  q.cols = K;
+  q.n_groups = G;
+  q.codes.resize(static_cast<size_t>(N * K));
+  q.scales.resize(static_cast<size_t>(N * G));
+  q.zeros.assign(q.scales.size(), (1 << b) / 2);
+  q.g_idx.resize(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) q.g_idx[static_cast<size_t>(k)] = static_cast<int32_t>(k / len);
+  const uint32_t maxq = static_cast<uint32_t>(spec.maxq());
+  auto read_g_idx = [&](const StTensor* t, const std::string& suffix) -> Status {
+    if (t == nullptr) return Status::Ok();
+    QF_RETURN_IF_ERROR(CheckTensor(t, what, suffix, StDtype::I32, {K}));
+    for (int64_t k = 0; k < K; ++k) {
+      int32_t g;
+      std::memcpy(&g, t->data + k * 4, 4);
+      if (g < 0 || g >= G) {
+        return Status::Error(what + "." + suffix + ": entry " + std::to_string(k) + " is group " + std::to_string(g) +
+                             ", expected 0.." + std::to_string(G - 1));
+      }
+      q.g_idx[static_cast<size_t>(k)] = g;
+    }
+    return Status::Ok();
+  };
+  switch (l) {
+    case IntLayout::kCompressedTensors: {
+      QF_RETURN_IF_ERROR(CheckTensor(src.packed, what, "weight_packed", StDtype::I32, {N, Words(K, b)}));
+      QF_RETURN_IF_ERROR(CheckTensor(src.scales, what, "weight_scale", StDtype::F16, {N, G}));
+      const uint32_t* w = Words32(*src.packed);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K; ++k) q.codes[static_cast<size_t>(n * K + k)] = static_cast<uint8_t>(UnpackBits(w + n * Words(K, b), k, b));
+      for (int64_t i = 0; i < N * G; ++i) q.scales[static_cast<size_t>(i)] = ScaleAt(*src.scales, i);
+      if (!spec.symmetric) {
+        QF_RETURN_IF_ERROR(CheckTensor(src.zeros, what, "weight_zero_point", StDtype::I32, {Words(N, b), G}));
+        const uint32_t* z = Words32(*src.zeros);
+        std::vector<uint32_t> col(static_cast<size_t>(Words(N, b)));
+        for (int64_t g = 0; g < G; ++g) {
+          for (int64_t i = 0; i < Words(N, b); ++i) col[static_cast<size_t>(i)] = z[i * G + g];
+          for (int64_t n = 0; n < N; ++n) q.zeros[static_cast<size_t>(n * G + g)] = static_cast<int32_t>(UnpackBits(col.data(), n, b));
+        }
+      }
+      QF_RETURN_IF_ERROR(read_g_idx(src.g_idx, "weight_g_idx"));
+      break;
+    }
+    case IntLayout::kGptq: {
+      if ((K * b) % 32 != 0 || (N * b) % 32 != 0) return Status::Error(what + ": shape does not fit the GPTQ packing");
+      const int64_t kw = K * b / 32;
+      QF_RETURN_IF_ERROR(CheckTensor(src.packed, what, "qweight", StDtype::I32, {kw, N}));
+      QF_RETURN_IF_ERROR(CheckTensor(src.zeros, what, "qzeros", StDtype::I32, {G, N * b / 32}));
+      QF_RETURN_IF_ERROR(CheckTensor(src.scales, what, "scales", StDtype::F16, {G, N}));
+      const uint32_t* w = Words32(*src.packed);
+      std::vector<uint32_t> col(static_cast<size_t>(kw));
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t i = 0; i < kw; ++i) col[static_cast<size_t>(i)] = w[i * N + n];
+        for (int64_t k = 0; k < K; ++k) q.codes[static_cast<size_t>(n * K + k)] = static_cast<uint8_t>(UnpackBits(col.data(), k, b));
+      }
+      const uint32_t* z = Words32(*src.zeros);
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t n = 0; n < N; ++n) {
+          // v1 stores zero - 1 (a stored all-ones field is zero 0, wrapped).
+          const uint32_t stored = UnpackBits(z + g * (N * b / 32), n, b);
+          q.zeros[static_cast<size_t>(n * G + g)] = static_cast<int32_t>((stored + 1) & maxq);
+          q.scales[static_cast<size_t>(n * G + g)] = ScaleAt(*src.scales, g * N + n);
+        }
+      QF_RETURN_IF_ERROR(read_g_idx(src.g_idx, "g_idx"));
+      break;
+    }
+    case IntLayout::kAwq: {
+      if (b != 4 || N % 8 != 0) return Status::Error(what + ": the AWQ layout needs 4 bits and rows in multiples of 8");
+      QF_RETURN_IF_ERROR(CheckTensor(src.packed, what, "qweight", StDtype::I32, {K, N / 8}));
+      QF_RETURN_IF_ERROR(CheckTensor(src.zeros, what, "qzeros", StDtype::I32, {G, N / 8}));
+      QF_RETURN_IF_ERROR(CheckTensor(src.scales, what, "scales", StDtype::F16, {G, N}));
+      auto value = [&](const uint32_t* words, int64_t r, int64_t n) {
+        const int64_t c = n / 8, j = n % 8;
+        static constexpr int kSlot[8] = {0, 4, 1, 5, 2, 6, 3, 7};  // column j lives in nibble kSlot[j]
+        return (words[r * (N / 8) + c] >> (4 * kSlot[j])) & 0xF;
+      };
+      const uint32_t* w = Words32(*src.packed);
+      const uint32_t* z = Words32(*src.zeros);
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t k = 0; k < K; ++k) q.codes[static_cast<size_t>(n * K + k)] = static_cast<uint8_t>(value(w, k, n));
+        for (int64_t g = 0; g < G; ++g) {
+          q.zeros[static_cast<size_t>(n * G + g)] = static_cast<int32_t>(value(z, g, n));
+          q.scales[static_cast<size_t>(n * G + g)] = ScaleAt(*src.scales, g * N + n);
+        }
+      }
+      break;
+    }
+  }
+  for (uint8_t c : q.codes) {
+    if (c > maxq) return Status::Error(what + ": a code exceeds " + std::to_string(maxq));
+  }
+  return q;
+}
+
+}  // namespace qforge

@@ -1,0 +1,59 @@
+// How an integer-quantized linear layer is stored by the GPU runtimes'
+// checkpoint layouts (spec: safetensors-quant-formats.md §3.4, §4, §5):
+// tensor names, dtypes, shapes and bit packing, and the inverse of each
+// packing so readers and tests get back the exact integer grid.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "algorithms/int_quant.h"
+#include "io/safetensors.h"
+#include "qforge/status.h"
+
+namespace qforge {
+
+enum class IntLayout { kCompressedTensors, kGptq, kAwq };
+const char* IntLayoutName(IntLayout l);
+bool IntLayoutFromName(const std::string& s, IntLayout* out);
+
+// The dtype each layout keeps scales in: compressed-tensors the model's
+// float dtype, GPTQ and AWQ F16.
+ScaleDtype LayoutScaleDtype(IntLayout l, StDtype model_dtype);
+
+// Empty if the layout can store a [rows x cols] weight with this spec and
+// these groups; else why not.
+std::string LayoutSupports(IntLayout l, int64_t rows, int64_t cols, const IntQuantSpec& spec, bool act_order_groups);
+
+struct StTensorSpec {
+  std::string name;
+  StDtype dtype;
+  std::vector<int64_t> shape;
+  uint64_t nbytes() const;
+};
+
+// The tensors a quantized linear "<prefix>.weight" becomes (bias excluded).
+// act_order_groups: g_idx is not column / group (compressed-tensors then
+// stores weight_g_idx; GPTQ always does).
+std::vector<StTensorSpec> LayoutTensors(IntLayout l, const std::string& prefix, int64_t rows, int64_t cols,
+                                        const IntQuantSpec& spec, bool act_order_groups, StDtype model_dtype);
+
+// Packs q (rows in the checkpoint's order) into those tensors.
+std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, const IntQuantized& q, StDtype model_dtype);
+
+// Reads them back: the tensors by name (prefix + suffix) must be present.
+struct LayoutSource {
+  const StTensor* packed = nullptr;  // weight_packed / qweight
+  const StTensor* scales = nullptr;
+  const StTensor* zeros = nullptr;   // may be null (symmetric compressed-tensors)
+  const StTensor* g_idx = nullptr;   // may be null
+};
+Result<IntQuantized> UnpackLayout(IntLayout l, const LayoutSource& src, int64_t rows, int64_t cols,
+                                  const IntQuantSpec& spec, const std::string& what);
+
+// Dense little-endian bitstream: value i at bits [bits*i, bits*i + bits).
+std::vector<uint32_t> PackBits(const std::vector<uint32_t>& values, int bits);
+uint32_t UnpackBits(const uint32_t* words, int64_t index, int bits);
+
+}  // namespace qforge
