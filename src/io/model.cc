@@ -7,6 +7,7 @@
 #include "arch/llama_family.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
+#include "sinks/int_layouts.h"
 #include "tokenizer/gguf_vocab.h"
 
 namespace qforge {
@@ -82,9 +83,140 @@ Status AddSamplingKeys(const std::string& dir, GgufMetadata* md) {
   return Status::Ok();
 }
 
+// What config.json's quantization_config says about integer-packed linears.
+struct PackedFormat {
+  IntLayout layout;
+  IntQuantSpec spec;
+  bool zeros_minus_one = true;
+  std::string main_suffix;                // the tensor that names a quantized module
+  std::vector<std::string> part_suffixes;  // every tensor that belongs to one
+};
+
+Result<std::optional<PackedFormat>> ReadPackedFormat(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "config.json").string();
+  QF_ASSIGN_OR_RETURN(nlohmann::json cfg, ReadJsonFile(path));
+  if (!cfg.is_object() || !cfg.contains("quantization_config")) return std::optional<PackedFormat>();
+  const nlohmann::json& q = cfg["quantization_config"];
+  const std::string where = path + ": quantization_config";
+  if (!q.is_object() || !q.contains("quant_method") || !q["quant_method"].is_string()) {
+    return Status::Error(where + ".quant_method: missing or not a string");
+  }
+  const std::string method = q["quant_method"].get<std::string>();
+  auto int_of = [&](const nlohmann::json& o, std::initializer_list<const char*> keys, int64_t def) -> Result<int64_t> {
+    for (const char* k : keys) {
+      if (!o.contains(k) || o[k].is_null()) continue;
+      if (!o[k].is_number_integer()) return Status::Error(where + "." + k + ": expected an integer");
+      return o[k].get<int64_t>();
+    }
+    return def;
+  };
+  auto bool_of = [&](const nlohmann::json& o, const char* k, bool def) -> Result<bool> {
+    if (!o.contains(k) || o[k].is_null()) return def;
+    if (!o[k].is_boolean()) return Status::Error(where + "." + k + ": expected true or false");
+    return o[k].get<bool>();
+  };
+  PackedFormat f;
+  if (method == "gptq" || method == "awq") {
+    f.layout = method == "gptq" ? IntLayout::kGptq : IntLayout::kAwq;
+    QF_ASSIGN_OR_RETURN(int64_t bits, int_of(q, {"bits", "w_bit"}, 4));
+    QF_ASSIGN_OR_RETURN(f.spec.group_size, int_of(q, {"group_size", "q_group_size"}, 128));
+    f.spec.bits = static_cast<int>(bits);
+    f.main_suffix = ".qweight";
+    f.part_suffixes = {".qweight", ".qzeros", ".scales", ".g_idx"};
+    if (method == "gptq") {
+      QF_ASSIGN_OR_RETURN(f.spec.symmetric, bool_of(q, "sym", true));
+      const std::string fmt = q.contains("checkpoint_format") && q["checkpoint_format"].is_string()
+                                  ? q["checkpoint_format"].get<std::string>() : "gptq";
+      if (fmt != "gptq" && fmt != "gptq_v2") {
+        return Status::Error(where + ".checkpoint_format: '" + fmt + "' is not readable (expected gptq or gptq_v2)");
+      }
+      f.zeros_minus_one = fmt == "gptq";
+      f.spec.symmetric = false;  // zeros are read from qzeros either way
+    } else {
+      QF_ASSIGN_OR_RETURN(bool zp, bool_of(q, "zero_point", true));
+      const std::string version = q.contains("version") && q["version"].is_string() ? q["version"].get<std::string>() : "gemm";
+      if (!zp || (version != "gemm" && version != "GEMM")) {
+        return Status::Error(where + ": only AWQ's GEMM layout with zero points is readable (version '" + version + "')");
+      }
+      f.spec.symmetric = false;
+    }
+  } else if (method == "compressed-tensors") {
+    f.layout = IntLayout::kCompressedTensors;
+    f.main_suffix = ".weight_packed";
+    f.part_suffixes = {".weight_packed", ".weight_scale", ".weight_shape", ".weight_zero_point", ".weight_g_idx"};
+    const std::string fmt = q.contains("format") && q["format"].is_string() ? q["format"].get<std::string>() : "";
+    if (fmt != "pack-quantized") {
+      return Status::Error(where + ".format: '" + fmt + "' is not readable by qforge yet (expected pack-quantized)");
+    }
+    if (!q.contains("config_groups") || !q["config_groups"].is_object() || q["config_groups"].size() != 1) {
+      return Status::Error(where + ".config_groups: expected exactly one group");
+    }
+    const nlohmann::json& g = q["config_groups"].begin().value();
+    if (!g.is_object() || !g.contains("weights") || !g["weights"].is_object()) {
+      return Status::Error(where + ".config_groups: the group has no 'weights' object");
+    }
+    const nlohmann::json& w = g["weights"];
+    if (w.contains("type") && w["type"] != "int") return Status::Error(where + ".config_groups.weights.type: expected \"int\"");
+    QF_ASSIGN_OR_RETURN(int64_t bits, int_of(w, {"num_bits"}, 8));
+    f.spec.bits = static_cast<int>(bits);
+    QF_ASSIGN_OR_RETURN(f.spec.group_size, int_of(w, {"group_size"}, -1));
+    QF_ASSIGN_OR_RETURN(f.spec.symmetric, bool_of(w, "symmetric", true));
+    const std::string strategy = w.contains("strategy") && w["strategy"].is_string() ? w["strategy"].get<std::string>() : "";
+    if (strategy == "channel") f.spec.group_size = -1;
+    if (!strategy.empty() && strategy != "channel" && strategy != "group") {
+      return Status::Error(where + ".config_groups.weights.strategy: '" + strategy + "' is not readable (expected group or channel)");
+    }
+  } else {
+    return Status::Error(where + ".quant_method: '" + method + "' is not readable by qforge yet (expected gptq, awq or compressed-tensors)");
+  }
+  if (f.spec.bits != 2 && f.spec.bits != 3 && f.spec.bits != 4 && f.spec.bits != 8) {
+    return Status::Error(where + ": " + std::to_string(f.spec.bits) + " bits is not supported (expected 2, 3, 4 or 8)");
+  }
+  if (f.spec.group_size == 0 || f.spec.group_size < -1) {
+    return Status::Error(where + ".group_size: " + std::to_string(f.spec.group_size) + " (expected -1 or positive)");
+  }
+  return std::optional<PackedFormat>(std::move(f));
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The shape [rows, cols] of a packed module, from its parts.
+Result<std::pair<int64_t, int64_t>> PackedShape(const PackedFormat& f, const SafetensorsModel& st, const std::string& module,
+                                                const std::string& what) {
+  const StTensor* main = st.Find(module + f.main_suffix);
+  if (main->shape.size() != 2) return Status::Error(what + f.main_suffix + ": expected 2 dimensions");
+  const int b = f.spec.bits;
+  switch (f.layout) {
+    case IntLayout::kCompressedTensors: {
+      const StTensor* s = st.Find(module + ".weight_shape");
+      if (s == nullptr || s->numel() != 2 || (s->dtype != StDtype::I64 && s->dtype != StDtype::I32)) {
+        return Status::Error(what + ".weight_shape: missing or not two integers");
+      }
+      int64_t v[2];
+      for (int i = 0; i < 2; ++i) {
+        if (s->dtype == StDtype::I64) {
+          std::memcpy(&v[i], s->data + 8 * i, 8);
+        } else {
+          int32_t x;
+          std::memcpy(&x, s->data + 4 * i, 4);
+          v[i] = x;
+        }
+      }
+      if (v[0] <= 0 || v[1] <= 0) return Status::Error(what + ".weight_shape: not positive");
+      return std::pair<int64_t, int64_t>{v[0], v[1]};
+    }
+    case IntLayout::kGptq: return std::pair<int64_t, int64_t>{main->shape[1], main->shape[0] * 32 / b};
+    case IntLayout::kAwq: return std::pair<int64_t, int64_t>{main->shape[1] * 8, main->shape[0]};
+  }
+  return Status::Error(what + ": unknown layout");
+}
+
 Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
   QF_ASSIGN_OR_RETURN(HfConfig cfg, ReadHfConfig(dir));
   QF_ASSIGN_OR_RETURN(SafetensorsModel st, SafetensorsModel::Open(dir));
+  QF_ASSIGN_OR_RETURN(std::optional<PackedFormat> packed, ReadPackedFormat(dir));
   Model m;
   m.source = ModelSource::kHfFolder;
   m.path = dir;
@@ -95,6 +227,52 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
 
   const auto rope_factors = Llama3RopeFactors(cfg);
   for (const StTensor& s : st.tensors()) {
+    if (packed) {
+      bool part = false;
+      for (const auto& suffix : packed->part_suffixes) part = part || EndsWith(s.name, suffix);
+      if (part && !EndsWith(s.name, packed->main_suffix)) continue;  // read with its module
+      if (part) {
+        const std::string module = s.name.substr(0, s.name.size() - packed->main_suffix.size());
+        const std::string what = dir + ": " + module;
+        QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, module + ".weight"));
+        if (!mapped) return Status::Error(what + ": not a weight qforge knows for this architecture");
+        QF_ASSIGN_OR_RETURN(auto shape, PackedShape(*packed, st, module, what));
+        auto pl = std::make_shared<PackedLinear>();
+        pl->layout = packed->layout;
+        pl->spec = packed->spec;
+        pl->zeros_minus_one = packed->zeros_minus_one;
+        pl->rows = shape.first;
+        pl->cols = shape.second;
+        const bool ct = packed->layout == IntLayout::kCompressedTensors;
+        uint64_t bytes = 0;
+        auto take = [&](const std::string& suffix, StTensor* into) {
+          if (const StTensor* p = st.Find(module + suffix)) {
+            *into = *p;
+            bytes += p->nbytes;
+          }
+        };
+        take(packed->main_suffix, &pl->packed);
+        take(ct ? ".weight_scale" : ".scales", &pl->scales);
+        take(ct ? ".weight_zero_point" : ".qzeros", &pl->zeros);
+        take(ct ? ".weight_g_idx" : ".g_idx", &pl->g_idx);
+        QF_RETURN_IF_ERROR(pl->Validate(what));
+        ModelTensor t;
+        t.name = mapped->gguf_name;
+        t.source_name = module + ".weight";
+        t.source_dtype = std::string(IntLayoutName(packed->layout)) + " int" + std::to_string(packed->spec.bits);
+        t.type = GgmlType::F32;
+        t.ne = {pl->cols, pl->rows};
+        t.nbytes = bytes;
+        t.file = s.file;
+        t.permute_heads = mapped->permute_heads;
+        t.packed = std::move(pl);
+        if (m.Find(t.name) != nullptr) {
+          return Status::Error(dir + ": tensor '" + s.name + "' maps to '" + t.name + "', which another tensor already has");
+        }
+        m.tensors.push_back(std::move(t));
+        continue;
+      }
+    }
     QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, s.name));
     if (!mapped) continue;
     ModelTensor t;
@@ -239,7 +417,22 @@ void SortInLoaderOrder(std::vector<const ModelTensor*>* tensors) {
   });
 }
 
+int64_t SourceRowOf(int64_t row, int64_t rows, int heads) {
+  if (heads <= 0) return row;
+  // new[h*D + 2j + s] = old[h*D + s*D/2 + j]
+  const int64_t head_rows = rows / heads;
+  const int64_t h = row / head_rows, w = row % head_rows;
+  return h * head_rows + (w % 2) * (head_rows / 2) + w / 2;
+}
+
 Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out) {
+  if (t.packed) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t r = SourceRowOf(row0 + i, t.n_rows(), t.permute_heads);
+      QF_RETURN_IF_ERROR(t.packed->DecodeRows(r, 1, out + i * t.ne[0]));
+    }
+    return Status::Ok();
+  }
   const GgmlTypeTraits& tr = TraitsOf(t.type);
   if (tr.decode == nullptr) {
     return Status::Error(t.name + ": source type " + GgmlTypeName(t.type) + " cannot be decoded by this version");
@@ -259,14 +452,8 @@ Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out) {
   const int64_t row_len = t.ne[0];
   const int64_t total_rows = t.n_rows();
   const size_t row_bytes = RowBytes(t.type, row_len);
-  const int64_t head_rows = t.permute_heads > 0 ? total_rows / t.permute_heads : 0;
   for (int64_t i = 0; i < n; ++i) {
-    int64_t r = row0 + i;
-    if (t.permute_heads > 0) {
-      // new[h*D + 2j + s] = old[h*D + s*D/2 + j]
-      const int64_t h = r / head_rows, w = r % head_rows;
-      r = h * head_rows + (w % 2) * (head_rows / 2) + w / 2;
-    }
+    const int64_t r = SourceRowOf(row0 + i, total_rows, t.permute_heads);
     tr.decode(t.data + static_cast<size_t>(r) * row_bytes, out + i * row_len, row_len);
   }
   return Status::Ok();

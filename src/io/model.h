@@ -17,6 +17,8 @@
 
 namespace qforge {
 
+struct PackedLinear;  // sinks/int_layouts.h
+
 struct ModelTensor {
   std::string name;          // GGUF name
   std::string source_name;   // name in the source file
@@ -28,6 +30,9 @@ struct ModelTensor {
   int permute_heads = 0;     // rows are permuted on read with this many heads
   std::shared_ptr<MappedFile> file;
   std::shared_ptr<std::vector<uint8_t>> owned;  // generated tensors own their bytes
+  // Set for a linear weight stored in a GPU integer layout (GPTQ, AWQ,
+  // compressed-tensors): rows decode through it; type then reads F32.
+  std::shared_ptr<const PackedLinear> packed;
 
   int64_t n_elements() const;
   int64_t n_rows() const { return ne.empty() || ne[0] == 0 ? 0 : n_elements() / ne[0]; }
@@ -59,6 +64,10 @@ Result<Model> OpenModel(const std::string& path, const OpenOptions& opts = {});
 // The order llama.cpp's loader (and so llama-quantize) visits tensors: names
 // outside blk.N first, then by block number, ties by byte-wise name.
 void SortInLoaderOrder(std::vector<const ModelTensor*>* tensors);
+
+// The row of the source file that holds row `row` of a tensor whose rows
+// qforge presents Q/K-permuted over `heads` heads (heads 0: no permutation).
+int64_t SourceRowOf(int64_t row, int64_t rows, int heads);
 
 // Decodes rows [row0, row0 + n) of a tensor to float, applying the Q/K row
 // permutation where the tensor has one. Fails for types qforge cannot decode.

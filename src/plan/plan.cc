@@ -390,11 +390,11 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
       plan.warnings.push_back("requantizing '" + t.name + "' from " + GgmlTypeName(t.type) +
                               ": quality suffers compared with quantizing the original weights");
     }
-    tp.copy_bytes = tp.type == t.type && t.permute_heads == 0;
+    tp.copy_bytes = tp.type == t.type && t.permute_heads == 0 && !t.packed;
     if (!tp.copy_bytes && TraitsOf(tp.type).encode == nullptr) {
       return Status::Error("tensor '" + t.name + "': qforge cannot write " + GgmlTypeName(tp.type) + " yet");
     }
-    if (!tp.copy_bytes && TraitsOf(t.type).decode == nullptr) {
+    if (!tp.copy_bytes && !t.packed && TraitsOf(t.type).decode == nullptr) {
       return Status::Error(model.path + ": tensor '" + t.name + "': source type " + t.source_dtype +
                            " cannot be decoded by this version");
     }

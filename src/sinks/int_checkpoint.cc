@@ -41,11 +41,7 @@ int LayerOf(const std::string& gguf_name) {
 // GGUF row that holds each source row.
 std::vector<int64_t> SourceRowOrder(int64_t rows, int heads) {
   std::vector<int64_t> from(static_cast<size_t>(rows));
-  const int64_t head_rows = rows / heads;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t h = r / head_rows, w = r % head_rows;
-    from[static_cast<size_t>(h * head_rows + (w % 2) * (head_rows / 2) + w / 2)] = r;
-  }
+  for (int64_t r = 0; r < rows; ++r) from[static_cast<size_t>(SourceRowOf(r, rows, heads))] = r;
   return from;
 }
 

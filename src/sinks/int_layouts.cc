@@ -7,6 +7,17 @@
 namespace qforge {
 namespace {
 
+// Bit `index * bits` of a stream whose 32-bit words sit `stride` apart.
+uint32_t StridedBits(const uint32_t* words, int64_t stride, int64_t index, int bits) {
+  const uint64_t bit = static_cast<uint64_t>(index) * static_cast<uint64_t>(bits);
+  const uint64_t w = bit / 32, off = bit % 32;
+  uint64_t v = words[w * stride] >> off;
+  if (off + bits > 32) v |= static_cast<uint64_t>(words[(w + 1) * stride]) << (32 - off);
+  return static_cast<uint32_t>(v) & ((1u << bits) - 1);
+}
+
+constexpr int kAwqSlot[8] = {0, 4, 1, 5, 2, 6, 3, 7};  // column j of a word lives in nibble kAwqSlot[j]
+
 constexpr int kAwqOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};  // nibble i holds column 8c + kAwqOrder[i]
 
 int64_t Words(int64_t n, int bits) { return (n * bits + 31) / 32; }
@@ -47,6 +58,7 @@ StDtype ScaleStDtype(ScaleDtype d) {
 }
 
 const uint32_t* Words32(const StTensor& t) { return reinterpret_cast<const uint32_t*>(t.data); }
+const StTensor* Present(const StTensor& t) { return t.data != nullptr ? &t : nullptr; }
 
 Status CheckTensor(const StTensor* t, const std::string& what, const std::string& suffix, StDtype dtype,
                    const std::vector<int64_t>& shape) {
@@ -110,12 +122,7 @@ std::vector<uint32_t> PackBits(const std::vector<uint32_t>& values, int bits) {
   return w;
 }
 
-uint32_t UnpackBits(const uint32_t* words, int64_t index, int bits) {
-  const uint64_t bit = static_cast<uint64_t>(index) * static_cast<uint64_t>(bits);
-  uint64_t v = words[bit / 32] >> (bit % 32);
-  if ((bit % 32) + bits > 32) v |= static_cast<uint64_t>(words[bit / 32 + 1]) << (32 - bit % 32);
-  return static_cast<uint32_t>(v) & ((1u << bits) - 1);
-}
+uint32_t UnpackBits(const uint32_t* words, int64_t index, int bits) { return StridedBits(words, 1, index, bits); }
 
 std::string LayoutSupports(IntLayout l, int64_t rows, int64_t cols, const IntQuantSpec& spec, bool act_order_groups) {
   if (std::string why = spec.Check(cols); !why.empty()) return why;
@@ -253,104 +260,121 @@ std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, co
   return out;
 }
 
-Result<IntQuantized> UnpackLayout(IntLayout l, const LayoutSource& src, int64_t rows, int64_t cols,
-                                  const IntQuantSpec& spec, const std::string& what) {
+
+Status PackedLinear::Validate(const std::string& what) const {
   const int64_t N = rows, K = cols;
   if (std::string why = spec.Check(K); !why.empty()) return Status::Error(what + ": " + why);
   const int b = spec.bits;
-  const int64_t G = spec.Groups(K), len = spec.GroupLen(K);
-  IntQuantized q;
-  q.spec = spec;
-  q.rows = N;
-  q.cols = K;
-  q.n_groups = G;
-  q.codes.resize(static_cast<size_t>(N * K));
-  q.scales.resize(static_cast<size_t>(N * G));
-  q.zeros.assign(q.scales.size(), (1 << b) / 2);
-  q.g_idx.resize(static_cast<size_t>(K));
-  for (int64_t k = 0; k < K; ++k) q.g_idx[static_cast<size_t>(k)] = static_cast<int32_t>(k / len);
-  const uint32_t maxq = static_cast<uint32_t>(spec.maxq());
-  auto read_g_idx = [&](const StTensor* t, const std::string& suffix) -> Status {
-    if (t == nullptr) return Status::Ok();
-    QF_RETURN_IF_ERROR(CheckTensor(t, what, suffix, StDtype::I32, {K}));
+  const int64_t G = spec.Groups(K);
+  switch (layout) {
+    case IntLayout::kCompressedTensors:
+      QF_RETURN_IF_ERROR(CheckTensor(Present(packed), what, "weight_packed", StDtype::I32, {N, Words(K, b)}));
+      QF_RETURN_IF_ERROR(CheckTensor(Present(scales), what, "weight_scale", StDtype::F16, {N, G}));
+      if (!spec.symmetric) QF_RETURN_IF_ERROR(CheckTensor(Present(zeros), what, "weight_zero_point", StDtype::I32, {Words(N, b), G}));
+      break;
+    case IntLayout::kGptq:
+      if ((K * b) % 32 != 0 || (N * b) % 32 != 0) return Status::Error(what + ": shape does not fit the GPTQ packing");
+      QF_RETURN_IF_ERROR(CheckTensor(Present(packed), what, "qweight", StDtype::I32, {K * b / 32, N}));
+      QF_RETURN_IF_ERROR(CheckTensor(Present(zeros), what, "qzeros", StDtype::I32, {G, N * b / 32}));
+      QF_RETURN_IF_ERROR(CheckTensor(Present(scales), what, "scales", StDtype::F16, {G, N}));
+      break;
+    case IntLayout::kAwq:
+      if (b != 4 || N % 8 != 0) return Status::Error(what + ": the AWQ layout needs 4 bits and rows in multiples of 8");
+      QF_RETURN_IF_ERROR(CheckTensor(Present(packed), what, "qweight", StDtype::I32, {K, N / 8}));
+      QF_RETURN_IF_ERROR(CheckTensor(Present(zeros), what, "qzeros", StDtype::I32, {G, N / 8}));
+      QF_RETURN_IF_ERROR(CheckTensor(Present(scales), what, "scales", StDtype::F16, {G, N}));
+      if (Present(g_idx)) return Status::Error(what + ": the AWQ layout has no g_idx");
+      break;
+  }
+  if (Present(g_idx)) {
+    const std::string suffix = layout == IntLayout::kGptq ? "g_idx" : "weight_g_idx";
+    QF_RETURN_IF_ERROR(CheckTensor(Present(g_idx), what, suffix, StDtype::I32, {K}));
     for (int64_t k = 0; k < K; ++k) {
-      int32_t g;
-      std::memcpy(&g, t->data + k * 4, 4);
+      const int32_t g = Group(k);
       if (g < 0 || g >= G) {
         return Status::Error(what + "." + suffix + ": entry " + std::to_string(k) + " is group " + std::to_string(g) +
                              ", expected 0.." + std::to_string(G - 1));
       }
-      q.g_idx[static_cast<size_t>(k)] = g;
-    }
-    return Status::Ok();
-  };
-  switch (l) {
-    case IntLayout::kCompressedTensors: {
-      QF_RETURN_IF_ERROR(CheckTensor(src.packed, what, "weight_packed", StDtype::I32, {N, Words(K, b)}));
-      QF_RETURN_IF_ERROR(CheckTensor(src.scales, what, "weight_scale", StDtype::F16, {N, G}));
-      const uint32_t* w = Words32(*src.packed);
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t k = 0; k < K; ++k) q.codes[static_cast<size_t>(n * K + k)] = static_cast<uint8_t>(UnpackBits(w + n * Words(K, b), k, b));
-      for (int64_t i = 0; i < N * G; ++i) q.scales[static_cast<size_t>(i)] = ScaleAt(*src.scales, i);
-      if (!spec.symmetric) {
-        QF_RETURN_IF_ERROR(CheckTensor(src.zeros, what, "weight_zero_point", StDtype::I32, {Words(N, b), G}));
-        const uint32_t* z = Words32(*src.zeros);
-        std::vector<uint32_t> col(static_cast<size_t>(Words(N, b)));
-        for (int64_t g = 0; g < G; ++g) {
-          for (int64_t i = 0; i < Words(N, b); ++i) col[static_cast<size_t>(i)] = z[i * G + g];
-          for (int64_t n = 0; n < N; ++n) q.zeros[static_cast<size_t>(n * G + g)] = static_cast<int32_t>(UnpackBits(col.data(), n, b));
-        }
-      }
-      QF_RETURN_IF_ERROR(read_g_idx(src.g_idx, "weight_g_idx"));
-      break;
-    }
-    case IntLayout::kGptq: {
-      if ((K * b) % 32 != 0 || (N * b) % 32 != 0) return Status::Error(what + ": shape does not fit the GPTQ packing");
-      const int64_t kw = K * b / 32;
-      QF_RETURN_IF_ERROR(CheckTensor(src.packed, what, "qweight", StDtype::I32, {kw, N}));
-      QF_RETURN_IF_ERROR(CheckTensor(src.zeros, what, "qzeros", StDtype::I32, {G, N * b / 32}));
-      QF_RETURN_IF_ERROR(CheckTensor(src.scales, what, "scales", StDtype::F16, {G, N}));
-      const uint32_t* w = Words32(*src.packed);
-      std::vector<uint32_t> col(static_cast<size_t>(kw));
-      for (int64_t n = 0; n < N; ++n) {
-        for (int64_t i = 0; i < kw; ++i) col[static_cast<size_t>(i)] = w[i * N + n];
-        for (int64_t k = 0; k < K; ++k) q.codes[static_cast<size_t>(n * K + k)] = static_cast<uint8_t>(UnpackBits(col.data(), k, b));
-      }
-      const uint32_t* z = Words32(*src.zeros);
-      for (int64_t g = 0; g < G; ++g)
-        for (int64_t n = 0; n < N; ++n) {
-          // v1 stores zero - 1 (a stored all-ones field is zero 0, wrapped).
-          const uint32_t stored = UnpackBits(z + g * (N * b / 32), n, b);
-          q.zeros[static_cast<size_t>(n * G + g)] = static_cast<int32_t>((stored + 1) & maxq);
-          q.scales[static_cast<size_t>(n * G + g)] = ScaleAt(*src.scales, g * N + n);
-        }
-      QF_RETURN_IF_ERROR(read_g_idx(src.g_idx, "g_idx"));
-      break;
-    }
-    case IntLayout::kAwq: {
-      if (b != 4 || N % 8 != 0) return Status::Error(what + ": the AWQ layout needs 4 bits and rows in multiples of 8");
-      QF_RETURN_IF_ERROR(CheckTensor(src.packed, what, "qweight", StDtype::I32, {K, N / 8}));
-      QF_RETURN_IF_ERROR(CheckTensor(src.zeros, what, "qzeros", StDtype::I32, {G, N / 8}));
-      QF_RETURN_IF_ERROR(CheckTensor(src.scales, what, "scales", StDtype::F16, {G, N}));
-      auto value = [&](const uint32_t* words, int64_t r, int64_t n) {
-        const int64_t c = n / 8, j = n % 8;
-        static constexpr int kSlot[8] = {0, 4, 1, 5, 2, 6, 3, 7};  // column j lives in nibble kSlot[j]
-        return (words[r * (N / 8) + c] >> (4 * kSlot[j])) & 0xF;
-      };
-      const uint32_t* w = Words32(*src.packed);
-      const uint32_t* z = Words32(*src.zeros);
-      for (int64_t n = 0; n < N; ++n) {
-        for (int64_t k = 0; k < K; ++k) q.codes[static_cast<size_t>(n * K + k)] = static_cast<uint8_t>(value(w, k, n));
-        for (int64_t g = 0; g < G; ++g) {
-          q.zeros[static_cast<size_t>(n * G + g)] = static_cast<int32_t>(value(z, g, n));
-          q.scales[static_cast<size_t>(n * G + g)] = ScaleAt(*src.scales, g * N + n);
-        }
-      }
-      break;
     }
   }
-  for (uint8_t c : q.codes) {
-    if (c > maxq) return Status::Error(what + ": a code exceeds " + std::to_string(maxq));
+  return Status::Ok();
+}
+
+uint32_t PackedLinear::Code(int64_t n, int64_t k) const {
+  const int b = spec.bits;
+  const uint32_t* w = Words32(packed);
+  switch (layout) {
+    case IntLayout::kCompressedTensors: return StridedBits(w + n * Words(cols, b), 1, k, b);
+    case IntLayout::kGptq: return StridedBits(w + n, rows, k, b);
+    case IntLayout::kAwq: return (w[k * (rows / 8) + n / 8] >> (4 * kAwqSlot[n % 8])) & 0xF;
+  }
+  return 0;
+}
+
+int32_t PackedLinear::Zero(int64_t n, int64_t g) const {
+  const int b = spec.bits;
+  const int64_t G = spec.Groups(cols);
+  switch (layout) {
+    case IntLayout::kCompressedTensors:
+      if (spec.symmetric || !Present(zeros)) return (1 << b) / 2;
+      return static_cast<int32_t>(StridedBits(Words32(zeros) + g, G, n, b));
+    case IntLayout::kGptq: {
+      const uint32_t stored = StridedBits(Words32(zeros) + g * (rows * b / 32), 1, n, b);
+      // v1: a stored all-ones field means zero 0 (wrapped).
+      return static_cast<int32_t>(zeros_minus_one ? (stored + 1) & static_cast<uint32_t>(spec.maxq()) : stored);
+    }
+    case IntLayout::kAwq:
+      return static_cast<int32_t>((Words32(zeros)[g * (rows / 8) + n / 8] >> (4 * kAwqSlot[n % 8])) & 0xF);
+  }
+  return 0;
+}
+
+float PackedLinear::Scale(int64_t n, int64_t g) const {
+  return layout == IntLayout::kCompressedTensors ? ScaleAt(scales, n * spec.Groups(cols) + g) : ScaleAt(scales, g * rows + n);
+}
+
+int32_t PackedLinear::Group(int64_t k) const {
+  if (!Present(g_idx)) return static_cast<int32_t>(k / spec.GroupLen(cols));
+  int32_t g;
+  std::memcpy(&g, g_idx.data + k * 4, 4);
+  return g;
+}
+
+Status PackedLinear::DecodeRows(int64_t row0, int64_t n, float* out) const {
+  const int64_t G = spec.Groups(cols);
+  std::vector<float> s(static_cast<size_t>(G));
+  std::vector<int32_t> z(static_cast<size_t>(G));
+  for (int64_t r = row0; r < row0 + n; ++r) {
+    for (int64_t g = 0; g < G; ++g) {
+      s[static_cast<size_t>(g)] = Scale(r, g);
+      z[static_cast<size_t>(g)] = Zero(r, g);
+    }
+    float* o = out + (r - row0) * cols;
+    for (int64_t k = 0; k < cols; ++k) {
+      const int32_t g = Group(k);
+      o[k] = s[static_cast<size_t>(g)] * static_cast<float>(static_cast<int32_t>(Code(r, k)) - z[static_cast<size_t>(g)]);
+    }
+  }
+  return Status::Ok();
+}
+
+IntQuantized PackedLinear::Unpack() const {
+  IntQuantized q;
+  q.spec = spec;
+  q.rows = rows;
+  q.cols = cols;
+  q.n_groups = spec.Groups(cols);
+  q.codes.resize(static_cast<size_t>(rows * cols));
+  q.scales.resize(static_cast<size_t>(rows * q.n_groups));
+  q.zeros.resize(q.scales.size());
+  q.g_idx.resize(static_cast<size_t>(cols));
+  for (int64_t k = 0; k < cols; ++k) q.g_idx[static_cast<size_t>(k)] = Group(k);
+  for (int64_t n = 0; n < rows; ++n) {
+    for (int64_t k = 0; k < cols; ++k) q.codes[static_cast<size_t>(n * cols + k)] = static_cast<uint8_t>(Code(n, k));
+    for (int64_t g = 0; g < q.n_groups; ++g) {
+      q.scales[static_cast<size_t>(n * q.n_groups + g)] = Scale(n, g);
+      q.zeros[static_cast<size_t>(n * q.n_groups + g)] = Zero(n, g);
+    }
   }
   return q;
 }

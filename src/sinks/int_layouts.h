@@ -42,15 +42,31 @@ std::vector<StTensorSpec> LayoutTensors(IntLayout l, const std::string& prefix, 
 // Packs q (rows in the checkpoint's order) into those tensors.
 std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, const IntQuantized& q, StDtype model_dtype);
 
-// Reads them back: the tensors by name (prefix + suffix) must be present.
-struct LayoutSource {
-  const StTensor* packed = nullptr;  // weight_packed / qweight
-  const StTensor* scales = nullptr;
-  const StTensor* zeros = nullptr;   // may be null (symmetric compressed-tensors)
-  const StTensor* g_idx = nullptr;   // may be null
+// A linear layer stored in one of the layouts, read in place from the
+// checkpoint's mapped tensors: element access for
+// tests and tools, and row decoding to float for the engine.
+struct PackedLinear {
+  IntLayout layout = IntLayout::kCompressedTensors;
+  IntQuantSpec spec;
+  int64_t rows = 0, cols = 0;
+  // Copies of the checkpoint's tensor entries (they keep the mapping
+  // alive); a part without data is absent.
+  StTensor packed;  // weight_packed / qweight
+  StTensor scales;
+  StTensor zeros;   // absent for symmetric compressed-tensors
+  StTensor g_idx;   // absent: column / group
+  bool zeros_minus_one = true;       // GPTQ v1 stores zero - 1; v2 the zero itself
+
+  // Checks every tensor's dtype and shape and every g_idx entry; what names
+  // the layer in messages.
+  Status Validate(const std::string& what) const;
+  uint32_t Code(int64_t row, int64_t col) const;
+  int32_t Zero(int64_t row, int64_t group) const;
+  float Scale(int64_t row, int64_t group) const;
+  int32_t Group(int64_t col) const;
+  Status DecodeRows(int64_t row0, int64_t n, float* out) const;
+  IntQuantized Unpack() const;  // after Validate
 };
-Result<IntQuantized> UnpackLayout(IntLayout l, const LayoutSource& src, int64_t rows, int64_t cols,
-                                  const IntQuantSpec& spec, const std::string& what);
 
 // Dense little-endian bitstream: value i at bits [bits*i, bits*i + bits).
 std::vector<uint32_t> PackBits(const std::vector<uint32_t>& values, int bits);
