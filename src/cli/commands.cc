@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/cli_util.h"
 
 #include <fmt/core.h>
 
@@ -30,37 +31,6 @@ namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
 namespace {
-
-int Fail(const Status& s) {
-  fmt::print(stderr, "qforge: error: {}\n", s.message());
-  return 1;
-}
-
-std::string HumanBytes(uint64_t b) {
-  const double d = static_cast<double>(b);
-  if (b >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", d / (1 << 30));
-  if (b >= (uint64_t{1} << 20)) return fmt::format("{:.2f} MiB", d / (1 << 20));
-  if (b >= (uint64_t{1} << 10)) return fmt::format("{:.1f} KiB", d / (1 << 10));
-  return fmt::format("{} B", b);
-}
-
-std::string ShapeString(const std::vector<int64_t>& ne) {
-  std::string s;
-  for (size_t i = 0; i < ne.size(); ++i) s += (i ? " x " : "") + std::to_string(ne[i]);
-  return s;
-}
-
-std::string ModelStem(const std::string& path) {
-  fs::path p(path);
-  if (fs::is_directory(p)) {
-    std::string s = p.filename().string();
-    if (s.empty()) s = p.parent_path().filename().string();
-    return s;
-  }
-  return p.stem().string();
-}
-
-int Threads(const GlobalOptions& g) { return g.threads > 0 ? g.threads : DefaultThreads(); }
 
 std::string ValueSummary(const GgufValue& v, int max_items) {
   switch (v.type()) {
@@ -237,6 +207,7 @@ void PrintPlanTable(const Plan& plan) {
 }  // namespace
 
 int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
+  if (a.type.empty()) return Fail(Status::Error("plan: --type is required (a GGUF type or preset)"));
   PreparedPlan pp;
   Status s = Prepare(a, &pp);
   if (!s.ok()) return Fail(s);
@@ -259,6 +230,11 @@ int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
 }
 
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
+  if (!a.scheme.empty()) {
+    if (!a.type.empty()) return Fail(Status::Error("--type (GGUF) and --scheme (safetensors checkpoint) exclude each other"));
+    return RunIntQuantize(g, a);
+  }
+  if (a.type.empty()) return Fail(Status::Error("quantize: give --type (a GGUF type or preset) or --scheme (W4A16, W8A16, ...)"));
   PreparedPlan pp;
   Status prep = Prepare(a, &pp);
   if (!prep.ok()) return Fail(prep);

@@ -27,6 +27,19 @@ struct QuantizeArgs {
   std::vector<std::string> tensor_types;  // PATTERN=TYPE
   std::string tensor_type_file;
   std::string output_tensor_type, token_embedding_type;
+  // Integer weight-only checkpoints for GPU runtimes (--scheme).
+  std::string scheme;                       // W4A16, W4A16_ASYM, W8A16, ...
+  std::string method = "gptq";              // rtn, gptq, awq
+  std::string layout = "compressed-tensors";  // compressed-tensors, gptq, awq
+  int64_t group_size = 128;                 // -1: per channel
+  std::string calib;
+  int64_t calib_samples = 128;
+  int64_t calib_seqlen = 2048;
+  float damp = 0.01f;
+  bool act_order = false;
+  bool static_groups = false;
+  std::string max_shard_size = "5GB";
+  std::vector<std::string> ignore;
 };
 
 struct InspectArgs {
@@ -82,6 +95,7 @@ int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a);
 int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a);
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a);
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a);
+int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a);
 int RunPlan(const GlobalOptions& g, const QuantizeArgs& a);
 int RunInspect(const GlobalOptions& g, const InspectArgs& a);
 int RunListFormats(const GlobalOptions& g);

@@ -20,8 +20,7 @@ int main(int argc, char** argv) {
   for (auto* sub : {quant, plan}) {
     sub->add_option("source", qa.source, "Hugging Face folder (config.json + *.safetensors) or .gguf file")
         ->required();
-    sub->add_option("-f,--type", qa.type, "Output type or preset, e.g. Q4_K_M, Q8_0, IQ4_XS (see list-formats)")
-        ->required();
+    sub->add_option("-f,--type", qa.type, "GGUF output type or preset, e.g. Q4_K_M, Q8_0, IQ4_XS (see list-formats)");
     sub->add_option("--imatrix", qa.imatrix, "Importance matrix (llama.cpp GGUF imatrix or legacy .dat)");
     sub->add_option("--include-weights", qa.include_weights,
                     "Use the imatrix only for tensors whose name contains this (repeatable)");
@@ -43,7 +42,23 @@ int main(int argc, char** argv) {
     sub->add_flag("--json", g.json, "Print the table and totals as JSON");
   }
   quant->add_option("-o,--output", qa.output,
-                    "Output file or folder (default: <model>-<TYPE>.gguf in the current directory)");
+                    "Output file or folder (default: <model>-<TYPE>.gguf, or <model>-<SCHEME>-<method> for --scheme)");
+  quant->add_option("--scheme", qa.scheme,
+                    "Integer weight-only checkpoint for vLLM/Transformers instead of GGUF: W4A16, W4A16_ASYM, W8A16 "
+                    "(also W2A16, W3A16)")
+      ->group("Safetensors checkpoints (--scheme)");
+  auto add_int = [&](CLI::Option* o) { o->group("Safetensors checkpoints (--scheme)"); };
+  add_int(quant->add_option("--method", qa.method, "rtn, gptq or awq")->capture_default_str());
+  add_int(quant->add_option("--layout", qa.layout, "compressed-tensors, gptq or awq")->capture_default_str());
+  add_int(quant->add_option("--group-size", qa.group_size, "Columns per scale; -1 for one per output channel")->capture_default_str());
+  add_int(quant->add_option("--calib", qa.calib, "Calibration text (GPTQ, AWQ)"));
+  add_int(quant->add_option("--calib-samples", qa.calib_samples, "Calibration sequences (at most)")->capture_default_str());
+  add_int(quant->add_option("--calib-seqlen", qa.calib_seqlen, "Tokens per sequence, clipped to the model's context and the text")->capture_default_str());
+  add_int(quant->add_option("--damp", qa.damp, "GPTQ dampening, a fraction of the Hessian's mean diagonal")->capture_default_str());
+  add_int(quant->add_flag("--act-order", qa.act_order, "GPTQ: quantize columns by decreasing activation energy (writes g_idx)"));
+  add_int(quant->add_flag("--static-groups", qa.static_groups, "GPTQ with --act-order: group scales from the original column ranges"));
+  add_int(quant->add_option("--max-shard-size", qa.max_shard_size, "Largest safetensors file, e.g. 5GB, 500MB")->capture_default_str());
+  add_int(quant->add_option("--ignore", qa.ignore, "REGEX: leave matching modules (e.g. 'mlp\\.down_proj') in float; repeatable"));
 
   InspectArgs ia;
   auto* insp = app.add_subcommand("inspect", "Show a model's metadata and tensor table");

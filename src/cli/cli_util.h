@@ -1,0 +1,23 @@
+// Small helpers every qforge command shares: error printing, sizes, names.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "qforge/status.h"
+
+namespace qforge::cli {
+
+// Prints "qforge: error: <message>" and returns the exit code 1.
+int Fail(const Status& s);
+std::string HumanBytes(uint64_t b);
+std::string ShapeString(const std::vector<int64_t>& ne);
+// A model's name for default output names: folder name or file stem.
+std::string ModelStem(const std::string& path);
+int Threads(const GlobalOptions& g);
+// Peak resident memory of this process so far, in bytes (0 if unknown).
+uint64_t PeakRssBytes();
+
+}  // namespace qforge::cli

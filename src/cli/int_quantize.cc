@@ -1,0 +1,120 @@
+// qforge quantize --scheme: GPTQ / AWQ / RTN integer checkpoints in the
+// compressed-tensors, GPTQ or AWQ layout.
+#include <fmt/core.h>
+
+#include <cctype>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "algorithms/int_pipeline.h"
+#include "base/progress.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "io/model.h"
+#include "io/output_file.h"
+
+namespace qforge::cli {
+namespace {
+
+// "5GB", "500MB", "2GiB", "123456" -> bytes.
+Result<uint64_t> ParseSize(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  if (i == 0) return Status::Error("--max-shard-size '" + s + "': expected a size such as 5GB, 500MB or a byte count");
+  const double v = std::stod(s.substr(0, i));
+  std::string unit = s.substr(i);
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double mul = 1;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "KB") mul = 1e3;
+  else if (unit == "MB") mul = 1e6;
+  else if (unit == "GB") mul = 1e9;
+  else if (unit == "KIB") mul = 1024.0;
+  else if (unit == "MIB") mul = 1024.0 * 1024;
+  else if (unit == "GIB") mul = 1024.0 * 1024 * 1024;
+  else return Status::Error("--max-shard-size '" + s + "': unknown unit '" + unit + "' (expected B, KB, MB, GB, KiB, MiB, GiB)");
+  if (v * mul < 1) return Status::Error("--max-shard-size '" + s + "': must be at least one byte");
+  return static_cast<uint64_t>(v * mul);
+}
+
+}  // namespace
+
+int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
+  IntPipelineOptions po;
+  IntCheckpointOptions& co = po.checkpoint;
+  if (Status s = ParseIntScheme(a.scheme, &co.spec); !s.ok()) return Fail(s);
+  co.spec.group_size = a.group_size;
+  if (a.group_size == 0 || a.group_size < -1) {
+    return Fail(Status::Error("--group-size " + std::to_string(a.group_size) + ": expected -1 (per channel) or a positive size such as 128"));
+  }
+  if (a.method == "rtn") co.method = IntMethod::kRtn;
+  else if (a.method == "gptq") co.method = IntMethod::kGptq;
+  else if (a.method == "awq") co.method = IntMethod::kAwq;
+  else return Fail(Status::Error("--method '" + a.method + "': expected rtn, gptq or awq"));
+  if (!IntLayoutFromName(a.layout, &co.layout)) {
+    return Fail(Status::Error("--layout '" + a.layout + "': expected compressed-tensors, gptq or awq"));
+  }
+  if (!(a.damp > 0.0f && a.damp < 1.0f)) return Fail(Status::Error("--damp: expected a fraction between 0 and 1"));
+  if ((a.act_order || a.static_groups) && co.method != IntMethod::kGptq) {
+    return Fail(Status::Error("--act-order and --static-groups apply to --method gptq only"));
+  }
+  if (a.calib_samples <= 0 || a.calib_seqlen <= 1) {
+    return Fail(Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)"));
+  }
+  co.gptq.damp = a.damp;
+  co.gptq.act_order = a.act_order;
+  co.gptq.static_groups = a.static_groups;
+  co.ignore = a.ignore;
+  auto shard = ParseSize(a.max_shard_size);
+  if (!shard.ok()) return Fail(shard.status());
+  co.max_shard_bytes = *shard;
+  po.calib_text = a.calib;
+  po.calib_samples = a.calib_samples;
+  po.calib_seqlen = a.calib_seqlen;
+  po.threads = Threads(g);
+
+  InstallOutputCleanupHandlers();
+  auto model = OpenModel(a.source);
+  if (!model.ok()) return Fail(model.status());
+  std::string out = a.output;
+  if (out.empty()) {
+    std::string scheme = a.scheme;
+    for (char& c : scheme) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    out = ModelStem(a.source) + "-" + scheme + "-" + a.method + (a.layout == "compressed-tensors" ? "" : "-" + a.layout);
+  }
+  const bool show = !g.quiet && !g.json;
+  ProgressBar bar(std::string(IntMethodName(co.method)) + " " + ModelStem(a.source), static_cast<uint64_t>(model->n_layer), show);
+  po.on_layer = [&](int64_t done, int64_t total) { bar.Advance(1, "layer " + std::to_string(done) + "/" + std::to_string(total)); };
+  IntPipelineReport rep;
+  Status s = QuantizeToIntCheckpoint(*model, out, po, &rep);
+  bar.Finish();
+  if (!s.ok()) return Fail(s);
+  const uint64_t rss = PeakRssBytes();
+  const auto& t = rep.timings;
+  if (g.json) {
+    nlohmann::ordered_json j = {{"output", out},
+                                {"layout", a.layout},
+                                {"method", a.method},
+                                {"scheme", a.scheme},
+                                {"group_size", a.group_size},
+                                {"quantized_linears", rep.quantized_linears},
+                                {"calib_samples", rep.samples},
+                                {"calib_seqlen", rep.seqlen},
+                                {"bytes", rep.bytes},
+                                {"shards", rep.shards},
+                                {"seconds", {{"total", rep.total_s}, {"forward", t.forward_s}, {"hessian", t.hessian_s},
+                                             {"solve", t.solve_s}, {"search", t.search_s}, {"pack_write", rep.pack_write_s}}},
+                                {"peak_rss_bytes", rss}};
+    fmt::print("{}\n", j.dump(2));
+  } else if (!g.quiet) {
+    fmt::print("{}: {} {} g{} ({}), {} linear layers quantized", out, a.scheme, a.method, a.group_size, a.layout,
+               rep.quantized_linears);
+    if (rep.samples > 0) fmt::print(", calibrated on {} x {} tokens", rep.samples, rep.seqlen);
+    fmt::print("\n  {} in {} shard(s); {:.2f} s (forward {:.2f}, hessian {:.2f}, solve {:.2f}, search {:.2f}, pack+write {:.2f}); peak memory {}\n",
+               HumanBytes(rep.bytes), rep.shards, rep.total_s, t.forward_s, t.hessian_s, t.solve_s, t.search_s,
+               rep.pack_write_s, HumanBytes(rss));
+  }
+  return 0;
+}
+
+}  // namespace qforge::cli
