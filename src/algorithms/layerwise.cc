@@ -138,10 +138,12 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
           tm.hessian_s += Seconds(h0);
         });
         std::vector<float> scratch;
+        // The pass can stop at the set's last linear: its input is the last one needed.
+        const std::string stop_at = p + set.back() + ".weight";
         auto f0 = Clock::now();
         for (const auto& xs : x) {
           scratch = xs;
-          QF_RETURN_IF_ERROR(engine->ForwardLayer(l, scratch.data(), static_cast<int64_t>(xs.size()) / E));
+          QF_RETURN_IF_ERROR(engine->ForwardLayer(l, scratch.data(), static_cast<int64_t>(xs.size()) / E, stop_at));
         }
         tm.forward_s += Seconds(f0);
         engine->SetActivationHook(nullptr);

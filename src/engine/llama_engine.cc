@@ -177,6 +177,10 @@ Result<const std::vector<float>*> LlamaEngine::Weight(const std::string& name, s
 void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
                          const std::vector<float>& w) {
   if (hook_) hook_(name, x, T, K);
+  if (!stop_at_.empty() && name == stop_at_) {
+    stopped_ = true;  // the caller wanted this input, not what follows
+    return;
+  }
   const ModelTensor* t = Find(name == "output.weight" && !Find(name) ? "token_embd.weight" : name);
   // HF sources are F32 to the engine (the converter's view), so only GGUF
   // weights carry a storage type whose arithmetic llama.cpp would use.
@@ -238,6 +242,7 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
     QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + name + ".weight", &w));
     const int64_t n = static_cast<int64_t>(y->size()) / T;
     Linear(p + name + ".weight", h, T, E, y->data(), n, *w_ptr);
+    if (stopped_) return Status::Ok();
     QF_RETURN_IF_ERROR(add_bias(p + name + ".bias", y->data(), n));
   }
   QF_RETURN_IF_ERROR(head_norm(p + "attn_q_norm.weight", q.data(), H));
@@ -298,6 +303,7 @@ Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
   std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());
   QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_gate.weight", &w));
   Linear(p + "ffn_gate.weight", h, T, E, gate.data(), F, *w_ptr);
+  if (stopped_) return Status::Ok();
   QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
   Linear(p + "ffn_up.weight", h, T, E, up.data(), F, *w_ptr);
   for (size_t i = 0; i < gate.size(); ++i) {
@@ -323,6 +329,7 @@ Status LlamaEngine::Layer(int64_t l, float* x, int64_t T, KvCache* cache) {
   std::vector<float> h(n), proj(n);
   QF_RETURN_IF_ERROR(Norm(p + "attn_norm.weight", x, T, h.data()));
   QF_RETURN_IF_ERROR(Attention(l, h.data(), T, cache, proj.data()));
+  if (stopped_) return Status::Ok();
   for (size_t i = 0; i < n; ++i) x[i] += proj[i];
   QF_RETURN_IF_ERROR(Norm(p + "ffn_norm.weight", x, T, h.data()));
   QF_RETURN_IF_ERROR(Mlp(l, h.data(), T, proj.data()));
@@ -330,12 +337,17 @@ Status LlamaEngine::Layer(int64_t l, float* x, int64_t T, KvCache* cache) {
   return Status::Ok();
 }
 
-Status LlamaEngine::ForwardLayer(int64_t l, float* x, int64_t T) {
+Status LlamaEngine::ForwardLayer(int64_t l, float* x, int64_t T, const std::string& stop_at) {
   openblas_set_num_threads(BlasThreads());
   KvCache cache;
   cache.k.resize(static_cast<size_t>(hp_.n_layer));
   cache.v.resize(static_cast<size_t>(hp_.n_layer));
-  return Layer(l, x, T, &cache);
+  stop_at_ = stop_at;
+  stopped_ = false;
+  Status s = Layer(l, x, T, &cache);
+  stop_at_.clear();
+  stopped_ = false;
+  return s;
 }
 
 Status LlamaEngine::AttentionBlock(int64_t l, const float* h, int64_t T, float* out) {

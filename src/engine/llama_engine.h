@@ -61,8 +61,10 @@ class LlamaEngine {
   // Pieces of the forward pass, for layer-by-layer calibration. Sequences
   // start at position 0; rows are T x n_embd.
   Status Embed(const std::vector<int32_t>& tokens, std::vector<float>* x) const;
-  // One decoder layer, residuals included, on x in place.
-  Status ForwardLayer(int64_t layer, float* x, int64_t T);
+  // One decoder layer, residuals included, on x in place. With stop_at (a
+  // linear weight's name) the pass ends once that linear has seen its input
+  // (the hook is called), leaving x unspecified: for collecting inputs.
+  Status ForwardLayer(int64_t layer, float* x, int64_t T, const std::string& stop_at = "");
   // The attention (from the normed input h to o_proj's output) and the MLP
   // (from the normed input to down_proj's output), without residuals.
   Status AttentionBlock(int64_t layer, const float* h, int64_t T, float* out);
@@ -97,6 +99,8 @@ class LlamaEngine {
   std::vector<float> act_;  // activations rounded as llama.cpp would
   mutable std::unordered_map<std::string, std::vector<float>> cache_;
   std::unordered_map<std::string, const std::vector<float>*> overrides_;
+  std::string stop_at_;
+  bool stopped_ = false;
 };
 
 }  // namespace qforge
