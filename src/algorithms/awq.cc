@@ -1,14 +1,12 @@
 #include "algorithms/awq.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include "base/parallel.h"
+#include "numeric/gemm.h"
 
-extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace qforge {
 namespace {
@@ -16,11 +14,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
-// y (T x N) = x (T x K) W^T.
-void MatMulT(const float* x, int64_t T, int64_t K, const float* w, int64_t N, float* y) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(N), static_cast<int>(K), 1.0f,
-              x, static_cast<int>(K), w, static_cast<int>(K), 0.0f, y, static_cast<int>(N));
-}
 
 void QuantizeGroupInPlace(float* v, int64_t n, const IntQuantSpec& spec) {
   const GroupParams p = FindGroupParams(v, n, 1, spec);
@@ -87,7 +80,6 @@ void AwqClip(float* w, int64_t rows, int64_t cols, const std::vector<float>& x, 
   constexpr int kGrid = 20;
   constexpr float kMaxShrink = 0.5f;
   const int64_t len = spec.GroupLen(cols);
-  openblas_set_num_threads(1);
   for (int64_t k0 = 0; k0 < cols; k0 += len) {
     const int64_t G = std::min(len, cols - k0);
     std::vector<float> xg(static_cast<size_t>(n * G));
@@ -115,7 +107,7 @@ void AwqClip(float* w, int64_t rows, int64_t cols, const std::vector<float>& x, 
             for (int64_t k = 0; k < G; ++k) d[k] -= src[k];
           }
           // res (n x nb) = xg (n x G) diff^T: each row's output error per token.
-          MatMulT(xg.data(), n, G, diff.data(), nb, res.data());
+          GemmNT(xg.data(), n, G, diff.data(), nb, res.data(), 1);
           for (int64_t r = 0; r < nb; ++r) {
             double err = 0.0;
             for (int64_t t = 0; t < n; ++t) err += static_cast<double>(res[static_cast<size_t>(t * nb + r)]) * res[static_cast<size_t>(t * nb + r)];
@@ -188,11 +180,11 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const Group& g = groups[gi];
     if (!std::all_of(g.layers.begin(), g.layers.end(), wanted)) continue;
-    const auto& inputs = in[g.input];
+    const auto& all_inputs = in[g.input];
     const int64_t K = cols_of(g.layers[0]);
     std::vector<double> xsum(static_cast<size_t>(K), 0.0);
     int64_t n_tok = 0;
-    for (const auto& s : inputs) {
+    for (const auto& s : all_inputs) {
       const int64_t T = static_cast<int64_t>(s.size()) / K;
       n_tok += T;
       for (int64_t t = 0; t < T; ++t)
@@ -204,6 +196,13 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
     for (const auto& s : g.layers) ws.push_back(&W(s));
     const std::vector<float> w_mean = AwqWeightMean(ws, K, opts.spec.GroupLen(K));
 
+    // The search's loss runs on evenly spaced sequences, at most
+    // search_samples of them (all when 0): on a CPU the 20 trial passes
+    // over every calibration token dominate the run.
+    std::vector<std::vector<float>> inputs;
+    const size_t n_all = all_inputs.size();
+    const size_t n_use = opts.awq_search_samples > 0 ? std::min(n_all, static_cast<size_t>(opts.awq_search_samples)) : n_all;
+    for (size_t i = 0; i < n_use; ++i) inputs.push_back(all_inputs[i * n_all / n_use]);
     // The module's output for every sequence, with whatever weights are set.
     auto module = [&](std::vector<std::vector<float>>* ys, const std::vector<std::vector<float>>* lin_w) -> Status {
       ys->resize(inputs.size());
@@ -212,7 +211,7 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
         if (g.kind == Group::kLinear) {
           const int64_t N = rows_of(g.layers[0]);
           (*ys)[i].resize(static_cast<size_t>(T * N));
-          MatMulT(inputs[i].data(), T, K, (lin_w ? (*lin_w)[0] : W(g.layers[0])).data(), N, (*ys)[i].data());
+          GemmNT(inputs[i].data(), T, K, (lin_w ? (*lin_w)[0] : W(g.layers[0])).data(), N, (*ys)[i].data(), opts.threads);
         } else {
           (*ys)[i].resize(static_cast<size_t>(T * E));
           if (g.kind == Group::kAttn) {

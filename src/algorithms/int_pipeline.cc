@@ -66,6 +66,7 @@ Status QuantizeToIntCheckpoint(const Model& model, const std::string& out_dir, c
   lo.gptq = opts.checkpoint.gptq;
   lo.true_sequential = opts.checkpoint.true_sequential;
   lo.threads = opts.threads;
+  lo.awq_search_samples = opts.awq_search_samples;
   lo.quantize = [&](const std::string& name) { return writer->Quantizes(name); };
   lo.on_layer = opts.on_layer;
   auto sink = [&](LayerOutput&& out) -> Status {

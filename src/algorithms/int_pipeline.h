@@ -18,6 +18,7 @@ struct IntPipelineOptions {
   std::string calib_text;           // required for GPTQ and AWQ
   int64_t calib_samples = 128;
   int64_t calib_seqlen = 2048;      // clipped to the model's context and the text
+  int64_t awq_search_samples = 16;  // sequences AWQ's scale-search loss runs on (0: all)
   int threads = 1;
   std::function<void(int64_t done, int64_t total)> on_layer;
 };

@@ -26,6 +26,7 @@ struct LayerwiseOptions {
   IntQuantSpec spec;
   GptqOptions gptq;
   bool true_sequential = true;  // GPTQ: q,k,v -> o -> gate,up -> down, each on the others' quantized outputs
+  int64_t awq_search_samples = 16;  // AWQ: sequences the scale search's loss runs on (0: all)
   int threads = 1;
   // Which linear weights (GGUF names) to quantize; the rest stay float.
   std::function<bool(const std::string&)> quantize;

@@ -35,6 +35,7 @@ struct QuantizeArgs {
   std::string calib;
   int64_t calib_samples = 128;
   int64_t calib_seqlen = 2048;
+  int64_t awq_search_samples = 16;
   float damp = 0.01f;
   bool act_order = false;
   bool static_groups = false;

@@ -58,6 +58,7 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   if ((a.act_order || a.static_groups) && co.method != IntMethod::kGptq) {
     return Fail(Status::Error("--act-order and --static-groups apply to --method gptq only"));
   }
+  if (a.awq_search_samples < 0) return Fail(Status::Error("--awq-search-samples: expected 0 (all) or a positive count"));
   if (a.calib_samples <= 0 || a.calib_seqlen <= 1) {
     return Fail(Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)"));
   }
@@ -71,6 +72,7 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   po.calib_text = a.calib;
   po.calib_samples = a.calib_samples;
   po.calib_seqlen = a.calib_seqlen;
+  po.awq_search_samples = a.awq_search_samples;
   po.threads = Threads(g);
 
   InstallOutputCleanupHandlers();

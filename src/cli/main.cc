@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
   add_int(quant->add_option("--calib", qa.calib, "Calibration text (GPTQ, AWQ)"));
   add_int(quant->add_option("--calib-samples", qa.calib_samples, "Calibration sequences (at most)")->capture_default_str());
   add_int(quant->add_option("--calib-seqlen", qa.calib_seqlen, "Tokens per sequence, clipped to the model's context and the text")->capture_default_str());
+  add_int(quant->add_option("--awq-search-samples", qa.awq_search_samples,
+                            "AWQ: calibration sequences the scale search's loss runs on (0: all; the mean |x| uses all)")
+              ->capture_default_str());
   add_int(quant->add_option("--damp", qa.damp, "GPTQ dampening, a fraction of the Hessian's mean diagonal")->capture_default_str());
   add_int(quant->add_flag("--act-order", qa.act_order, "GPTQ: quantize columns by decreasing activation energy (writes g_idx)"));
   add_int(quant->add_flag("--static-groups", qa.static_groups, "GPTQ with --act-order: group scales from the original column ranges"));

@@ -9,9 +9,9 @@
 #include "base/parallel.h"
 #include "codecs/simd_kernels.h"
 #include "codecs/scale_search.h"
+#include "numeric/gemm.h"
 #include "numeric/half.h"
 
-extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace qforge {
 namespace {
@@ -137,6 +137,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
   if (model.Find("rope_freqs.weight") != nullptr) {
     return Status::Error(model.path + ": tensor 'rope_freqs.weight': llama3-style RoPE scaling is not in the engine yet");
   }
+  UseSingleThreadedBlas();
   auto engine = std::unique_ptr<LlamaEngine>(new LlamaEngine(model, hp, std::max(1, threads)));
   engine->cache_weights_ = weight_cache_bytes > 0 && static_cast<uint64_t>(model.n_params()) * 4 <= weight_cache_bytes;
   return engine;
@@ -189,8 +190,7 @@ void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int
     RoundActivationsLikeLlamaCpp(t->type, act_.data(), T, K);
     x = act_.data();
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(N), static_cast<int>(K),
-              1.0f, x, static_cast<int>(K), w.data(), static_cast<int>(K), 0.0f, y, static_cast<int>(N));
+  GemmNT(x, T, K, w.data(), N, y, threads_);
 }
 
 Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_logit, std::vector<float>* logits) {
@@ -213,8 +213,6 @@ Status LlamaEngine::Embed(const std::vector<int32_t>& tokens, std::vector<float>
   for (size_t i = 0; i < tokens.size(); ++i) QF_RETURN_IF_ERROR(ReadRowsF32(*emb, tokens[i], 1, x->data() + i * E));
   return Status::Ok();
 }
-
-int LlamaEngine::BlasThreads() const { return hp_.n_embd >= 256 ? threads_ : 1; }
 
 Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cache, float* out) {
   const int64_t E = hp_.n_embd, H = hp_.n_head, HKV = hp_.n_head_kv, D = hp_.head_dim;
@@ -265,9 +263,8 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   const int64_t S = n_past + T;  // keys visible to the last query
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
   // Causal attention per head: scores = Q K^T by BLAS, masked softmax,
-  // then P V by BLAS. Heads run in parallel; BLAS stays single-threaded there.
+  // then P V by BLAS. Heads run in parallel.
   const int64_t group = H / HKV;
-  openblas_set_num_threads(1);
   ParallelFor(H, threads_, [&](int64_t hb, int64_t he) {
     std::vector<float> scores(static_cast<size_t>(T * S));
     for (int64_t hh = hb; hh < he; ++hh) {
@@ -289,7 +286,6 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
                   att.data() + hh * D, static_cast<int>(H * D));
     }
   });
-  openblas_set_num_threads(BlasThreads());
   QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_output.weight", &w));
   Linear(p + "attn_output.weight", att.data(), T, H * D, out, E, *w_ptr);
   return Status::Ok();
@@ -338,7 +334,6 @@ Status LlamaEngine::Layer(int64_t l, float* x, int64_t T, KvCache* cache) {
 }
 
 Status LlamaEngine::ForwardLayer(int64_t l, float* x, int64_t T, const std::string& stop_at) {
-  openblas_set_num_threads(BlasThreads());
   KvCache cache;
   cache.k.resize(static_cast<size_t>(hp_.n_layer));
   cache.v.resize(static_cast<size_t>(hp_.n_layer));
@@ -351,7 +346,6 @@ Status LlamaEngine::ForwardLayer(int64_t l, float* x, int64_t T, const std::stri
 }
 
 Status LlamaEngine::AttentionBlock(int64_t l, const float* h, int64_t T, float* out) {
-  openblas_set_num_threads(BlasThreads());
   KvCache cache;
   cache.k.resize(static_cast<size_t>(hp_.n_layer));
   cache.v.resize(static_cast<size_t>(hp_.n_layer));
@@ -359,15 +353,11 @@ Status LlamaEngine::AttentionBlock(int64_t l, const float* h, int64_t T, float* 
 }
 
 Status LlamaEngine::MlpBlock(int64_t l, const float* h, int64_t T, float* out) {
-  openblas_set_num_threads(BlasThreads());
   return Mlp(l, h, T, out);
 }
 
 Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int64_t first_logit,
                         std::vector<float>* logits) {
-  // BLAS threads only pay off on large products; for small models they spin
-  // more than they compute.
-  openblas_set_num_threads(BlasThreads());
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t E = hp_.n_embd, V = hp_.n_vocab;
   if (cache->k.empty()) {

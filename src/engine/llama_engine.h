@@ -87,7 +87,6 @@ class LlamaEngine {
   Status Layer(int64_t l, float* x, int64_t T, KvCache* cache);
   Status Attention(int64_t l, const float* h, int64_t T, KvCache* cache, float* out);
   Status Mlp(int64_t l, const float* h, int64_t T, float* out);
-  int BlasThreads() const;
   void Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
               const std::vector<float>& w);
 
