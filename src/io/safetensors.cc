@@ -264,4 +264,63 @@ Status WriteSafetensorsFile(const std::string& path, std::vector<StWriteTensor> 
   return out->Commit();
 }
 
+Result<std::unique_ptr<SafetensorsStreamWriter>> SafetensorsStreamWriter::Create(
+    const std::string& path, std::vector<Entry> entries, const std::map<std::string, std::string>& metadata) {
+  auto w = std::unique_ptr<SafetensorsStreamWriter>(new SafetensorsStreamWriter());
+  w->path_ = path;
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json md = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) md[k] = v;
+    header["__metadata__"] = md;
+  }
+  uint64_t offset = 0;
+  for (const auto& t : entries) {
+    uint64_t n = static_cast<uint64_t>(StDtypeBytes(t.dtype));
+    for (int64_t d : t.shape) {
+      if (d < 0) return Status::Error(path + ": tensor '" + t.name + "': negative dimension");
+      n *= static_cast<uint64_t>(d);
+    }
+    if (header.contains(t.name)) return Status::Error(path + ": tensor '" + t.name + "' declared twice");
+    nlohmann::ordered_json e;
+    e["dtype"] = StDtypeName(t.dtype);
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + n};
+    offset += n;
+    header[t.name] = e;
+  }
+  std::string h = header.dump();
+  while (h.size() % 8 != 0) h.push_back(' ');
+  QF_ASSIGN_OR_RETURN(w->out_, OutputFile::Create(path));
+  const uint64_t n = h.size();
+  QF_RETURN_IF_ERROR(w->out_->Write(&n, 8));
+  QF_RETURN_IF_ERROR(w->out_->Write(h.data(), h.size()));
+  w->entries_ = std::move(entries);
+  return w;
+}
+
+SafetensorsStreamWriter::~SafetensorsStreamWriter() = default;
+
+Status SafetensorsStreamWriter::Write(const std::string& name, const std::vector<uint8_t>& bytes) {
+  if (next_ >= entries_.size() || entries_[next_].name != name) {
+    return Status::Error(path_ + ": tensor '" + name + "' written out of the declared order (expected '" +
+                         (next_ < entries_.size() ? entries_[next_].name : std::string("nothing more")) + "')");
+  }
+  const Entry& e = entries_[next_];
+  uint64_t n = static_cast<uint64_t>(StDtypeBytes(e.dtype));
+  for (int64_t d : e.shape) n *= static_cast<uint64_t>(d);
+  if (bytes.size() != n) {
+    return Status::Error(path_ + ": tensor '" + name + "': " + std::to_string(bytes.size()) + " bytes given, " +
+                         std::to_string(n) + " declared");
+  }
+  QF_RETURN_IF_ERROR(out_->Write(bytes.data(), bytes.size()));
+  ++next_;
+  return Status::Ok();
+}
+
+Status SafetensorsStreamWriter::Commit() {
+  if (!complete()) return Status::Error(path_ + ": " + std::to_string(entries_.size() - next_) + " tensors never written");
+  return out_->Commit();
+}
+
 }  // namespace qforge

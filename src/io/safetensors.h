@@ -64,4 +64,34 @@ struct StWriteTensor {
 Status WriteSafetensorsFile(const std::string& path, std::vector<StWriteTensor> tensors,
                             const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
+class OutputFile;
+
+// Writes one safetensors file whose tensors are known (names, dtypes,
+// shapes) before their bytes: the header goes first, then each tensor's
+// bytes as it comes, in the declared order, so memory never holds more than
+// one tensor. Nothing appears at path until Commit().
+class SafetensorsStreamWriter {
+ public:
+  struct Entry {
+    std::string name;
+    StDtype dtype;
+    std::vector<int64_t> shape;
+  };
+  static Result<std::unique_ptr<SafetensorsStreamWriter>> Create(
+      const std::string& path, std::vector<Entry> entries,
+      const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+  ~SafetensorsStreamWriter();
+  // Must follow the declared order; sizes are checked.
+  Status Write(const std::string& name, const std::vector<uint8_t>& bytes);
+  bool complete() const { return next_ == entries_.size(); }
+  Status Commit();
+
+ private:
+  SafetensorsStreamWriter() = default;
+  std::string path_;
+  std::vector<Entry> entries_;
+  size_t next_ = 0;
+  std::unique_ptr<OutputFile> out_;
+};
+
 }  // namespace qforge

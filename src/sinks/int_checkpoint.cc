@@ -131,21 +131,19 @@ Status IntCheckpointWriter::Plan() {
     all.push_back({t->source_name, float_dtype_, shape});
   }
   // Shards in output order, each closed before it would pass the limit.
-  std::vector<uint64_t> shard_bytes;
-  for (const auto& s : all) {
-    const uint64_t b = s.nbytes();
-    if (shard_bytes.empty() || (shard_bytes.back() > 0 && shard_bytes.back() + b > opts_.max_shard_bytes)) {
-      shard_bytes.push_back(0);
-      remaining_.push_back(0);
+  uint64_t shard_bytes = 0;
+  int shard = -1;
+  for (auto& t : all) {
+    const uint64_t b = t.nbytes();
+    if (shard < 0 || (shard_bytes > 0 && shard_bytes + b > opts_.max_shard_bytes)) {
+      ++shard;
+      shard_bytes = 0;
     }
-    shard_bytes.back() += b;
-    ++remaining_.back();
-    shard_of_[s.name] = static_cast<int>(shard_bytes.size()) - 1;
-    weight_map_[s.name] = std::to_string(shard_bytes.size() - 1);
+    shard_bytes += b;
     total_bytes_ += b;
+    plan_.push_back({std::move(t), shard});
   }
-  pending_.resize(remaining_.size());
-  const size_t n = remaining_.size();
+  const size_t n = static_cast<size_t>(shard + 1);
   for (size_t i = 0; i < n; ++i) {
     char name[64];
     if (n == 1) {
@@ -155,7 +153,6 @@ Status IntCheckpointWriter::Plan() {
     }
     shard_files_.push_back(name);
   }
-  for (auto& [name, file] : weight_map_) file = shard_files_[static_cast<size_t>(std::stoi(file))];
   tmp_dir_ = dir_ + ".qforge-partial-" + std::to_string(::getpid());
   std::error_code ec;
   fs::remove_all(tmp_dir_, ec);
@@ -200,17 +197,24 @@ Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, con
 }
 
 Status IntCheckpointWriter::Emit(StWriteTensor t) {
-  auto it = shard_of_.find(t.name);
-  if (it == shard_of_.end()) return Status::Error("internal: tensor '" + t.name + "' was not planned for the checkpoint");
-  const int s = it->second;
-  shard_of_.erase(it);
-  pending_[static_cast<size_t>(s)].push_back(std::move(t));
-  if (--remaining_[static_cast<size_t>(s)] == 0) {
+  if (next_ >= plan_.size() || plan_[next_].spec.name != t.name) {
+    return Status::Error("internal: tensor '" + t.name + "' reached the checkpoint writer out of order");
+  }
+  const int s = plan_[next_].shard;
+  if (!shard_) {
+    std::vector<SafetensorsStreamWriter::Entry> entries;
+    for (size_t i = next_; i < plan_.size() && plan_[i].shard == s; ++i) {
+      entries.push_back({plan_[i].spec.name, plan_[i].spec.dtype, plan_[i].spec.shape});
+    }
     const std::string path = (fs::path(tmp_dir_) / shard_files_[static_cast<size_t>(s)]).string();
-    for (const auto& x : pending_[static_cast<size_t>(s)]) bytes_written_ += x.bytes.size();
-    QF_RETURN_IF_ERROR(WriteSafetensorsFile(path, std::move(pending_[static_cast<size_t>(s)])));
-    pending_[static_cast<size_t>(s)].clear();
-    pending_[static_cast<size_t>(s)].shrink_to_fit();
+    QF_ASSIGN_OR_RETURN(shard_, SafetensorsStreamWriter::Create(path, std::move(entries)));
+  }
+  QF_RETURN_IF_ERROR(shard_->Write(t.name, t.bytes));
+  bytes_written_ += t.bytes.size();
+  ++next_;
+  if (shard_->complete()) {
+    QF_RETURN_IF_ERROR(shard_->Commit());
+    shard_.reset();
   }
   return Status::Ok();
 }
@@ -218,11 +222,12 @@ Status IntCheckpointWriter::Emit(StWriteTensor t) {
 Status IntCheckpointWriter::AddLayer(LayerOutput&& layer) {
   std::map<std::string, const std::vector<float>*> changed;
   for (const auto& [name, f] : layer.changed) changed[name] = &f;
+  std::map<std::string, StWriteTensor> ready;
   for (auto& [name, q] : layer.quantized) {
     const ModelTensor* t = src_.Find(name);
     if (t == nullptr || !Quantizes(name)) return Status::Error("internal: '" + name + "' is not a quantized linear");
     if (t->permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, t->permute_heads));
-    for (auto& st : PackLayout(opts_.layout, ModuleOf(t->source_name), q, float_dtype_)) QF_RETURN_IF_ERROR(Emit(std::move(st)));
+    for (auto& st : PackLayout(opts_.layout, ModuleOf(t->source_name), q, float_dtype_)) ready[st.name] = std::move(st);
     q = IntQuantized{};  // release the codes now
   }
   const std::string prefix = "blk." + std::to_string(layer.layer) + ".";
@@ -230,7 +235,21 @@ Status IntCheckpointWriter::AddLayer(LayerOutput&& layer) {
     if (t.owned || t.name.rfind(prefix, 0) != 0 || Quantizes(t.name)) continue;
     auto c = changed.find(t.name);
     QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(t, c == changed.end() ? nullptr : c->second));
-    QF_RETURN_IF_ERROR(Emit(std::move(st)));
+    ready[st.name] = std::move(st);
+  }
+  // Written in the planned order; the layer's source pages are not needed again.
+  while (next_ < plan_.size()) {
+    auto it = ready.find(plan_[next_].spec.name);
+    if (it == ready.end()) break;
+    QF_RETURN_IF_ERROR(Emit(std::move(it->second)));
+    ready.erase(it);
+  }
+  if (!ready.empty()) {
+    return Status::Error("internal: layer " + std::to_string(layer.layer) + " tensor '" + ready.begin()->first +
+                         "' is not next in the checkpoint's order");
+  }
+  for (const auto& t : src_.tensors) {
+    if (t.file && t.data && t.name.rfind(prefix, 0) == 0) t.file->DropRange(static_cast<size_t>(t.data - t.file->data()), t.nbytes);
   }
   return Status::Ok();
 }
@@ -281,7 +300,7 @@ Status IntCheckpointWriter::WriteConfig() const {
     case IntLayout::kGptq: {
       q = {{"bits", sp.bits},
            {"group_size", sp.group_size > 0 ? sp.group_size : -1},
-           {"damp_percent", opts_.gptq.damp},
+           {"damp_percent", std::stod(std::to_string(opts_.gptq.damp))},
            {"desc_act", opts_.method == IntMethod::kGptq && opts_.gptq.act_order},
            {"static_groups", opts_.gptq.static_groups},
            {"sym", sp.symmetric},
@@ -327,7 +346,7 @@ Status IntCheckpointWriter::WriteConfig() const {
   if (shard_files_.size() > 1) {
     ordered_json map = ordered_json::object();
     std::map<std::string, std::string> sorted;
-    for (const auto& [name, file] : weight_map_) sorted[name] = file;
+    for (const auto& p : plan_) sorted[p.spec.name] = shard_files_[static_cast<size_t>(p.shard)];
     for (const auto& [name, file] : sorted) map[name] = file;
     ordered_json idx = {{"metadata", {{"total_size", total_bytes_}}}, {"weight_map", map}};
     QF_RETURN_IF_ERROR(write("model.safetensors.index.json", idx.dump(2)));
@@ -336,11 +355,9 @@ Status IntCheckpointWriter::WriteConfig() const {
 }
 
 Status IntCheckpointWriter::Finish() {
-  for (size_t s = 0; s < remaining_.size(); ++s) {
-    if (remaining_[s] != 0) {
-      return Status::Error("internal: shard " + std::to_string(s + 1) + " still misses " + std::to_string(remaining_[s]) +
-                           " tensors; not every layer was quantized");
-    }
+  if (next_ != plan_.size()) {
+    return Status::Error("internal: " + std::to_string(plan_.size() - next_) + " tensors were never written, starting with '" +
+                         plan_[next_].spec.name + "'");
   }
   QF_RETURN_IF_ERROR(WriteConfig());
   std::error_code ec;

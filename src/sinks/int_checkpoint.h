@@ -59,12 +59,15 @@ class IntCheckpointWriter {
   IntCheckpointOptions opts_;
   StDtype float_dtype_ = StDtype::BF16;
   std::vector<std::regex> ignore_;
-  std::map<std::string, bool> quantized_;         // GGUF linear name -> quantized
-  std::map<std::string, int> shard_of_;           // output tensor name -> shard (until emitted)
-  std::map<std::string, std::string> weight_map_;  // output tensor name -> file
-  std::vector<int> remaining_;                     // tensors not yet emitted, per shard
-  std::vector<std::vector<StWriteTensor>> pending_;
+  std::map<std::string, bool> quantized_;  // GGUF linear name -> quantized
+  struct Planned {
+    StTensorSpec spec;
+    int shard;
+  };
+  std::vector<Planned> plan_;  // every output tensor, in writing order
+  size_t next_ = 0;            // the next plan_ entry to write
   std::vector<std::string> shard_files_;
+  std::unique_ptr<SafetensorsStreamWriter> shard_;  // the shard being written
   std::vector<std::string> ignored_modules_;
   uint64_t bytes_written_ = 0, total_bytes_ = 0;
   bool finished_ = false;
