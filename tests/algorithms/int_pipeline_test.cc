@@ -399,5 +399,36 @@ TEST(AwqSalient, HalvesRtnLayerErrorWhereChannelsStandOut) {
   EXPECT_LE(awq_err.decoder, 0.6 * rtn_err.decoder);
 }
 
+// Peak memory of a GPTQ run (the qforge binary's own report) on generated
+// 4- and 16-layer models of the same width: the 12 extra layers must not
+// add more than one layer's worth of F32 weights.
+TEST(IntMemory, GrowsWithOneLayerNotWithDepth) {
+  test::ScratchDir dir;
+  std::map<int, uint64_t> rss;
+  for (int layers : {4, 16}) {
+    test::SyntheticSpec spec;
+    spec.layers = layers;
+    spec.hidden = 512;
+    spec.ffn = 1024;
+    spec.heads = 8;
+    spec.kv_heads = 4;
+    spec.vocab = 4096;
+    spec.bpe_tokenizer = false;  // the house tokenizer.model
+    const std::string src = dir.File("gen" + std::to_string(layers));
+    ASSERT_EQ(test::WriteSyntheticModel(src, spec), "");
+    const auto r = test::RunQforge({"quantize", src, "--scheme", "W4A16", "--method", "gptq", "--calib",
+                                    test::SharedDir() + "/text/calib.txt", "--calib-samples", "8", "--calib-seqlen", "256",
+                                    "-t", "2", "--json", "-o", dir.File("out" + std::to_string(layers))});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["quantized_linears"], 7 * layers);
+    rss[layers] = j["peak_rss_bytes"].get<uint64_t>();
+  }
+  const uint64_t layer_f32 = (512 * 512 * 2 + 256 * 512 * 2 + 3 * 512 * 1024) * 4;
+  std::cout << "[ figure ] GPTQ peak RSS: 4 layers " << rss[4] / 1048576.0 << " MiB, 16 layers " << rss[16] / 1048576.0
+            << " MiB; one layer of F32 weights " << layer_f32 / 1048576.0 << " MiB\n";
+  EXPECT_LT(static_cast<double>(rss[16]) - static_cast<double>(rss[4]), static_cast<double>(layer_f32));
+}
+
 }  // namespace
 }  // namespace qforge
