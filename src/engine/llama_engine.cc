@@ -52,6 +52,13 @@ void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bo
   }
 }
 
+// x <- fp16(x), through the SIMD encoder and decoder.
+void RoundThroughF16(float* x, int64_t n, std::vector<uint16_t>* tmp) {
+  tmp->resize(static_cast<size_t>(n));
+  simd::EncodeF16(x, tmp->data(), n);
+  simd::DecodeF16(tmp->data(), x, n);
+}
+
 // llama.cpp multiplies quantized weights with activations quantized to the
 // weight type's "vec_dot" partner (8-bit blocks of 32 or 256, or F16/BF16
 // for those weights). Rounding the activations the same way makes our
@@ -86,7 +93,10 @@ void RoundActivationsLikeLlamaCpp(GgmlType weight, float* x, int64_t rows, int64
   switch (weight) {
     case GgmlType::F32: return;
     case GgmlType::F16:
-      for (int64_t i = 0; i < rows * cols; ++i) x[i] = HalfToFloat(FloatToHalf(x[i]));
+      {
+        std::vector<uint16_t> tmp;
+        RoundThroughF16(x, rows * cols, &tmp);
+      }
       return;
     case GgmlType::BF16:
       for (int64_t i = 0; i < rows * cols; ++i) x[i] = Bf16ToFloat(FloatToBf16(x[i]));
@@ -253,9 +263,8 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   // llama.cpp keeps K and V in an F16 cache and multiplies Q against it in
   // F16 (and the attention weights against V likewise); rounding the same
   // operands to F16 makes activations agree with its to ~1e-5.
-  for (auto* buf : {&q, &k, &v}) {
-    for (float& f : *buf) f = HalfToFloat(FloatToHalf(f));
-  }
+  std::vector<uint16_t> f16;
+  for (auto* buf : {&q, &k, &v}) RoundThroughF16(buf->data(), static_cast<int64_t>(buf->size()), &f16);
   auto& ck = cache->k[static_cast<size_t>(l)];
   auto& cv = cache->v[static_cast<size_t>(l)];
   ck.insert(ck.end(), k.begin(), k.end());
@@ -267,6 +276,7 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   const int64_t group = H / HKV;
   ParallelFor(H, threads_, [&](int64_t hb, int64_t he) {
     std::vector<float> scores(static_cast<size_t>(T * S));
+    std::vector<uint16_t> tmp;
     for (int64_t hh = hb; hh < he; ++hh) {
       const int64_t kvh = hh / group;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(S), static_cast<int>(D),
@@ -278,7 +288,8 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
         float mx = row[0];
         for (int64_t j = 1; j < visible; ++j) mx = std::max(mx, row[j]);
         const float inv = 1.0f / simd::ExpShifted(row, visible, mx);
-        for (int64_t j = 0; j < visible; ++j) row[j] = HalfToFloat(FloatToHalf(row[j] * inv));
+        for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+        RoundThroughF16(row, visible, &tmp);
         std::fill(row + visible, row + S, 0.0f);
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(D), static_cast<int>(S),
