@@ -177,6 +177,33 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
     QF_RETURN_IF_ERROR(sink(std::move(out)));
     if (opts.on_layer) opts.on_layer(l + 1, n_layer);
   }
+  // The output head, when asked: GPTQ on the final normed hidden states,
+  // otherwise round to nearest (AutoAWQ never scales lm_head).
+  if (opts.quantize && opts.quantize("output.weight") && model.Find("output.weight") != nullptr) {
+    const ModelTensor* t = model.Find("output.weight");
+    const int64_t N = t->n_rows(), K = t->ne[0];
+    if (std::string why = opts.spec.Check(K); !why.empty()) return Status::Error(model.path + ": lm_head: " + why);
+    QF_ASSIGN_OR_RETURN(std::vector<float> w, ReadTensorF32(*t));
+    LayerOutput out;
+    out.layer = -1;
+    if (opts.method == IntMethod::kGptq) {
+      Hessian h(K);
+      std::vector<float> normed;
+      auto h0 = Clock::now();
+      for (const auto& xs : x) {
+        normed.resize(xs.size());
+        QF_RETURN_IF_ERROR(engine->Norm("output_norm.weight", xs.data(), static_cast<int64_t>(xs.size()) / E, normed.data()));
+        h.Add(normed.data(), static_cast<int64_t>(xs.size()) / E);
+      }
+      tm.hessian_s += Seconds(h0);
+      auto s0 = Clock::now();
+      out.quantized.emplace_back("output.weight", GptqQuantize(w.data(), N, K, h.Matrix(), opts.spec, opts.gptq, opts.threads, nullptr));
+      tm.solve_s += Seconds(s0);
+    } else {
+      out.quantized.emplace_back("output.weight", QuantizeRtn(w.data(), N, K, opts.spec));
+    }
+    QF_RETURN_IF_ERROR(sink(std::move(out)));
+  }
   return Status::Ok();
 }
 

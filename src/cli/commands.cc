@@ -230,11 +230,11 @@ int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
 }
 
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
-  if (!a.scheme.empty()) {
-    if (!a.type.empty()) return Fail(Status::Error("--type (GGUF) and --scheme (safetensors checkpoint) exclude each other"));
+  if (!a.scheme.empty() || !a.method.empty()) {
+    if (!a.type.empty()) return Fail(Status::Error("--type (GGUF) and --scheme/--method (safetensors checkpoint) exclude each other"));
     return RunIntQuantize(g, a);
   }
-  if (a.type.empty()) return Fail(Status::Error("quantize: give --type (a GGUF type or preset) or --scheme (W4A16, W8A16, ...)"));
+  if (a.type.empty()) return Fail(Status::Error("quantize: give --type (a GGUF type or preset) or --scheme/--method (a safetensors checkpoint: W4A16, W8A16, ...)"));
   PreparedPlan pp;
   Status prep = Prepare(a, &pp);
   if (!prep.ok()) return Fail(prep);

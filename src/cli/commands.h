@@ -28,8 +28,8 @@ struct QuantizeArgs {
   std::string tensor_type_file;
   std::string output_tensor_type, token_embedding_type;
   // Integer weight-only checkpoints for GPU runtimes (--scheme).
-  std::string scheme;                       // W4A16, W4A16_ASYM, W8A16, ...
-  std::string method = "gptq";              // rtn, gptq, awq
+  std::string scheme;                       // W4A16, W4A16_ASYM, W8A16, ... (default W4A16; W4A16_ASYM for AWQ)
+  std::string method;                       // rtn, gptq (default), awq
   std::string layout = "compressed-tensors";  // compressed-tensors, gptq, awq
   int64_t group_size = 128;                 // -1: per channel
   std::string calib;
@@ -41,6 +41,7 @@ struct QuantizeArgs {
   bool static_groups = false;
   std::string max_shard_size = "5GB";
   std::vector<std::string> ignore;
+  bool quantize_lm_head = false;
 };
 
 struct InspectArgs {

@@ -39,7 +39,11 @@ Result<uint64_t> ParseSize(const std::string& s) {
 
 }  // namespace
 
-int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
+int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& args) {
+  // AWQ keeps zero points by default, as AutoAWQ does.
+  QuantizeArgs a = args;
+  if (a.method.empty()) a.method = "gptq";
+  if (a.scheme.empty()) a.scheme = a.method == "awq" ? "W4A16_ASYM" : "W4A16";
   IntPipelineOptions po;
   IntCheckpointOptions& co = po.checkpoint;
   if (Status s = ParseIntScheme(a.scheme, &co.spec); !s.ok()) return Fail(s);
@@ -66,6 +70,7 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   co.gptq.act_order = a.act_order;
   co.gptq.static_groups = a.static_groups;
   co.ignore = a.ignore;
+  co.quantize_lm_head = a.quantize_lm_head;
   auto shard = ParseSize(a.max_shard_size);
   if (!shard.ok()) return Fail(shard.status());
   co.max_shard_bytes = *shard;

@@ -23,11 +23,14 @@ int main(int argc, char** argv) {
     sub->add_option("-f,--type", qa.type, "GGUF output type or preset, e.g. Q4_K_M, Q8_0, IQ4_XS (see list-formats)");
     sub->add_option("--imatrix", qa.imatrix, "Importance matrix (llama.cpp GGUF imatrix or legacy .dat)");
     sub->add_option("--include-weights", qa.include_weights,
-                    "Use the imatrix only for tensors whose name contains this (repeatable)");
+                    "Use the imatrix only for tensors whose name contains this (repeatable)")
+        ->allow_extra_args(false);
     sub->add_option("--exclude-weights", qa.exclude_weights,
-                    "Do not use the imatrix for tensors whose name contains this (repeatable)");
+                    "Do not use the imatrix for tensors whose name contains this (repeatable)")
+        ->allow_extra_args(false);
     sub->add_option("--tensor-type", qa.tensor_types,
-                    "REGEX=TYPE: tensors whose name matches REGEX get TYPE; first match wins (repeatable)");
+                    "REGEX=TYPE: tensors whose name matches REGEX get TYPE; first match wins (repeatable)")
+        ->allow_extra_args(false);
     sub->add_option("--tensor-type-file", qa.tensor_type_file, "File of whitespace-separated REGEX=TYPE entries");
     sub->add_option("--output-tensor-type", qa.output_tensor_type, "Type of output.weight");
     sub->add_option("--token-embedding-type", qa.token_embedding_type, "Type of token_embd.weight");
@@ -45,10 +48,10 @@ int main(int argc, char** argv) {
                     "Output file or folder (default: <model>-<TYPE>.gguf, or <model>-<SCHEME>-<method> for --scheme)");
   quant->add_option("--scheme", qa.scheme,
                     "Integer weight-only checkpoint for vLLM/Transformers instead of GGUF: W4A16, W4A16_ASYM, W8A16 "
-                    "(also W2A16, W3A16)")
+                    "(also W2A16, W3A16); default W4A16, or W4A16_ASYM with --method awq")
       ->group("Safetensors checkpoints (--scheme)");
   auto add_int = [&](CLI::Option* o) { o->group("Safetensors checkpoints (--scheme)"); };
-  add_int(quant->add_option("--method", qa.method, "rtn, gptq or awq")->capture_default_str());
+  add_int(quant->add_option("--method", qa.method, "rtn, gptq (default) or awq; implies a safetensors checkpoint"));
   add_int(quant->add_option("--layout", qa.layout, "compressed-tensors, gptq or awq")->capture_default_str());
   add_int(quant->add_option("--group-size", qa.group_size, "Columns per scale; -1 for one per output channel")->capture_default_str());
   add_int(quant->add_option("--calib", qa.calib, "Calibration text (GPTQ, AWQ)"));
@@ -60,8 +63,10 @@ int main(int argc, char** argv) {
   add_int(quant->add_option("--damp", qa.damp, "GPTQ dampening, a fraction of the Hessian's mean diagonal")->capture_default_str());
   add_int(quant->add_flag("--act-order", qa.act_order, "GPTQ: quantize columns by decreasing activation energy (writes g_idx)"));
   add_int(quant->add_flag("--static-groups", qa.static_groups, "GPTQ with --act-order: group scales from the original column ranges"));
+  add_int(quant->add_flag("--quantize-lm-head", qa.quantize_lm_head,
+                          "Quantize lm_head too (compressed-tensors, gptq; an untied lm_head)"));
   add_int(quant->add_option("--max-shard-size", qa.max_shard_size, "Largest safetensors file, e.g. 5GB, 500MB")->capture_default_str());
-  add_int(quant->add_option("--ignore", qa.ignore, "REGEX: leave matching modules (e.g. 'mlp\\.down_proj') in float; repeatable"));
+  add_int(quant->add_option("--ignore", qa.ignore, "REGEX: leave matching modules (e.g. 'mlp\\.down_proj') in float; repeatable")->allow_extra_args(false));
 
   InspectArgs ia;
   auto* insp = app.add_subcommand("inspect", "Show a model's metadata and tensor table");

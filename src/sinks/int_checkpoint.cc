@@ -106,9 +106,18 @@ Status IntCheckpointWriter::Plan() {
     if (!t.owned) order.push_back(&t);  // generated tensors (rope_freqs) are not part of an HF checkpoint
   }
   SortInLoaderOrder(&order);
-  std::vector<StTensorSpec> all;
+  std::vector<StTensorSpec> all, last;  // last: the quantized lm_head, written after the layers
+  if (opts_.quantize_lm_head) {
+    if (src_.Find("output.weight") == nullptr) {
+      return Status::Error(src_.path + ": --quantize-lm-head: the model ties lm_head to embed_tokens, which these layouts keep in float");
+    }
+    if (opts_.layout == IntLayout::kAwq) {
+      return Status::Error("--quantize-lm-head: the AWQ layout has no quantized lm_head (use compressed-tensors or gptq)");
+    }
+  }
   for (const ModelTensor* t : order) {
-    if (IsLayerLinear(t->name)) {
+    const bool head = opts_.quantize_lm_head && t->name == "output.weight";
+    if (IsLayerLinear(t->name) || head) {
       const std::string module = ModuleOf(t->source_name);
       bool q = true;
       for (const auto& re : ignore_) q = q && !std::regex_search(module, re);
@@ -123,13 +132,14 @@ Status IntCheckpointWriter::Plan() {
           return Status::Error(src_.path + ": tensor '" + t->source_name + "' [" + std::to_string(N) + ", " +
                                std::to_string(K) + "]: " + IntLayoutName(opts_.layout) + ": " + why);
         }
-        for (auto& s : LayoutTensors(opts_.layout, module, N, K, opts_.spec, act, float_dtype_)) all.push_back(std::move(s));
+        for (auto& s : LayoutTensors(opts_.layout, module, N, K, opts_.spec, act, float_dtype_)) (head ? last : all).push_back(std::move(s));
         continue;
       }
     }
     std::vector<int64_t> shape(t->ne.rbegin(), t->ne.rend());
     all.push_back({t->source_name, float_dtype_, shape});
   }
+  for (auto& s : last) all.push_back(std::move(s));
   // Shards in output order, each closed before it would pass the limit.
   uint64_t shard_bytes = 0;
   int shard = -1;
@@ -161,7 +171,7 @@ Status IntCheckpointWriter::Plan() {
   }
   // Tensors outside the decoder layers go first.
   for (const ModelTensor* t : order) {
-    if (LayerOf(t->name) >= 0) continue;
+    if (LayerOf(t->name) >= 0 || Quantizes(t->name)) continue;
     QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(*t, nullptr));
     QF_RETURN_IF_ERROR(Emit(std::move(st)));
   }
@@ -230,9 +240,10 @@ Status IntCheckpointWriter::AddLayer(LayerOutput&& layer) {
     for (auto& st : PackLayout(opts_.layout, ModuleOf(t->source_name), q, float_dtype_)) ready[st.name] = std::move(st);
     q = IntQuantized{};  // release the codes now
   }
-  const std::string prefix = "blk." + std::to_string(layer.layer) + ".";
+  // Layer -1 is the quantized lm_head alone; a decoder layer brings its floats too.
+  const std::string prefix = layer.layer < 0 ? "output.weight" : "blk." + std::to_string(layer.layer) + ".";
   for (const auto& t : src_.tensors) {
-    if (t.owned || t.name.rfind(prefix, 0) != 0 || Quantizes(t.name)) continue;
+    if (layer.layer < 0 || t.owned || t.name.rfind(prefix, 0) != 0 || Quantizes(t.name)) continue;
     auto c = changed.find(t.name);
     QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(t, c == changed.end() ? nullptr : c->second));
     ready[st.name] = std::move(st);
@@ -278,7 +289,7 @@ Status IntCheckpointWriter::WriteConfig() const {
                               {"type", "int"}};
       ordered_json ignore = ordered_json::array();
       for (const auto& m : ignored_modules_) ignore.push_back(m);
-      ignore.push_back("lm_head");
+      if (!opts_.quantize_lm_head) ignore.push_back("lm_head");
       q = {{"config_groups",
             {{"group_0",
               {{"format", "pack-quantized"},
@@ -308,7 +319,8 @@ Status IntCheckpointWriter::WriteConfig() const {
            {"model_name_or_path", nullptr},
            {"model_file_base_name", nullptr},
            {"quant_method", "gptq"},
-           {"checkpoint_format", "gptq"}};
+           {"checkpoint_format", "gptq"},
+           {"lm_head", opts_.quantize_lm_head}};
       if (!ignored_modules_.empty()) {
         ordered_json dyn = ordered_json::object();
         for (const auto& m : ignored_modules_) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();

@@ -27,6 +27,7 @@ struct IntCheckpointOptions {
   bool true_sequential = true;
   uint64_t max_shard_bytes = 5000000000ull;
   std::vector<std::string> ignore;  // regexes on module names (e.g. model.layers.0.mlp.down_proj)
+  bool quantize_lm_head = false;     // compressed-tensors and GPTQ layouts; untied lm_head only
 };
 
 class IntCheckpointWriter {
@@ -39,6 +40,7 @@ class IntCheckpointWriter {
   const IntQuantSpec& spec() const { return opts_.spec; }
   // Whether this GGUF-named linear weight is quantized (else kept float).
   bool Quantizes(const std::string& gguf_name) const;
+  // A decoder layer's output, or (layer -1) the quantized lm_head.
   Status AddLayer(LayerOutput&& layer);
   // Writes what remains and moves the folder into place.
   Status Finish();

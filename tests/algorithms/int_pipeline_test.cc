@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -209,6 +210,48 @@ TEST(IntCheckpoint, FolderHasWhatRuntimesRead) {
     EXPECT_TRUE(back->Find("blk.0.attn_q.weight")->packed != nullptr);
     EXPECT_TRUE(back->Find("blk.1.ffn_down.weight")->packed == nullptr);
   }
+}
+
+TEST(IntCheckpoint, LmHeadOnlyWhenAsked) {
+  test::ScratchDir dir;
+  auto model = OpenModel(test::HouseModelDir());
+  ASSERT_TRUE(model.ok());
+  for (IntLayout layout : {IntLayout::kCompressedTensors, IntLayout::kGptq}) {
+    IntPipelineOptions o = Options("W4A16", IntMethod::kGptq, layout);
+    o.calib_samples = 4;
+    o.checkpoint.quantize_lm_head = true;
+    const std::string out = dir.File(IntLayoutName(layout));
+    IntPipelineReport rep;
+    Status s = QuantizeToIntCheckpoint(*model, out, o, &rep);
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(rep.quantized_linears, 29);
+    auto st = SafetensorsModel::Open(out);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->Find("lm_head.weight"), nullptr);
+    EXPECT_NE(st->Find(layout == IntLayout::kGptq ? "lm_head.qweight" : "lm_head.weight_packed"), nullptr);
+    auto cfg = ReadJsonFile(out + "/config.json");
+    ASSERT_TRUE(cfg.ok());
+    const auto& q = (*cfg)["quantization_config"];
+    if (layout == IntLayout::kGptq) {
+      EXPECT_EQ(q["lm_head"], true);
+    } else {
+      EXPECT_EQ(q["ignore"], nlohmann::json::array());
+    }
+    auto back = OpenModel(out);
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    ASSERT_TRUE(back->Find("output.weight")->packed != nullptr);
+    auto engine = LlamaEngine::Create(*back, 2);
+    ASSERT_TRUE(engine.ok());
+    std::vector<float> logits;
+    ASSERT_TRUE((*engine)->Forward({1, 705, 264, 3398}, 3, &logits).ok());
+    EXPECT_EQ(logits.size(), 4096u);
+    for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  }
+  IntPipelineOptions o = Options("W4A16_ASYM", IntMethod::kRtn, IntLayout::kAwq);
+  o.checkpoint.quantize_lm_head = true;
+  Status s = QuantizeToIntCheckpoint(*model, dir.File("awq"), o, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("lm_head"), std::string::npos);
 }
 
 TEST(IntCheckpoint, ReaderRowsEqualTheQuantizersRows) {

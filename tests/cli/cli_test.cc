@@ -350,3 +350,46 @@ TEST(CliEval, JsonAndSavedBaseGiveTheSameFigures) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+TEST(CliScheme, WritesACheckpointQforgeReadsBack) {
+  test::ScratchDir dir;
+  // --ignore is repeatable and takes one value, even before the source.
+  const auto r = test::RunQforge({"quantize", "--ignore", "layers\\.0\\.mlp", "--ignore", "o_proj", test::HouseModelDir(),
+                                  "--scheme", "W4A16", "--method", "rtn", "--layout", "gptq", "--json", "-o", dir.File("out")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["quantized_linears"], 28 - 3 - 4);
+  EXPECT_EQ(j["shards"], 1);
+  EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
+  EXPECT_TRUE(fs::exists(dir.File("out/quantize_config.json")));
+  const auto insp = test::RunQforge({"inspect", dir.File("out")});
+  ASSERT_EQ(insp.exit_code, 0) << insp.err;
+  EXPECT_NE(insp.out.find("gptq int4"), std::string::npos);
+  const auto ppl = test::RunQforge({"perplexity", dir.File("out"), "--text", test::SharedDir() + "/text/eval.txt",
+                                    "--ctx", "128", "--chunks", "4", "--json"});
+  ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
+  EXPECT_LT(nlohmann::json::parse(ppl.out)["ppl"].get<double>(), 200.0);
+}
+
+TEST(CliScheme, ClearErrorsAndNothingWritten) {
+  test::ScratchDir dir;
+  const std::string out = dir.File("out");
+  ExpectOneLineError(RunQforge({"quantize", test::HouseModelDir(), "--scheme", "W5A16", "-o", out}), {"--scheme", "W5A16"});
+  ExpectOneLineError(RunQforge({"quantize", test::HouseModelDir(), "--scheme", "W4A16", "--layout", "mlx", "-o", out}),
+                     {"--layout", "mlx"});
+  ExpectOneLineError(RunQforge({"quantize", test::HouseModelDir(), "--scheme", "W4A16", "--method", "gptq", "-o", out}),
+                     {"--calib"});
+  ExpectOneLineError(RunQforge({"quantize", test::HouseModelDir(), "--scheme", "W4A16", "--method", "rtn", "--ignore", "(", "-o", out}),
+                     {"--ignore", "regular expression"});
+  ExpectOneLineError(RunQforge({"quantize", test::HouseModelDir(), "--scheme", "W4A16", "--method", "rtn", "--max-shard-size", "5XB", "-o", out}),
+                     {"--max-shard-size", "unit"});
+  ExpectOneLineError(RunQforge({"quantize", test::HouseModelDir(), "--scheme", "W4A16", "-f", "Q4_0", "-o", out}),
+                     {"--type", "--scheme"});
+  EXPECT_TRUE(dir.List().empty());
+}
+
+}  // namespace
+}  // namespace qforge
