@@ -1,7 +1,7 @@
 #include "algorithms/awq.h"
+#include "base/clock.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "base/parallel.h"
@@ -11,8 +11,6 @@
 namespace qforge {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 
 void QuantizeGroupInPlace(float* v, int64_t n, const IntQuantSpec& spec) {
@@ -151,7 +149,7 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
   auto f0 = Clock::now();
   for (auto& xs : *x) QF_RETURN_IF_ERROR(engine.ForwardLayer(l, xs.data(), static_cast<int64_t>(xs.size()) / E));
   engine.SetActivationHook(nullptr);
-  tm->forward_s += Seconds(f0);
+  tm->forward_s += SecondsSince(f0);
   uint64_t recorded = 0;
   for (const auto& [k, v] : in)
     for (const auto& s : v) recorded += s.size() * sizeof(float);
@@ -282,7 +280,7 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
       for (size_t j = 0; j < seq.size(); ++j) seq[j] /= s[j % static_cast<size_t>(K)];
     }
   }
-  tm->search_s += Seconds(s0);
+  tm->search_s += SecondsSince(s0);
 
   // 4. Clipping, except for q and k (their errors pass through softmax).
   auto c0 = Clock::now();
@@ -305,7 +303,7 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
     }
     AwqClip(W(name).data(), rows_of(name), K, xs, n, opts.spec, opts.threads);
   }
-  tm->search_s += Seconds(c0);
+  tm->search_s += SecondsSince(c0);
 
   // 5. Quantize.
   auto q0 = Clock::now();
@@ -314,7 +312,7 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
     const ModelTensor* t = model.Find(name);
     out->quantized.emplace_back(name, QuantizeRtn((*weights)[name].data(), t->n_rows(), t->ne[0], opts.spec));
   }
-  tm->solve_s += Seconds(q0);
+  tm->solve_s += SecondsSince(q0);
   return Status::Ok();
 }
 

@@ -1,17 +1,12 @@
 #include "algorithms/int_pipeline.h"
+#include "base/clock.h"
 
-#include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "tokenizer/tokenizer.h"
 
 namespace qforge {
-namespace {
-using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-}  // namespace
-
 Status ParseIntScheme(const std::string& scheme, IntQuantSpec* spec) {
   std::string s = scheme;
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -73,16 +68,16 @@ Status QuantizeToIntCheckpoint(const Model& model, const std::string& out_dir, c
     const auto t0 = Clock::now();
     rep.quantized_linears += static_cast<int64_t>(out.quantized.size());
     Status s = writer->AddLayer(std::move(out));
-    rep.pack_write_s += Seconds(t0);
+    rep.pack_write_s += SecondsSince(t0);
     return s;
   };
   QF_RETURN_IF_ERROR(QuantizeLayerwise(model, calib, lo, sink, &rep.timings));
   const auto t0 = Clock::now();
   QF_RETURN_IF_ERROR(writer->Finish());
-  rep.pack_write_s += Seconds(t0);
+  rep.pack_write_s += SecondsSince(t0);
   rep.bytes = writer->bytes_written();
   rep.shards = writer->shards();
-  rep.total_s = Seconds(start);
+  rep.total_s = SecondsSince(start);
   return Status::Ok();
 }
 

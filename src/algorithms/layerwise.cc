@@ -1,6 +1,6 @@
 #include "algorithms/layerwise.h"
+#include "base/clock.h"
 
-#include <chrono>
 #include <map>
 
 #include "algorithms/awq.h"
@@ -9,8 +9,6 @@
 namespace qforge {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 // GPTQ's sub-sets of a layer, in the order their inputs become final; the
 // first name of each set sees the input all of the set share.
@@ -83,7 +81,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   std::vector<std::vector<float>> x(calib.size());
   auto t0 = Clock::now();
   for (size_t s = 0; s < calib.size(); ++s) QF_RETURN_IF_ERROR(engine->Embed(calib[s], &x[s]));
-  tm.forward_s += Seconds(t0);
+  tm.forward_s += SecondsSince(t0);
   for (const auto& v : x) tm.peak_activation_bytes += v.size() * sizeof(float);
 
   for (int64_t l = 0; l < n_layer; ++l) {
@@ -105,7 +103,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
         auto [N, K] = shape(name);
         auto s0 = Clock::now();
         out.quantized.emplace_back(name, QuantizeRtn(weights[name].data(), N, K, opts.spec));
-        tm.solve_s += Seconds(s0);
+        tm.solve_s += SecondsSince(s0);
       }
     } else if (opts.method == IntMethod::kGptq) {
       std::vector<std::vector<std::string>> sets;
@@ -135,7 +133,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
           if (it == hessians.end() || cols != it->second.dim()) return;
           auto h0 = Clock::now();
           it->second.Add(a, rows);
-          tm.hessian_s += Seconds(h0);
+          tm.hessian_s += SecondsSince(h0);
         });
         std::vector<float> scratch;
         // The pass can stop at the set's last linear: its input is the last one needed.
@@ -146,7 +144,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
           scratch = xs;
           QF_RETURN_IF_ERROR(engine->ForwardLayer(l, scratch.data(), static_cast<int64_t>(xs.size()) / E, stop_at));
         }
-        tm.forward_s += Seconds(f0) - (tm.hessian_s - hessian_before);  // the hook's Hessian time is its own
+        tm.forward_s += SecondsSince(f0) - (tm.hessian_s - hessian_before);  // the hook's Hessian time is its own
         engine->SetActivationHook(nullptr);
         for (const auto& short_name : set) {
           const std::string name = p + short_name + ".weight";
@@ -156,7 +154,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
           GptqStats st;
           IntQuantized q = GptqQuantize(weights[name].data(), N, K, hessians.at(hessian_of[name]).Matrix(), opts.spec,
                                         opts.gptq, opts.threads, &st);
-          tm.solve_s += Seconds(s0);
+          tm.solve_s += SecondsSince(s0);
           auto& dq = dequant[name];
           dq.resize(static_cast<size_t>(N * K));
           q.DequantizeRows(0, N, dq.data());
@@ -167,7 +165,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
       // The layer's outputs with its quantized weights feed the next layer.
       auto f0 = Clock::now();
       for (auto& xs : x) QF_RETURN_IF_ERROR(engine->ForwardLayer(l, xs.data(), static_cast<int64_t>(xs.size()) / E));
-      tm.forward_s += Seconds(f0);
+      tm.forward_s += SecondsSince(f0);
       engine->ClearWeightOverrides();
     } else {
       auto s0 = Clock::now();
@@ -195,10 +193,10 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
         QF_RETURN_IF_ERROR(engine->Norm("output_norm.weight", xs.data(), static_cast<int64_t>(xs.size()) / E, normed.data()));
         h.Add(normed.data(), static_cast<int64_t>(xs.size()) / E);
       }
-      tm.hessian_s += Seconds(h0);
+      tm.hessian_s += SecondsSince(h0);
       auto s0 = Clock::now();
       out.quantized.emplace_back("output.weight", GptqQuantize(w.data(), N, K, h.Matrix(), opts.spec, opts.gptq, opts.threads, nullptr));
-      tm.solve_s += Seconds(s0);
+      tm.solve_s += SecondsSince(s0);
     } else {
       out.quantized.emplace_back("output.weight", QuantizeRtn(w.data(), N, K, opts.spec));
     }
