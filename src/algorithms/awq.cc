@@ -11,8 +11,6 @@
 namespace qforge {
 namespace {
 
-
-
 void QuantizeGroupInPlace(float* v, int64_t n, const IntQuantSpec& spec) {
   const GroupParams p = FindGroupParams(v, n, 1, spec);
   for (int64_t i = 0; i < n; ++i) v[i] = DequantizeCode(QuantizeCode(v[i], p, spec.maxq()), p);

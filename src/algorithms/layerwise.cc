@@ -9,7 +9,6 @@
 namespace qforge {
 namespace {
 
-
 // GPTQ's sub-sets of a layer, in the order their inputs become final; the
 // first name of each set sees the input all of the set share.
 const std::vector<std::vector<std::string>>& SequentialSets() {
