@@ -135,8 +135,8 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
           tm.hessian_s += SecondsSince(h0);
         });
         std::vector<float> scratch;
-        // The pass can stop at the set's last linear: its input is the last one needed.
-        const std::string stop_at = p + set.back() + ".weight";
+        // The pass can stop once the last distinct input of the set is seen.
+        const std::string stop_at = last_first;
         auto f0 = Clock::now();
         const double hessian_before = tm.hessian_s;
         for (const auto& xs : x) {
