@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -276,6 +277,39 @@ TEST(IntCheckpoint, ReaderRowsEqualTheQuantizersRows) {
     ASSERT_TRUE(ReadRowsF32(*q, 0, rows, got.data()).ok());
     EXPECT_EQ(got, want) << name;
   }
+}
+
+// A checkpoint whose config and tensors disagree, or whose config names a
+// method qforge does not read, fails to open with the file and field named.
+TEST(IntCheckpoint, ReaderRejectsInconsistentCheckpoints) {
+  test::ScratchDir dir;
+  auto model = OpenModel(test::HouseModelDir());
+  ASSERT_TRUE(model.ok());
+  const std::string out = dir.File("ct");
+  ASSERT_TRUE(QuantizeToIntCheckpoint(*model, out, Options("W4A16", IntMethod::kRtn), nullptr).ok());
+  auto cfg = ReadJsonFile(out + "/config.json");
+  ASSERT_TRUE(cfg.ok());
+  auto edit = [&](const std::function<void(nlohmann::json&)>& f) {
+    nlohmann::json j = *cfg;
+    f(j);
+    test::WriteFile(out + "/config.json", j.dump(2));
+    return OpenModel(out);
+  };
+  auto r = edit([](nlohmann::json& j) { j["quantization_config"]["config_groups"]["group_0"]["weights"]["num_bits"] = 8; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("down_proj.weight_packed: shape [512, 128], expected [512, 256]"), std::string::npos)
+      << r.status().message();
+  r = edit([](nlohmann::json& j) { j["quantization_config"]["config_groups"]["group_0"]["weights"]["group_size"] = 96; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("group size 96"), std::string::npos) << r.status().message();
+  r = edit([](nlohmann::json& j) { j["quantization_config"]["quant_method"] = "bitsandbytes"; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("quant_method: 'bitsandbytes'"), std::string::npos) << r.status().message();
+  r = edit([](nlohmann::json& j) { j["quantization_config"]["format"] = "nvfp4-pack-quantized"; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("config.json"), std::string::npos) << r.status().message();
+  r = edit([](nlohmann::json& j) {});
+  EXPECT_TRUE(r.ok()) << r.status().message();
 }
 
 TEST(IntCheckpoint, RefusesAndLeavesNothingBehind) {
