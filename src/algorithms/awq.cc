@@ -135,22 +135,56 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
   auto cols_of = [&](const std::string& s) { return model.Find(p + s + ".weight")->ne[0]; };
   auto wanted = [&](const std::string& s) { return !opts.quantize || opts.quantize(p + s + ".weight"); };
 
-  // 1. The float layer on the calibration inputs, recording what each
-  // group of linears reads; its outputs are the next layer's inputs.
-  std::map<std::string, std::vector<std::vector<float>>> in;  // by the first linear reading it
+  // 1. The float layer on the calibration inputs; its outputs are the next
+  // layer's inputs. On the way, for each input a group of linears reads
+  // (keyed by its first linear): the sum of |x| over every token, whole
+  // sequences for the scale search's evenly spaced subset, and every
+  // step-th token for the clipping search. Memory so grows with the subset,
+  // not with the calibration set.
+  const std::vector<std::string> keys = {"attn_q", "attn_output", "ffn_gate", "ffn_down"};
+  const size_t n_all = x->size();
+  const size_t n_use = opts.awq_search_samples > 0 ? std::min(n_all, static_cast<size_t>(opts.awq_search_samples)) : n_all;
+  std::vector<char> in_search(n_all, 0);
+  for (size_t i = 0; i < n_use; ++i) in_search[i * n_all / n_use] = 1;
+  int64_t total_tokens = 0;
+  for (const auto& xs : *x) total_tokens += static_cast<int64_t>(xs.size()) / E;
+  const int64_t clip_step = std::max<int64_t>(1, total_tokens / 512);
+  std::map<std::string, std::vector<double>> abs_sum;
+  std::map<std::string, std::vector<std::vector<float>>> search_in;
+  std::map<std::string, std::vector<float>> clip_in;  // rows of K
+  std::map<std::string, int64_t> clip_rows;
+  size_t seq = 0;
+  int64_t token0 = 0;  // global index of the sequence's first token
   engine.ClearWeightOverrides();
   engine.SetActivationHook([&](const std::string& name, const float* a, int64_t rows, int64_t cols) {
-    for (const char* s : {"attn_q", "attn_output", "ffn_gate", "ffn_down"}) {
-      if (name == p + s + ".weight") in[s].emplace_back(a, a + rows * cols);
+    for (const auto& key : keys) {
+      if (name != p + key + ".weight") continue;
+      auto& sum = abs_sum[key];
+      sum.resize(static_cast<size_t>(cols), 0.0);
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t k = 0; k < cols; ++k) sum[static_cast<size_t>(k)] += std::fabs(a[t * cols + k]);
+      if (in_search[seq]) search_in[key].emplace_back(a, a + rows * cols);
+      auto& c = clip_in[key];
+      for (int64_t t = 0; t < rows; ++t) {
+        if ((token0 + t) % clip_step != 0) continue;
+        c.insert(c.end(), a + t * cols, a + (t + 1) * cols);
+        ++clip_rows[key];
+      }
     }
   });
   auto f0 = Clock::now();
-  for (auto& xs : *x) QF_RETURN_IF_ERROR(engine.ForwardLayer(l, xs.data(), static_cast<int64_t>(xs.size()) / E));
+  for (seq = 0; seq < n_all; ++seq) {
+    auto& xs = (*x)[seq];
+    const int64_t T = static_cast<int64_t>(xs.size()) / E;
+    QF_RETURN_IF_ERROR(engine.ForwardLayer(l, xs.data(), T));
+    token0 += T;
+  }
   engine.SetActivationHook(nullptr);
   tm->forward_s += SecondsSince(f0);
   uint64_t recorded = 0;
-  for (const auto& [k, v] : in)
-    for (const auto& s : v) recorded += s.size() * sizeof(float);
+  for (const auto& [k, v] : search_in)
+    for (const auto& q : v) recorded += q.size() * sizeof(float);
+  for (const auto& [k, v] : clip_in) recorded += v.size() * sizeof(float);
   uint64_t xbytes = 0;
   for (const auto& xs : *x) xbytes += xs.size() * sizeof(float);
   tm->peak_activation_bytes = std::max(tm->peak_activation_bytes, recorded + xbytes);
@@ -159,7 +193,7 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
     std::string prev;  // norm weight name (full) or linear short name
     bool prev_is_norm;
     std::vector<std::string> layers;
-    std::string input;  // key of in
+    std::string input;  // the first linear reading the input (key of the recordings)
     enum Kind { kAttn, kMlp, kLinear } kind;
   };
   std::vector<Group> groups;
@@ -176,29 +210,15 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const Group& g = groups[gi];
     if (!std::all_of(g.layers.begin(), g.layers.end(), wanted)) continue;
-    const auto& all_inputs = in[g.input];
+    const auto& inputs = search_in[g.input];
     const int64_t K = cols_of(g.layers[0]);
-    std::vector<double> xsum(static_cast<size_t>(K), 0.0);
-    int64_t n_tok = 0;
-    for (const auto& s : all_inputs) {
-      const int64_t T = static_cast<int64_t>(s.size()) / K;
-      n_tok += T;
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t k = 0; k < K; ++k) xsum[static_cast<size_t>(k)] += std::fabs(s[static_cast<size_t>(t * K + k)]);
-    }
     std::vector<float> x_mean(static_cast<size_t>(K));
-    for (int64_t k = 0; k < K; ++k) x_mean[static_cast<size_t>(k)] = static_cast<float>(xsum[static_cast<size_t>(k)] / static_cast<double>(std::max<int64_t>(1, n_tok)));
+    const auto& sum = abs_sum[g.input];
+    for (int64_t k = 0; k < K; ++k) x_mean[static_cast<size_t>(k)] = static_cast<float>(sum[static_cast<size_t>(k)] / static_cast<double>(std::max<int64_t>(1, total_tokens)));
     std::vector<const std::vector<float>*> ws;
     for (const auto& s : g.layers) ws.push_back(&W(s));
     const std::vector<float> w_mean = AwqWeightMean(ws, K, opts.spec.GroupLen(K));
 
-    // The search's loss runs on evenly spaced sequences, at most
-    // search_samples of them (all when 0): on a CPU the 20 trial passes
-    // over every calibration token dominate the run.
-    std::vector<std::vector<float>> inputs;
-    const size_t n_all = all_inputs.size();
-    const size_t n_use = opts.awq_search_samples > 0 ? std::min(n_all, static_cast<size_t>(opts.awq_search_samples)) : n_all;
-    for (size_t i = 0; i < n_use; ++i) inputs.push_back(all_inputs[i * n_all / n_use]);
     // The module's output for every sequence, with whatever weights are set.
     auto module = [&](std::vector<std::vector<float>>* ys, const std::vector<std::vector<float>>* lin_w) -> Status {
       ys->resize(inputs.size());
@@ -274,9 +294,8 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t k = 0; k < K; ++k) w[static_cast<size_t>(r * K + k)] *= s[static_cast<size_t>(k)];
     }
-    for (auto& seq : in[g.input]) {
-      for (size_t j = 0; j < seq.size(); ++j) seq[j] /= s[j % static_cast<size_t>(K)];
-    }
+    auto& c = clip_in[g.input];  // the clipping search sees the scaled layers' new inputs
+    for (size_t j = 0; j < c.size(); ++j) c[j] /= s[j % static_cast<size_t>(K)];
   }
   tm->search_s += SecondsSince(s0);
 
@@ -286,19 +305,8 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
            {"attn_v", "attn_q"}, {"attn_output", "attn_output"}, {"ffn_gate", "ffn_gate"}, {"ffn_up", "ffn_gate"}, {"ffn_down", "ffn_down"}}) {
     if (!wanted(name)) continue;
     const int64_t K = cols_of(name);
-    int64_t total = 0;
-    for (const auto& s : in[input]) total += static_cast<int64_t>(s.size()) / K;
-    const int64_t step = std::max<int64_t>(1, total / 512);
-    std::vector<float> xs;
-    int64_t n = 0, t_global = 0;
-    for (const auto& s : in[input]) {
-      const int64_t T = static_cast<int64_t>(s.size()) / K;
-      for (int64_t t = 0; t < T; ++t, ++t_global) {
-        if (t_global % step != 0) continue;
-        xs.insert(xs.end(), s.begin() + t * K, s.begin() + (t + 1) * K);
-        ++n;
-      }
-    }
+    const std::vector<float>& xs = clip_in[input];
+    const int64_t n = clip_rows[input];
     AwqClip(W(name).data(), rows_of(name), K, xs, n, opts.spec, opts.threads);
   }
   tm->search_s += SecondsSince(c0);
