@@ -308,7 +308,7 @@ TEST(IntCheckpoint, ReaderRejectsInconsistentCheckpoints) {
   r = edit([](nlohmann::json& j) { j["quantization_config"]["format"] = "nvfp4-pack-quantized"; });
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("config.json"), std::string::npos) << r.status().message();
-  r = edit([](nlohmann::json& j) {});
+  r = edit([](nlohmann::json&) {});
   EXPECT_TRUE(r.ok()) << r.status().message();
 }
 
