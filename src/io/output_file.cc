@@ -19,7 +19,7 @@ std::set<std::string>& LiveTemps() {
   static std::set<std::string> s;
   return s;
 }
-constexpr int kMaxTemps = 16;
+constexpr int kMaxTemps = 256;  // files being written, plus finished shards of a partial folder
 char g_temp_paths[kMaxTemps][4096];
 volatile std::sig_atomic_t g_temp_used[kMaxTemps];
 
@@ -47,11 +47,18 @@ extern "C" void CleanupOnSignal(int sig) {
   for (int i = 0; i < kMaxTemps; ++i) {
     if (g_temp_used[i]) ::unlink(g_temp_paths[i]);
   }
+  // Folders last, once the files in them are gone (unlink fails on them).
+  for (int i = kMaxTemps - 1; i >= 0; --i) {
+    if (g_temp_used[i]) ::rmdir(g_temp_paths[i]);
+  }
   std::signal(sig, SIG_DFL);
   std::raise(sig);
 }
 
 }  // namespace
+
+void RegisterTempPath(const std::string& path) { RegisterTemp(path); }
+void UnregisterTempPath(const std::string& path) { UnregisterTemp(path); }
 
 void InstallOutputCleanupHandlers() {
   std::signal(SIGINT, CleanupOnSignal);

@@ -38,4 +38,10 @@ class OutputFile {
 // Removes temporary outputs when the process is interrupted (SIGINT/SIGTERM).
 void InstallOutputCleanupHandlers();
 
+// Other paths the handlers remove: files are unlinked, then (empty) folders
+// removed. For outputs made of several files, such as a partial checkpoint
+// folder and the shards already finished in it.
+void RegisterTempPath(const std::string& path);
+void UnregisterTempPath(const std::string& path);
+
 }  // namespace qforge

@@ -8,6 +8,7 @@
 
 #include "codecs/ggml_types.h"
 #include "io/json_file.h"
+#include "io/output_file.h"
 #include "numeric/half.h"
 
 namespace qforge {
@@ -76,6 +77,13 @@ IntCheckpointWriter::~IntCheckpointWriter() {
     std::error_code ec;
     fs::remove_all(tmp_dir_, ec);
   }
+  ForgetTempPaths();
+}
+
+void IntCheckpointWriter::ForgetTempPaths() {
+  if (tmp_dir_.empty()) return;
+  for (const auto& f : shard_files_) UnregisterTempPath((fs::path(tmp_dir_) / f).string());
+  UnregisterTempPath(tmp_dir_);
 }
 
 bool IntCheckpointWriter::Quantizes(const std::string& gguf_name) const {
@@ -169,6 +177,7 @@ Status IntCheckpointWriter::Plan() {
   if (!fs::create_directories(tmp_dir_, ec) || ec) {
     return Status::Error(tmp_dir_ + ": cannot create the output folder (" + ec.message() + ")");
   }
+  RegisterTempPath(tmp_dir_);
   // Tensors outside the decoder layers go first.
   for (const ModelTensor* t : order) {
     if (LayerOf(t->name) >= 0 || Quantizes(t->name)) continue;
@@ -225,6 +234,7 @@ Status IntCheckpointWriter::Emit(StWriteTensor t) {
   if (shard_->complete()) {
     QF_RETURN_IF_ERROR(shard_->Commit());
     shard_.reset();
+    RegisterTempPath((fs::path(tmp_dir_) / shard_files_[static_cast<size_t>(s)]).string());
   }
   return Status::Ok();
 }
@@ -379,6 +389,7 @@ Status IntCheckpointWriter::Finish() {
     if (ec) return Status::Error(e.path().string() + ": cannot copy into the output (" + ec.message() + ")");
   }
   if (fs::exists(dir_)) fs::remove(dir_, ec);  // an empty folder (checked at the start)
+  ForgetTempPaths();  // from here on the folder is the result, not a leftover
   fs::rename(tmp_dir_, dir_, ec);
   if (ec) return Status::Error(dir_ + ": cannot move the finished folder into place (" + ec.message() + ")");
   finished_ = true;

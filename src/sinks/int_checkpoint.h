@@ -55,6 +55,7 @@ class IntCheckpointWriter {
   Status Emit(StWriteTensor t);
   Result<StWriteTensor> FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const;
   Status WriteConfig() const;
+  void ForgetTempPaths();
 
   const Model& src_;
   std::string dir_, tmp_dir_;

@@ -393,3 +393,44 @@ TEST(CliScheme, ClearErrorsAndNothingWritten) {
 
 }  // namespace
 }  // namespace qforge
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+namespace qforge {
+namespace {
+
+// Interrupted after its first shard is finished, a checkpoint run leaves
+// neither the folder nor the partial one behind.
+TEST(CliScheme, InterruptLeavesNothing) {
+  test::ScratchDir dir;
+  const std::string bin = test::QforgeBinary(), src = test::HouseModelDir(), calib = test::SharedDir() + "/text/calib.txt",
+                    out = dir.File("out");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(bin.c_str(), bin.c_str(), "quantize", src.c_str(), "--method", "gptq", "--calib", calib.c_str(),
+          "--max-shard-size", "2MB", "-q", "-t", "1", "-o", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool shard_seen = false;
+  for (int i = 0; i < 600 && !shard_seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (const auto& e : fs::directory_iterator(dir.path())) {
+      if (e.is_directory() && fs::exists(e.path() / "model-00001-of-00006.safetensors")) shard_seen = true;
+    }
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(shard_seen) << "no shard was finished within a minute";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
+  EXPECT_TRUE(dir.List().empty()) << dir.List().front();
+}
+
+}  // namespace
+}  // namespace qforge
