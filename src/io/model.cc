@@ -392,8 +392,6 @@ Result<Model> OpenModel(const std::string& path, const OpenOptions& opts) {
   return OpenGguf(path);
 }
 
-namespace {
-
 // Block number of "blk.N.*", or -1 for other names.
 int BlockOf(const std::string& name) {
   if (name.rfind("blk.", 0) != 0) return -1;
@@ -406,8 +404,6 @@ int BlockOf(const std::string& name) {
   }
   return v;
 }
-
-}  // namespace
 
 void SortInLoaderOrder(std::vector<const ModelTensor*>* tensors) {
   std::stable_sort(tensors->begin(), tensors->end(), [](const ModelTensor* a, const ModelTensor* b) {

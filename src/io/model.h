@@ -61,6 +61,9 @@ struct OpenOptions {
 // path: a Hugging Face folder (config.json + safetensors) or a .gguf file.
 Result<Model> OpenModel(const std::string& path, const OpenOptions& opts = {});
 
+// Block number of "blk.N.*", or -1 for other names.
+int BlockOf(const std::string& name);
+
 // The order llama.cpp's loader (and so llama-quantize) visits tensors: names
 // outside blk.N first, then by block number, ties by byte-wise name.
 void SortInLoaderOrder(std::vector<const ModelTensor*>* tensors);

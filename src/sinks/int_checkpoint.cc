@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -22,20 +23,12 @@ std::string ModuleOf(const std::string& source_name) {
   return dot == std::string::npos ? source_name : source_name.substr(0, dot);
 }
 
+// One of the seven linear weights of a decoder layer.
 bool IsLayerLinear(const std::string& gguf_name) {
-  for (const char* s : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
-    const std::string suffix = std::string(".") + s + ".weight";
-    if (gguf_name.rfind("blk.", 0) == 0 && gguf_name.size() > suffix.size() &&
-        gguf_name.compare(gguf_name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-int LayerOf(const std::string& gguf_name) {
-  if (gguf_name.rfind("blk.", 0) != 0) return -1;
-  return std::atoi(gguf_name.c_str() + 4);
+  const int l = BlockOf(gguf_name);
+  if (l < 0) return false;
+  const auto linears = LayerLinears(l);
+  return std::find(linears.begin(), linears.end(), gguf_name) != linears.end();
 }
 
 // For a tensor whose rows qforge holds in GGUF order (Q/K permuted), the
@@ -180,7 +173,7 @@ Status IntCheckpointWriter::Plan() {
   RegisterTempPath(tmp_dir_);
   // Tensors outside the decoder layers go first.
   for (const ModelTensor* t : order) {
-    if (LayerOf(t->name) >= 0 || Quantizes(t->name)) continue;
+    if (BlockOf(t->name) >= 0 || Quantizes(t->name)) continue;
     QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(*t, nullptr));
     QF_RETURN_IF_ERROR(Emit(std::move(st)));
   }
