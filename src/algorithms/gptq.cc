@@ -121,15 +121,7 @@ IntQuantized GptqQuantize(const float* w, int64_t rows, int64_t cols, std::vecto
   }
   st.damp_used = damp;
 
-  IntQuantized q;
-  q.spec = spec;
-  q.rows = N;
-  q.cols = K;
-  q.n_groups = spec.Groups(K);
-  q.codes.resize(static_cast<size_t>(N * K));
-  q.scales.resize(static_cast<size_t>(N * q.n_groups));
-  q.zeros.resize(q.scales.size());
-  q.g_idx.resize(static_cast<size_t>(K));
+  IntQuantized q = IntQuantized::Allocate(spec, N, K);  // g_idx is set per column below
   std::vector<GroupParams> cur(static_cast<size_t>(N));
   auto set_group = [&](int64_t g, const GroupParams* params, int64_t stride) {
     for (int64_t n = 0; n < N; ++n) {

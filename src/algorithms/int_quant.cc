@@ -119,7 +119,7 @@ void IntQuantized::PermuteRows(const std::vector<int64_t>& from) {
   zeros.swap(z);
 }
 
-IntQuantized QuantizeRtn(const float* w, int64_t rows, int64_t cols, const IntQuantSpec& spec) {
+IntQuantized IntQuantized::Allocate(const IntQuantSpec& spec, int64_t rows, int64_t cols) {
   IntQuantized q;
   q.spec = spec;
   q.rows = rows;
@@ -131,6 +131,12 @@ IntQuantized QuantizeRtn(const float* w, int64_t rows, int64_t cols, const IntQu
   q.zeros.resize(q.scales.size());
   q.g_idx.resize(static_cast<size_t>(cols));
   for (int64_t k = 0; k < cols; ++k) q.g_idx[static_cast<size_t>(k)] = static_cast<int32_t>(k / len);
+  return q;
+}
+
+IntQuantized QuantizeRtn(const float* w, int64_t rows, int64_t cols, const IntQuantSpec& spec) {
+  IntQuantized q = IntQuantized::Allocate(spec, rows, cols);
+  const int64_t len = spec.GroupLen(cols);
   const int maxq = spec.maxq();
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t g = 0; g < q.n_groups; ++g) {

@@ -55,6 +55,9 @@ struct IntQuantized {
   std::vector<int32_t> zeros;   // rows x n_groups, unsigned zero points
   std::vector<int32_t> g_idx;   // cols: the group of each input column
 
+  // Sized for rows x cols under spec, groups in column order (g_idx = k / group).
+  static IntQuantized Allocate(const IntQuantSpec& spec, int64_t rows, int64_t cols);
+
   GroupParams Params(int64_t row, int64_t group) const {
     const size_t i = static_cast<size_t>(row * n_groups + group);
     return {scales[i], zeros[i]};

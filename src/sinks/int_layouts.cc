@@ -359,15 +359,7 @@ Status PackedLinear::DecodeRows(int64_t row0, int64_t n, float* out) const {
 }
 
 IntQuantized PackedLinear::Unpack() const {
-  IntQuantized q;
-  q.spec = spec;
-  q.rows = rows;
-  q.cols = cols;
-  q.n_groups = spec.Groups(cols);
-  q.codes.resize(static_cast<size_t>(rows * cols));
-  q.scales.resize(static_cast<size_t>(rows * q.n_groups));
-  q.zeros.resize(q.scales.size());
-  q.g_idx.resize(static_cast<size_t>(cols));
+  IntQuantized q = IntQuantized::Allocate(spec, rows, cols);
   for (int64_t k = 0; k < cols; ++k) q.g_idx[static_cast<size_t>(k)] = Group(k);
   for (int64_t n = 0; n < rows; ++n) {
     for (int64_t k = 0; k < cols; ++k) q.codes[static_cast<size_t>(n * cols + k)] = static_cast<uint8_t>(Code(n, k));
