@@ -238,29 +238,10 @@ Status WriteSafetensorsFile(const std::string& path, std::vector<StWriteTensor> 
     if (ra != rb) return ra > rb;
     return a.name < b.name;
   });
-  // nlohmann's ordered_json keeps insertion order: metadata first, then data order.
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) {
-    nlohmann::ordered_json md = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) md[k] = v;
-    header["__metadata__"] = md;
-  }
-  uint64_t offset = 0;
-  for (const auto& t : tensors) {
-    nlohmann::ordered_json e;
-    e["dtype"] = StDtypeName(t.dtype);
-    e["shape"] = t.shape;
-    e["data_offsets"] = {offset, offset + t.bytes.size()};
-    offset += t.bytes.size();
-    header[t.name] = e;
-  }
-  std::string h = header.dump();
-  while (h.size() % 8 != 0) h.push_back(' ');
-  QF_ASSIGN_OR_RETURN(auto out, OutputFile::Create(path));
-  uint64_t n = h.size();
-  QF_RETURN_IF_ERROR(out->Write(&n, 8));
-  QF_RETURN_IF_ERROR(out->Write(h.data(), h.size()));
-  for (const auto& t : tensors) QF_RETURN_IF_ERROR(out->Write(t.bytes.data(), t.bytes.size()));
+  std::vector<SafetensorsStreamWriter::Entry> entries;
+  for (const auto& t : tensors) entries.push_back({t.name, t.dtype, t.shape});
+  QF_ASSIGN_OR_RETURN(auto out, SafetensorsStreamWriter::Create(path, std::move(entries), metadata));
+  for (const auto& t : tensors) QF_RETURN_IF_ERROR(out->Write(t.name, t.bytes));
   return out->Commit();
 }
 
@@ -268,6 +249,7 @@ Result<std::unique_ptr<SafetensorsStreamWriter>> SafetensorsStreamWriter::Create
     const std::string& path, std::vector<Entry> entries, const std::map<std::string, std::string>& metadata) {
   auto w = std::unique_ptr<SafetensorsStreamWriter>(new SafetensorsStreamWriter());
   w->path_ = path;
+  // nlohmann's ordered_json keeps insertion order: metadata first, then data order.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json md = nlohmann::ordered_json::object();
