@@ -1,9 +1,8 @@
 #include "algorithms/int_pipeline.h"
 #include "base/clock.h"
 
-#include <fstream>
-#include <sstream>
 
+#include "io/json_file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qforge {
@@ -38,12 +37,9 @@ Status QuantizeToIntCheckpoint(const Model& model, const std::string& out_dir, c
     if (opts.calib_text.empty()) {
       return Status::Error(std::string(IntMethodName(method)) + " needs calibration text: pass --calib FILE");
     }
-    std::ifstream in(opts.calib_text, std::ios::binary);
-    if (!in) return Status::Error(opts.calib_text + ": cannot open the --calib file");
-    std::stringstream ss;
-    ss << in.rdbuf();
+    QF_ASSIGN_OR_RETURN(std::string text, ReadTextFile(opts.calib_text, "--calib file"));
     QF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, TokenizerForModel(model));
-    const std::vector<int32_t> tokens = tok->Encode(ss.str(), true);
+    const std::vector<int32_t> tokens = tok->Encode(text, true);
     int64_t seqlen = opts.calib_seqlen;
     if (const GgufValue* ctx = model.metadata.Find(model.architecture + ".context_length"); ctx && ctx->is_integer()) {
       seqlen = std::min<int64_t>(seqlen, ctx->AsI64());

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 #include "base/parallel.h"
 #include "base/progress.h"
 #include "io/imatrix.h"
+#include "io/json_file.h"
 #include "io/model.h"
 #include "io/output_file.h"
 #include "plan/plan.h"
@@ -306,11 +306,8 @@ struct TextRun {
 Status PrepareTextRun(const std::string& model_path, const std::string& text_path, int threads, TextRun* run) {
   QF_ASSIGN_OR_RETURN(run->model, OpenModel(model_path));
   QF_ASSIGN_OR_RETURN(run->tokenizer, TokenizerForModel(run->model));
-  std::ifstream in(text_path, std::ios::binary);
-  if (!in) return Status::Error(text_path + ": cannot open --text file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  run->tokens = run->tokenizer->Encode(ss.str(), true);
+  QF_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path, "--text file"));
+  run->tokens = run->tokenizer->Encode(text, true);
   QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, threads));
   run->bos = run->tokenizer->adds_bos() ? run->tokenizer->bos_id() : -1;
   return Status::Ok();
@@ -482,11 +479,9 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
   if (!tok.ok()) return Fail(tok.status());
   std::string text = a.prompt;
   if (!a.file.empty()) {
-    std::ifstream in(a.file, std::ios::binary);
-    if (!in) return Fail(Status::Error(a.file + ": cannot open -f file"));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+    auto file = ReadTextFile(a.file, "-f file");
+    if (!file.ok()) return Fail(file.status());
+    text = std::move(*file);
   }
   const auto ids = (*tok)->Encode(text, !a.no_bos);
   if (g.json) {

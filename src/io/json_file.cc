@@ -7,13 +7,18 @@
 
 namespace qforge {
 
-Result<nlohmann::json> ReadJsonFile(const std::string& path) {
+Result<std::string> ReadTextFile(const std::string& path, const std::string& role) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::Error(path + ": cannot open: " + std::strerror(errno));
+  if (!in) return Status::Error(path + ": cannot open" + (role.empty() ? "" : " " + role) + ": " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
+  return ss.str();
+}
+
+Result<nlohmann::json> ReadJsonFile(const std::string& path) {
+  QF_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
   try {
-    return nlohmann::json::parse(ss.str());
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     return Status::Error(path + ": invalid JSON: " + e.what());
   }

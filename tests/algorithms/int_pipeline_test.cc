@@ -9,11 +9,9 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "../conversion/synthetic_model.h"
 #include "engine/llama_engine.h"
@@ -28,13 +26,6 @@
 namespace qforge {
 namespace {
 namespace fs = std::filesystem;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 IntPipelineOptions Options(const std::string& scheme, IntMethod method, IntLayout layout = IntLayout::kCompressedTensors) {
   IntPipelineOptions o;
@@ -62,7 +53,7 @@ class HouseInt : public ::testing::Test {
     po.n_ctx = 256;
     po.bos = bos_;
     PerplexityResult ppl;
-    auto base = ComputeKldBase(**engine, (*tok)->Encode(ReadText(test::SharedDir() + "/text/eval.txt"), true), po, &ppl);
+    auto base = ComputeKldBase(**engine, (*tok)->Encode(test::ReadFile(test::SharedDir() + "/text/eval.txt"), true), po, &ppl);
     ASSERT_TRUE(base.ok());
     base_ = new KldBase(std::move(*base));
   }
@@ -406,7 +397,7 @@ LayerErrors LayerOutputErrors(const std::string& float_dir, const std::string& q
   auto qe = LlamaEngine::Create(*qm, 2);
   auto tok = TokenizerForModel(*fm);
   EXPECT_TRUE(fe.ok() && qe.ok() && tok.ok());
-  const auto tokens = (*tok)->Encode(ReadText(test::SharedDir() + "/text/eval.txt"), true);
+  const auto tokens = (*tok)->Encode(test::ReadFile(test::SharedDir() + "/text/eval.txt"), true);
   const int64_t T = 256, E = (*fe)->hparams().n_embd;
   auto read = [](const Model& m, const std::string& name) {
     const ModelTensor* t = m.Find(name);
