@@ -265,6 +265,10 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   // operands to F16 makes activations agree with its to ~1e-5.
   std::vector<uint16_t> f16;
   for (auto* buf : {&q, &k, &v}) RoundThroughF16(buf->data(), static_cast<int64_t>(buf->size()), &f16);
+  if (cache->k.size() < static_cast<size_t>(hp_.n_layer)) {  // a fresh cache
+    cache->k.resize(static_cast<size_t>(hp_.n_layer));
+    cache->v.resize(static_cast<size_t>(hp_.n_layer));
+  }
   auto& ck = cache->k[static_cast<size_t>(l)];
   auto& cv = cache->v[static_cast<size_t>(l)];
   ck.insert(ck.end(), k.begin(), k.end());
@@ -346,8 +350,6 @@ Status LlamaEngine::Layer(int64_t l, float* x, int64_t T, KvCache* cache) {
 
 Status LlamaEngine::ForwardLayer(int64_t l, float* x, int64_t T, const std::string& stop_at) {
   KvCache cache;
-  cache.k.resize(static_cast<size_t>(hp_.n_layer));
-  cache.v.resize(static_cast<size_t>(hp_.n_layer));
   stop_at_ = stop_at;
   stopped_ = false;
   Status s = Layer(l, x, T, &cache);
@@ -358,8 +360,6 @@ Status LlamaEngine::ForwardLayer(int64_t l, float* x, int64_t T, const std::stri
 
 Status LlamaEngine::AttentionBlock(int64_t l, const float* h, int64_t T, float* out) {
   KvCache cache;
-  cache.k.resize(static_cast<size_t>(hp_.n_layer));
-  cache.v.resize(static_cast<size_t>(hp_.n_layer));
   return Attention(l, h, T, &cache, out);
 }
 
@@ -371,10 +371,6 @@ Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int6
                         std::vector<float>* logits) {
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t E = hp_.n_embd, V = hp_.n_vocab;
-  if (cache->k.empty()) {
-    cache->k.resize(static_cast<size_t>(hp_.n_layer));
-    cache->v.resize(static_cast<size_t>(hp_.n_layer));
-  }
   std::vector<float> x;
   QF_RETURN_IF_ERROR(Embed(tokens, &x));
   for (int64_t l = 0; l < hp_.n_layer; ++l) QF_RETURN_IF_ERROR(Layer(l, x.data(), T, cache));
