@@ -181,13 +181,6 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
   }
   engine.SetActivationHook(nullptr);
   tm->forward_s += SecondsSince(f0);
-  uint64_t recorded = 0;
-  for (const auto& [k, v] : search_in)
-    for (const auto& q : v) recorded += q.size() * sizeof(float);
-  for (const auto& [k, v] : clip_in) recorded += v.size() * sizeof(float);
-  uint64_t xbytes = 0;
-  for (const auto& xs : *x) xbytes += xs.size() * sizeof(float);
-  tm->peak_activation_bytes = std::max(tm->peak_activation_bytes, recorded + xbytes);
 
   struct Group {
     std::string prev;  // norm weight name (full) or linear short name

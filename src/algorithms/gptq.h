@@ -44,8 +44,8 @@ struct GptqStats {
 };
 
 // Quantizes w [rows x cols] (row-major) given the Hessian of its input.
-// h is consumed (k x k, symmetric). dequantized, if given, receives the
-// quantized weight as floats.
+// h is consumed (k x k, symmetric). stats, if given, says what the solve
+// needed (damping, dead columns, RTN fallback).
 IntQuantized GptqQuantize(const float* w, int64_t rows, int64_t cols, std::vector<float> h, const IntQuantSpec& spec,
                           const GptqOptions& opts, int threads, GptqStats* stats);
 

@@ -81,7 +81,6 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   auto t0 = Clock::now();
   for (size_t s = 0; s < calib.size(); ++s) QF_RETURN_IF_ERROR(engine->Embed(calib[s], &x[s]));
   tm.forward_s += SecondsSince(t0);
-  for (const auto& v : x) tm.peak_activation_bytes += v.size() * sizeof(float);
 
   for (int64_t l = 0; l < n_layer; ++l) {
     LayerOutput out;
@@ -150,9 +149,8 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
           if (!wanted(name)) continue;
           auto [N, K] = shape(name);
           auto s0 = Clock::now();
-          GptqStats st;
           IntQuantized q = GptqQuantize(weights[name].data(), N, K, hessians.at(hessian_of[name]).Matrix(), opts.spec,
-                                        opts.gptq, opts.threads, &st);
+                                        opts.gptq, opts.threads, nullptr);
           tm.solve_s += SecondsSince(s0);
           auto& dq = dequant[name];
           dq.resize(static_cast<size_t>(N * K));

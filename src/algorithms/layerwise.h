@@ -48,7 +48,6 @@ using LayerSink = std::function<Status(LayerOutput&&)>;
 
 struct LayerwiseTimings {
   double forward_s = 0, hessian_s = 0, solve_s = 0, search_s = 0;
-  uint64_t peak_activation_bytes = 0;
 };
 
 // Calibration sequences: chunks of seqlen tokens from the text's tokens,
