@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "codecs/ggml_types.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 

@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <string>
 
-#include "algorithms/int_pipeline.h"
-#include "io/model.h"
+#include "pipeline/int_pipeline.h"
+#include "model/model.h"
 
 namespace {
 namespace fs = std::filesystem;

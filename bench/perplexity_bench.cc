@@ -13,7 +13,7 @@
 
 #include "engine/llama_engine.h"
 #include "eval/perplexity.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 #include "tokenizer/spm_tokenizer.h"

@@ -1,7 +1,7 @@
 #include "test_util.h"
 
 #include "io/imatrix.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 

@@ -6,13 +6,9 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <string>
 #include <vector>
 
-#include "algorithms/int_quant.h"
-#include "algorithms/layerwise.h"
-#include "engine/llama_engine.h"
+#include "codecs/int_group.h"
 
 namespace qforge {
 
@@ -38,12 +34,5 @@ void AwqPseudoQuantize(const float* w, int64_t rows, int64_t cols, const std::ve
 // the sampled inputs x (n x cols); then W is clamped to it in place.
 void AwqClip(float* w, int64_t rows, int64_t cols, const std::vector<float>& x, int64_t n, const IntQuantSpec& spec,
              int threads);
-
-// One decoder layer: records the layer's inputs on x (sequences of the
-// layer's input activations, replaced by the float layer's outputs),
-// searches, folds and clips the float weights in *weights, and fills out.
-Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t layer, const LayerwiseOptions& opts,
-                std::map<std::string, std::vector<float>>* weights, std::vector<std::vector<float>>* x,
-                LayerOutput* out, LayerwiseTimings* tm);
 
 }  // namespace qforge

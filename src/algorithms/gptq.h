@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "algorithms/int_quant.h"
+#include "codecs/int_group.h"
 #include "qforge/status.h"
 
 namespace qforge {

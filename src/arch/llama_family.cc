@@ -208,4 +208,17 @@ std::vector<float> Llama3RopeFactors(const HfConfig& c) {
   return out;
 }
 
+const std::vector<std::vector<std::string>>& LayerLinearSets() {
+  static const std::vector<std::vector<std::string>> kSets = {
+      {"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_gate", "ffn_up"}, {"ffn_down"}};
+  return kSets;
+}
+
+std::vector<std::string> LayerLinears(int64_t l) {
+  std::vector<std::string> out;
+  for (const auto& set : LayerLinearSets())
+    for (const auto& n : set) out.push_back("blk." + std::to_string(l) + "." + n + ".weight");
+  return out;
+}
+
 }  // namespace qforge

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/gguf.h"
 #include "io/hf_config.h"
@@ -38,6 +39,15 @@ ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params);
 // Appends the architecture keys in the converter's order. file_type is
 // written where the converter writes it.
 void AddHyperParameters(const HfConfig& cfg, uint32_t file_type, int64_t vocab_size, GgufMetadata* md);
+
+// The linear weights of a decoder layer (short GGUF names), as sets that
+// share one input, in the order their inputs become final: q,k,v -> o ->
+// gate,up -> down. The first name of each set is the one whose input the
+// engine reports first.
+const std::vector<std::vector<std::string>>& LayerLinearSets();
+
+// The seven linear weights of decoder layer l, in full GGUF names.
+std::vector<std::string> LayerLinears(int64_t l);
 
 // rope_freqs for "llama3" RoPE scaling (one divisor per frequency), or empty.
 std::vector<float> Llama3RopeFactors(const HfConfig& cfg);

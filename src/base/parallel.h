@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <thread>
-#include <vector>
+
+#include "base/thread_pool.h"
 
 namespace qforge {
 
+// Runs on the process-wide pool (base/thread_pool.h): workers are started
+// once and reused, so a call costs a queue push, not a thread start.
 template <typename Fn>
 void ParallelFor(int64_t n, int threads, Fn fn) {
   const int64_t t = std::max<int64_t>(1, std::min<int64_t>(threads, n));
@@ -16,15 +19,9 @@ void ParallelFor(int64_t n, int threads, Fn fn) {
     if (n > 0) fn(int64_t{0}, n);
     return;
   }
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(t - 1));
   const int64_t chunk = (n + t - 1) / t;
-  for (int64_t i = 1; i < t; ++i) {
-    const int64_t b = i * chunk, e = std::min(n, b + chunk);
-    if (b < e) pool.emplace_back([=] { fn(b, e); });
-  }
-  fn(int64_t{0}, std::min(n, chunk));
-  for (auto& th : pool) th.join();
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  RunChunks(chunks, [&](int64_t c) { fn(c * chunk, std::min(n, (c + 1) * chunk)); });
 }
 
 inline int DefaultThreads() {

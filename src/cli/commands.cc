@@ -15,7 +15,7 @@
 #include "base/progress.h"
 #include "io/imatrix.h"
 #include "io/json_file.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "io/output_file.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
@@ -24,7 +24,7 @@
 #include "eval/imatrix_collector.h"
 #include "eval/kld.h"
 #include "eval/perplexity.h"
-#include "tokenizer/tokenizer.h"
+#include "model/model_tokenizer.h"
 
 namespace qforge::cli {
 namespace fs = std::filesystem;

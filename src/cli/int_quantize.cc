@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "algorithms/int_pipeline.h"
+#include "pipeline/int_pipeline.h"
 #include "base/progress.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "io/output_file.h"
 
 namespace qforge::cli {

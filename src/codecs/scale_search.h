@@ -5,17 +5,11 @@
 
 #include <cstdint>
 
+#include "numeric/rounding.h"
+
 namespace qforge {
 
 constexpr float kGroupMaxEps = 1e-15f;
-
-// Round half to even via the 1.5*2^23 trick (valid for |v| <= 4194303).
-inline int NearestInt(float v) {
-  float val = v + 12582912.0f;
-  int32_t i;
-  __builtin_memcpy(&i, &val, 4);
-  return (i & 0x007fffff) - 0x00400000;
-}
 
 // Symmetric levels -nmax..nmax-1 stored with offset +nmax. rmse_type selects
 // the weights when qw is null (1: x^2, 2: 1, 3: |x|, else sqrt|x|); a negative

@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "io/model.h"
+#include "model/model.h"
 #include "qforge/status.h"
 
 namespace qforge {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "codecs/scale_search.h"
+#include "numeric/rounding.h"
 #include "io/mapped_file.h"
 #include "io/output_file.h"
 

@@ -14,7 +14,7 @@
 #include "codecs/ggml_types.h"
 #include "io/gguf.h"
 #include "io/imatrix.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "qforge/status.h"
 
 namespace qforge {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "arch/llama_family.h"
 #include "codecs/ggml_types.h"
 #include "io/json_file.h"
 #include "io/output_file.h"

@@ -12,10 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "algorithms/layerwise.h"
-#include "io/model.h"
+#include "algorithms/gptq.h"
+#include "algorithms/layer_output.h"
+#include "model/model.h"
 #include "io/safetensors.h"
-#include "sinks/int_layouts.h"
+#include "io/int_layouts.h"
 
 namespace qforge {
 

@@ -2,7 +2,6 @@
 
 #include <filesystem>
 
-#include "io/model.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
 
@@ -48,17 +47,6 @@ Result<std::unique_ptr<Tokenizer>> TokenizerFromMetadata(const GgufMetadata& md,
   }
   return Status::Error(source + ": metadata 'tokenizer.ggml.model': '" + model->AsString() +
                        "' tokenizers are not supported yet (expected 'llama' or 'gpt2')");
-}
-
-Result<std::unique_ptr<Tokenizer>> TokenizerForModel(const Model& model) {
-  namespace fs = std::filesystem;
-  if (model.source == ModelSource::kHfFolder && !fs::exists(fs::path(model.path) / "tokenizer.model") &&
-      fs::exists(fs::path(model.path) / "tokenizer.json")) {
-    const GgufValue* pre = model.metadata.Find("tokenizer.ggml.pre");
-    QF_ASSIGN_OR_RETURN(auto t, BpeTokenizer::FromHfFolder(model.path, pre ? pre->AsString() : ""));
-    return std::unique_ptr<Tokenizer>(std::move(t));
-  }
-  return TokenizerFromMetadata(model.metadata, model.path);
 }
 
 }  // namespace qforge

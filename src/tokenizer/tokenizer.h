@@ -39,10 +39,4 @@ void SplitOnTokens(std::string_view text, const std::vector<std::string>& tokens
 
 Result<std::unique_ptr<Tokenizer>> TokenizerFromMetadata(const GgufMetadata& md, const std::string& source);
 
-// The tokenizer of a model: from a GGUF file's keys; for a Hugging Face
-// folder from tokenizer.model when present (as the converter records it),
-// else from tokenizer.json's BPE.
-struct Model;
-Result<std::unique_ptr<Tokenizer>> TokenizerForModel(const Model& model);
-
 }  // namespace qforge

@@ -6,7 +6,7 @@
 
 #include "algorithms/awq.h"
 #include "algorithms/gptq.h"
-#include "algorithms/int_quant.h"
+#include "codecs/int_group.h"
 #include "numeric/gemm.h"
 #include "test_util.h"
 

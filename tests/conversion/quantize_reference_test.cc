@@ -9,7 +9,7 @@
 #include "io/gguf.h"
 #include "io/imatrix.h"
 #include "io/json_file.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 #include "test_util.h"
@@ -43,6 +43,12 @@ class QuantizeReference : public ::testing::TestWithParam<Label> {};
 
 TEST_P(QuantizeReference, SameTypesAndBytesAsLlamaQuantize) {
   const Label& l = GetParam();
+  const std::string type = test::ParseReferenceLabel(l.label).type;
+  if (FindPreset(type) == nullptr) {
+    // The manifests also hold the i-quant and Q1_0/Q2_0 presets qforge does
+    // not write yet (issue 13); every preset it does write must match.
+    GTEST_SKIP() << type << ": not a preset qforge writes yet";
+  }
   auto manifest = ReadJsonFile(RefDir(l.model) + "/manifest.json");
   ASSERT_TRUE(manifest.ok());
   const json& ref = (*manifest)[l.label];

@@ -8,7 +8,7 @@
 #include "base/sha256.h"
 #include "io/gguf.h"
 #include "io/json_file.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 #include "test_util.h"

@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "io/gguf.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "io/safetensors.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"

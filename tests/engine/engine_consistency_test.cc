@@ -7,7 +7,7 @@
 
 #include "../conversion/synthetic_model.h"
 #include "engine/llama_engine.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 #include "test_util.h"

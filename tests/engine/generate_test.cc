@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 #include "test_util.h"

@@ -10,7 +10,7 @@
 
 #include "engine/llama_engine.h"
 #include "io/json_file.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 #include "test_util.h"

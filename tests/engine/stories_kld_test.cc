@@ -11,11 +11,11 @@
 #include "eval/kld.h"
 #include "io/imatrix.h"
 #include "io/json_file.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 #include "test_util.h"
-#include "tokenizer/tokenizer.h"
+#include "model/model_tokenizer.h"
 
 namespace qforge {
 namespace {

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "io/gguf.h"
-#include "io/model.h"
+#include "model/model.h"
 #include "test_util.h"
 
 namespace qforge {

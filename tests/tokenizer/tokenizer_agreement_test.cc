@@ -3,7 +3,7 @@
 // tokenizer.model, and tokenizer.json's BPE with byte fallback.
 #include <gtest/gtest.h>
 
-#include "io/model.h"
+#include "model/model.h"
 #include "test_util.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"

@@ -7,8 +7,8 @@
 #include <functional>
 #include <string>
 
-#include "algorithms/layerwise.h"
-#include "io/model.h"
+#include "pipeline/layerwise.h"
+#include "model/model.h"
 #include "sinks/int_checkpoint.h"
 
 namespace qforge {

@@ -1,39 +1,13 @@
-#include "algorithms/layerwise.h"
+#include "pipeline/layerwise.h"
 #include "base/clock.h"
 
 #include <map>
 
-#include "algorithms/awq.h"
+#include "arch/llama_family.h"
 #include "engine/llama_engine.h"
+#include "pipeline/awq_layer.h"
 
 namespace qforge {
-namespace {
-
-// GPTQ's sub-sets of a layer, in the order their inputs become final; the
-// first name of each set sees the input all of the set share.
-const std::vector<std::vector<std::string>>& SequentialSets() {
-  static const std::vector<std::vector<std::string>> kSets = {
-      {"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_gate", "ffn_up"}, {"ffn_down"}};
-  return kSets;
-}
-
-}  // namespace
-
-const char* IntMethodName(IntMethod m) {
-  switch (m) {
-    case IntMethod::kRtn: return "rtn";
-    case IntMethod::kGptq: return "gptq";
-    case IntMethod::kAwq: return "awq";
-  }
-  return "?";
-}
-
-std::vector<std::string> LayerLinears(int64_t l) {
-  std::vector<std::string> out;
-  for (const auto& set : SequentialSets())
-    for (const auto& n : set) out.push_back("blk." + std::to_string(l) + "." + n + ".weight");
-  return out;
-}
 
 std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& tokens, int64_t seqlen,
                                                     int64_t max_samples, int32_t bos) {
@@ -45,13 +19,6 @@ std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& 
                      tokens.begin() + static_cast<std::ptrdiff_t>(b) + seqlen);
     if (bos >= 0) out.back()[0] = bos;
   }
-  return out;
-}
-
-Result<std::vector<float>> ReadTensorF32(const ModelTensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.n_elements()));
-  const int64_t rows = t.ne.size() == 1 ? 1 : t.n_rows();
-  QF_RETURN_IF_ERROR(ReadRowsF32(t, 0, rows, out.data()));
   return out;
 }
 
@@ -106,10 +73,10 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
     } else if (opts.method == IntMethod::kGptq) {
       std::vector<std::vector<std::string>> sets;
       if (opts.true_sequential) {
-        sets = SequentialSets();
+        sets = LayerLinearSets();
       } else {
         sets.emplace_back();
-        for (const auto& set : SequentialSets()) sets.back().insert(sets.back().end(), set.begin(), set.end());
+        for (const auto& set : LayerLinearSets()) sets.back().insert(sets.back().end(), set.begin(), set.end());
       }
       std::map<std::string, std::vector<float>> dequant;  // quantized weights, as the next passes see them
       for (const auto& set : sets) {

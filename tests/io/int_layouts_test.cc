@@ -1,7 +1,7 @@
 // The three GPU integer layouts: bit packing against the spec's examples,
 // tensor names/dtypes/shapes for the bundled model's shapes, and pack ->
 // unpack giving back exactly the integer grid the quantizer chose.
-#include "sinks/int_layouts.h"
+#include "io/int_layouts.h"
 
 #include <gtest/gtest.h>
 

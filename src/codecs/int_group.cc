@@ -1,4 +1,4 @@
-#include "algorithms/int_quant.h"
+#include "codecs/int_group.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "sinks/int_layouts.h"
+#include "io/int_layouts.h"
 
 #include <cstring>
 

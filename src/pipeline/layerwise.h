@@ -12,14 +12,12 @@
 #include <vector>
 
 #include "algorithms/gptq.h"
-#include "algorithms/int_quant.h"
-#include "io/model.h"
+#include "algorithms/layer_output.h"
+#include "codecs/int_group.h"
+#include "model/model.h"
 #include "qforge/status.h"
 
 namespace qforge {
-
-enum class IntMethod { kRtn, kGptq, kAwq };
-const char* IntMethodName(IntMethod m);
 
 struct LayerwiseOptions {
   IntMethod method = IntMethod::kGptq;
@@ -34,17 +32,6 @@ struct LayerwiseOptions {
   std::function<void(int64_t, int64_t)> on_layer;
 };
 
-// The seven linear weights of decoder layer l, in GGUF names.
-std::vector<std::string> LayerLinears(int64_t l);
-
-struct LayerOutput {
-  int64_t layer = 0;
-  std::vector<std::pair<std::string, IntQuantized>> quantized;  // GGUF name, rows in GGUF order
-  // Float tensors the method changed (AWQ folds scales into norms and into
-  // linears it leaves unquantized); rows in GGUF order.
-  std::vector<std::pair<std::string, std::vector<float>>> changed;
-};
-using LayerSink = std::function<Status(LayerOutput&&)>;
 
 struct LayerwiseTimings {
   double forward_s = 0, hessian_s = 0, solve_s = 0, search_s = 0;
@@ -59,7 +46,5 @@ std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& 
 Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32_t>>& calib,
                          const LayerwiseOptions& opts, const LayerSink& sink, LayerwiseTimings* timings);
 
-// Reads a whole tensor as float rows (GGUF row order).
-Result<std::vector<float>> ReadTensorF32(const ModelTensor& t);
 
 }  // namespace qforge

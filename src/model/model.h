@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "codecs/ggml_types.h"
@@ -17,7 +18,7 @@
 
 namespace qforge {
 
-struct PackedLinear;  // sinks/int_layouts.h
+struct PackedLinear;  // io/int_layouts.h
 
 struct ModelTensor {
   std::string name;          // GGUF name
@@ -49,9 +50,18 @@ struct Model {
   std::vector<ModelTensor> tensors;
   int64_t n_layer = 0, n_head = 0, n_head_kv = 0, expert_count = 0;
 
+  // The tensor of that GGUF name, or null. Constant time: the index is built
+  // on first use after `tensors` last changed size (call ReIndex() after
+  // renaming or reordering tensors in place).
   const ModelTensor* Find(const std::string& name) const;
+  void ReIndex() const;
   int64_t n_params() const;
   uint64_t n_bytes() const;
+
+ private:
+  mutable std::unordered_map<std::string, size_t> index_;
+  mutable const ModelTensor* indexed_data_ = nullptr;
+  mutable size_t indexed_size_ = 0;
 };
 
 struct OpenOptions {
@@ -75,5 +85,8 @@ int64_t SourceRowOf(int64_t row, int64_t rows, int heads);
 // Decodes rows [row0, row0 + n) of a tensor to float, applying the Q/K row
 // permutation where the tensor has one. Fails for types qforge cannot decode.
 Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out);
+
+// Reads a whole tensor as float rows (GGUF row order).
+Result<std::vector<float>> ReadTensorF32(const ModelTensor& t);
 
 }  // namespace qforge

@@ -1,7 +1,7 @@
 // GPTQ, AWQ and RTN end to end on real and generated models: calibration,
 // layer-by-layer quantization, the checkpoint writer, then the readers and
 // the engine measuring what was lost (issue 5's bounds).
-#include "algorithms/int_pipeline.h"
+#include "pipeline/int_pipeline.h"
 
 #include <gtest/gtest.h>
 
@@ -21,7 +21,7 @@
 #include "numeric/gemm.h"
 #include "numeric/half.h"
 #include "test_util.h"
-#include "tokenizer/tokenizer.h"
+#include "model/model_tokenizer.h"
 
 namespace qforge {
 namespace {

@@ -1,13 +1,14 @@
-#include "io/model.h"
+#include "model/model.h"
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <unordered_set>
 
 #include "arch/llama_family.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
-#include "sinks/int_layouts.h"
+#include "io/int_layouts.h"
 #include "tokenizer/gguf_vocab.h"
 
 namespace qforge {
@@ -27,11 +28,24 @@ int ModelTensor::n_dims() const {
   return n;
 }
 
+void Model::ReIndex() const {
+  index_.clear();
+  index_.reserve(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) index_.emplace(tensors[i].name, i);  // first of a name wins
+  indexed_data_ = tensors.data();
+  indexed_size_ = tensors.size();
+}
+
 const ModelTensor* Model::Find(const std::string& name) const {
-  for (const auto& t : tensors) {
-    if (t.name == name) return &t;
+  if (indexed_data_ != tensors.data() || indexed_size_ != tensors.size()) ReIndex();
+  auto it = index_.find(name);
+  if (it == index_.end()) return nullptr;
+  if (it->second >= tensors.size() || tensors[it->second].name != name) {  // renamed in place since
+    ReIndex();
+    it = index_.find(name);
+    if (it == index_.end()) return nullptr;
   }
-  return nullptr;
+  return &tensors[it->second];
 }
 
 int64_t Model::n_params() const {
@@ -226,6 +240,7 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
   m.n_head_kv = cfg.n_head_kv;
 
   const auto rope_factors = Llama3RopeFactors(cfg);
+  std::unordered_set<std::string> seen;  // GGUF names taken so far
   for (const StTensor& s : st.tensors()) {
     if (packed) {
       bool part = false;
@@ -266,7 +281,7 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
         t.file = s.file;
         t.permute_heads = mapped->permute_heads;
         t.packed = std::move(pl);
-        if (m.Find(t.name) != nullptr) {
+        if (!seen.insert(t.name).second) {
           return Status::Error(dir + ": tensor '" + s.name + "' maps to '" + t.name + "', which another tensor already has");
         }
         m.tensors.push_back(std::move(t));
@@ -297,7 +312,7 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
                              " heads of even size for the Q/K permutation");
       }
     }
-    if (m.Find(t.name) != nullptr) {
+    if (!seen.insert(t.name).second) {
       return Status::Error(dir + ": tensor '" + s.name + "' maps to '" + t.name + "', which another tensor already has");
     }
     m.tensors.push_back(std::move(t));
@@ -387,9 +402,10 @@ Result<Model> OpenGguf(const std::string& path) {
 
 Result<Model> OpenModel(const std::string& path, const OpenOptions& opts) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return OpenHfFolder(path, opts);
-  if (!fs::exists(path, ec)) return Status::Error(path + ": no such file or folder");
-  return OpenGguf(path);
+  if (!fs::is_directory(path, ec) && !fs::exists(path, ec)) return Status::Error(path + ": no such file or folder");
+  QF_ASSIGN_OR_RETURN(Model m, fs::is_directory(path, ec) ? OpenHfFolder(path, opts) : OpenGguf(path));
+  m.ReIndex();  // built once here, so concurrent Find calls only read it
+  return m;
 }
 
 // Block number of "blk.N.*", or -1 for other names.
@@ -453,6 +469,13 @@ Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out) {
     tr.decode(t.data + static_cast<size_t>(r) * row_bytes, out + i * row_len, row_len);
   }
   return Status::Ok();
+}
+
+Result<std::vector<float>> ReadTensorF32(const ModelTensor& t) {
+  std::vector<float> out(static_cast<size_t>(t.n_elements()));
+  const int64_t rows = t.ne.size() == 1 ? 1 : t.n_rows();
+  QF_RETURN_IF_ERROR(ReadRowsF32(t, 0, rows, out.data()));
+  return out;
 }
 
 }  // namespace qforge

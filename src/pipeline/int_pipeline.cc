@@ -1,9 +1,9 @@
-#include "algorithms/int_pipeline.h"
+#include "pipeline/int_pipeline.h"
 #include "base/clock.h"
 
 
 #include "io/json_file.h"
-#include "tokenizer/tokenizer.h"
+#include "model/model_tokenizer.h"
 
 namespace qforge {
 Status ParseIntScheme(const std::string& scheme, IntQuantSpec* spec) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "algorithms/int_quant.h"
+#include "codecs/int_group.h"
 #include "io/safetensors.h"
 #include "qforge/status.h"
 

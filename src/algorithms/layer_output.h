@@ -1,0 +1,36 @@
+// What a layer-by-layer method hands to a sink: a decoder layer's quantized
+// linears and the float tensors it changed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "codecs/int_group.h"
+#include "qforge/status.h"
+
+namespace qforge {
+
+enum class IntMethod { kRtn, kGptq, kAwq };
+
+inline const char* IntMethodName(IntMethod m) {
+  switch (m) {
+    case IntMethod::kRtn: return "rtn";
+    case IntMethod::kGptq: return "gptq";
+    case IntMethod::kAwq: return "awq";
+  }
+  return "?";
+}
+
+struct LayerOutput {
+  int64_t layer = 0;  // -1: the output head alone
+  std::vector<std::pair<std::string, IntQuantized>> quantized;  // GGUF name, rows in GGUF order
+  // Float tensors the method changed (AWQ folds scales into norms and into
+  // linears it leaves unquantized); rows in GGUF order.
+  std::vector<std::pair<std::string, std::vector<float>>> changed;
+};
+using LayerSink = std::function<Status(LayerOutput&&)>;
+
+}  // namespace qforge

@@ -1,0 +1,94 @@
+#include "base/thread_pool.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace qforge {
+namespace {
+
+// One process-wide pool. Workers are started on first need and kept, so a
+// caller that splits work per column (GPTQ) pays a queue push, not a thread
+// start. A caller waiting for its chunks runs queued chunks itself, so calls
+// nested inside a chunk cannot deadlock however many workers exist.
+class Pool {
+ public:
+  static Pool& Get() {
+    static Pool* pool = new Pool();  // never destroyed: workers may outlive static destructors
+    return *pool;
+  }
+
+  void Run(int64_t chunks, const std::function<void(int64_t)>& fn) {
+    Job job{&fn, chunks - 1};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      StartWorkers(static_cast<int>(chunks - 1));
+      for (int64_t c = 1; c < chunks; ++c) queue_.push_back({&job, c});
+    }
+    work_cv_.notify_all();
+    fn(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (job.pending > 0) {
+      if (!queue_.empty()) {
+        RunOne(lock);
+      } else {
+        done_cv_.wait(lock);
+      }
+    }
+  }
+
+ private:
+  struct Job {
+    const std::function<void(int64_t)>* fn;
+    int64_t pending;
+  };
+  struct Task {
+    Job* job;
+    int64_t chunk;
+  };
+
+  void StartWorkers(int wanted) {
+    while (static_cast<int>(workers_.size()) < wanted) {
+      workers_.emplace_back([this] { WorkerLoop(); });
+      workers_.back().detach();
+    }
+  }
+
+  // Pops and runs one queued chunk; called and returns with the lock held.
+  void RunOne(std::unique_lock<std::mutex>& lock) {
+    Task t = queue_.front();
+    queue_.pop_front();
+    lock.unlock();
+    (*t.job->fn)(t.chunk);
+    lock.lock();
+    if (--t.job->pending == 0) done_cv_.notify_all();
+  }
+
+  void WorkerLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      work_cv_.wait(lock, [this] { return !queue_.empty(); });
+      RunOne(lock);
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_cv_, done_cv_;
+  std::deque<Task> queue_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace
+
+void RunChunks(int64_t chunks, const std::function<void(int64_t)>& fn) {
+  if (chunks <= 0) return;
+  if (chunks == 1) {
+    fn(0);
+    return;
+  }
+  Pool::Get().Run(chunks, fn);
+}
+
+}  // namespace qforge

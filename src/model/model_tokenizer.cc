@@ -1,0 +1,20 @@
+#include "model/model_tokenizer.h"
+
+#include <filesystem>
+
+#include "tokenizer/bpe_tokenizer.h"
+
+namespace qforge {
+
+Result<std::unique_ptr<Tokenizer>> TokenizerForModel(const Model& model) {
+  namespace fs = std::filesystem;
+  if (model.source == ModelSource::kHfFolder && !fs::exists(fs::path(model.path) / "tokenizer.model") &&
+      fs::exists(fs::path(model.path) / "tokenizer.json")) {
+    const GgufValue* pre = model.metadata.Find("tokenizer.ggml.pre");
+    QF_ASSIGN_OR_RETURN(auto t, BpeTokenizer::FromHfFolder(model.path, pre ? pre->AsString() : ""));
+    return std::unique_ptr<Tokenizer>(std::move(t));
+  }
+  return TokenizerFromMetadata(model.metadata, model.path);
+}
+
+}  // namespace qforge
