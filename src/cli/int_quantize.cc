@@ -71,6 +71,7 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& args) {
   co.gptq.static_groups = a.static_groups;
   co.ignore = a.ignore;
   co.quantize_lm_head = a.quantize_lm_head;
+  co.allow_requantize = a.allow_requantize;
   auto shard = ParseSize(a.max_shard_size);
   if (!shard.ok()) return Fail(shard.status());
   co.max_shard_bytes = *shard;
@@ -96,6 +97,7 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& args) {
   Status s = QuantizeToIntCheckpoint(*model, out, po, &rep);
   bar.Finish();
   if (!s.ok()) return Fail(s);
+  for (const auto& w : rep.warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
   const uint64_t rss = PeakRssBytes();
   const auto& t = rep.timings;
   if (g.json) {
@@ -111,7 +113,8 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& args) {
                                 {"shards", rep.shards},
                                 {"seconds", {{"total", rep.total_s}, {"forward", t.forward_s}, {"hessian", t.hessian_s},
                                              {"solve", t.solve_s}, {"search", t.search_s}, {"pack_write", rep.pack_write_s}}},
-                                {"peak_rss_bytes", rss}};
+                                {"peak_rss_bytes", rss},
+                                {"warnings", rep.warnings}};
     fmt::print("{}\n", j.dump(2));
   } else if (!g.quiet) {
     fmt::print("{}: {} {} g{} ({}), {} linear layers quantized", out, a.scheme, a.method, a.group_size, a.layout,

@@ -187,6 +187,7 @@ Result<const std::vector<float>*> LlamaEngine::Weight(const std::string& name, s
 
 void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
                          const std::vector<float>& w) {
+  if (stopped_) return;  // past the stop point: no more inputs to report
   if (hook_) hook_(name, x, T, K);
   if (!stop_at_.empty() && name == stop_at_) {
     stopped_ = true;  // the caller wanted this input, not what follows

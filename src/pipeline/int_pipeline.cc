@@ -31,6 +31,7 @@ Status QuantizeToIntCheckpoint(const Model& model, const std::string& out_dir, c
   const IntMethod method = opts.checkpoint.method;
   QF_ASSIGN_OR_RETURN(std::unique_ptr<IntCheckpointWriter> writer,
                       IntCheckpointWriter::Create(model, out_dir, opts.checkpoint));
+  rep.warnings = writer->warnings();
 
   std::vector<std::vector<int32_t>> calib;
   if (method != IntMethod::kRtn) {

@@ -30,6 +30,7 @@ struct IntPipelineReport {
   uint64_t bytes = 0;
   int shards = 0;
   int64_t quantized_linears = 0;
+  std::vector<std::string> warnings;
 };
 
 // Parses a scheme name: W<bits>A16 with an optional _ASYM suffix

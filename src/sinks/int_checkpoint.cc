@@ -125,6 +125,14 @@ Status IntCheckpointWriter::Plan() {
       for (const auto& re : ignore_) q = q && !std::regex_search(module, re);
       quantized_[t->name] = q;
       if (!q) ignored_modules_.push_back(module);
+      if (q && t->packed) {
+        if (!opts_.allow_requantize) {
+          return Status::Error(src_.path + ": tensor '" + t->source_name + "': already quantized (" + t->source_dtype +
+                               "); pass --allow-requantize to quantize it again (quality suffers)");
+        }
+        warnings_.push_back("requantizing '" + t->source_name + "' from " + t->source_dtype +
+                            ": quality suffers compared with quantizing the original weights");
+      }
       if (q) {
         const int64_t N = t->n_rows(), K = t->ne[0];
         // act-order groups (non-monotonic g_idx) need a g_idx tensor in compressed-tensors.
@@ -184,8 +192,13 @@ Status IntCheckpointWriter::Plan() {
 Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const {
   const int64_t n = t.n_elements();
   std::vector<float> f;
-  if (changed != nullptr) {
-    f = *changed;  // GGUF row order: put Q/K rows back in the source order
+  if (changed != nullptr || t.packed) {
+    if (changed != nullptr) {
+      f = *changed;
+    } else {  // an ignored linear of a packed source: decoded through its layout
+      QF_ASSIGN_OR_RETURN(f, ReadTensorF32(t));
+    }
+    // GGUF row order: put Q/K rows back in the source order.
     if (t.permute_heads > 0 && t.ne.size() >= 2) {
       const int64_t rows = t.n_rows(), cols = t.ne[0];
       const auto from = SourceRowOrder(rows, t.permute_heads);

@@ -29,6 +29,7 @@ struct IntCheckpointOptions {
   uint64_t max_shard_bytes = 5000000000ull;
   std::vector<std::string> ignore;  // regexes on module names (e.g. model.layers.0.mlp.down_proj)
   bool quantize_lm_head = false;     // compressed-tensors and GPTQ layouts; untied lm_head only
+  bool allow_requantize = false;     // quantize linears the source already stores packed
 };
 
 class IntCheckpointWriter {
@@ -48,6 +49,8 @@ class IntCheckpointWriter {
 
   uint64_t bytes_written() const { return bytes_written_; }
   int shards() const { return static_cast<int>(shard_files_.size()); }
+  // Things the user should know (requantized linears).
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   IntCheckpointWriter(const Model& src, std::string dir, IntCheckpointOptions opts)
@@ -73,6 +76,7 @@ class IntCheckpointWriter {
   std::vector<std::string> shard_files_;
   std::unique_ptr<SafetensorsStreamWriter> shard_;  // the shard being written
   std::vector<std::string> ignored_modules_;
+  std::vector<std::string> warnings_;
   uint64_t bytes_written_ = 0, total_bytes_ = 0;
   bool finished_ = false;
 };

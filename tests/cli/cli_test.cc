@@ -391,6 +391,29 @@ TEST(CliScheme, ClearErrorsAndNothingWritten) {
   EXPECT_TRUE(dir.List().empty());
 }
 
+// A checkpoint that is already packed is not silently quantized again; with
+// --allow-requantize it is, and an ignored linear is decoded through its
+// layout (it used to be read as raw float bytes from a null pointer).
+TEST(CliScheme, PackedSourceNeedsAllowRequantizeAndIgnoreDecodes) {
+  test::ScratchDir dir;
+  const auto first = RunQforge({"quantize", test::HouseModelDir(), "--scheme", "W4A16", "--method", "rtn", "-q", "-o",
+                                dir.File("w4")});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ExpectOneLineError(RunQforge({"quantize", dir.File("w4"), "--scheme", "W8A16", "--method", "rtn", "-o", dir.File("again")}),
+                     {"model.layers.0.self_attn.k_proj.weight", "already quantized", "--allow-requantize"});
+  EXPECT_FALSE(fs::exists(dir.File("again")));
+  const auto r = RunQforge({"quantize", dir.File("w4"), "--scheme", "W8A16", "--method", "rtn", "--allow-requantize",
+                            "--ignore", "down_proj", "--json", "-o", dir.File("again")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["quantized_linears"], 28 - 4);
+  EXPECT_EQ(j["warnings"].size(), 24u);
+  const auto ppl = RunQforge({"perplexity", dir.File("again"), "--text", test::SharedDir() + "/text/eval.txt", "--ctx",
+                              "128", "--chunks", "4", "--json"});
+  ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
+  EXPECT_LT(nlohmann::json::parse(ppl.out)["ppl"].get<double>(), 200.0);
+}
+
 }  // namespace
 }  // namespace qforge
 

@@ -70,5 +70,27 @@ TEST(EngineSources, LlamaAndQwenRopeConventionsAreTheSameFunction) {
   EXPECT_LT(MaxLogitDiff(dir.File("m"), dir.File("q")), 1e-5);
 }
 
+// ForwardLayer(stop_at) reports the inputs of the linears up to and
+// including stop_at, and nothing after it, wherever in the layer it stops.
+TEST(EngineLayerPieces, StopAtEndsTheHookAtThatLinear) {
+  auto model = OpenModel(test::HouseModelDir());
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  auto engine = LlamaEngine::Create(*model, 1);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  std::vector<float> x0;
+  ASSERT_TRUE((*engine)->Embed({1, 20, 30, 40, 50, 60}, &x0).ok());
+  const int64_t T = 6;
+  const std::vector<std::string> order = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  for (size_t stop = 0; stop < order.size(); ++stop) {
+    std::vector<std::string> seen;
+    (*engine)->SetActivationHook([&](const std::string& name, const float*, int64_t, int64_t) { seen.push_back(name); });
+    std::vector<float> x = x0;
+    ASSERT_TRUE((*engine)->ForwardLayer(1, x.data(), T, "blk.1." + order[stop] + ".weight").ok());
+    (*engine)->SetActivationHook(nullptr);
+    ASSERT_EQ(seen.size(), stop + 1) << "stop at " << order[stop] << ": last seen " << seen.back();
+    for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], "blk.1." + order[i] + ".weight");
+  }
+}
+
 }  // namespace
 }  // namespace qforge
