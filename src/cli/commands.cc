@@ -303,12 +303,15 @@ struct TextRun {
   }
 };
 
-Status PrepareTextRun(const std::string& model_path, const std::string& text_path, int threads, TextRun* run) {
+uint64_t CacheBytes(const GlobalOptions& g) { return static_cast<uint64_t>(std::max<int64_t>(0, g.cache_mb)) << 20; }
+
+Status PrepareTextRun(const std::string& model_path, const std::string& text_path, int threads, uint64_t cache_bytes,
+                      TextRun* run) {
   QF_ASSIGN_OR_RETURN(run->model, OpenModel(model_path));
   QF_ASSIGN_OR_RETURN(run->tokenizer, TokenizerForModel(run->model));
   QF_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path, "--text file"));
   run->tokens = run->tokenizer->Encode(text, true);
-  QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, threads));
+  QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, threads, cache_bytes));
   run->bos = run->tokenizer->adds_bos() ? run->tokenizer->bos_id() : -1;
   return Status::Ok();
 }
@@ -366,7 +369,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
   } else {
     if (a.text.empty()) return Fail(Status::Error("eval: --text FILE is needed to run the base model"));
     TextRun run;
-    if (Status s = PrepareTextRun(a.base, a.text, Threads(g), &run); !s.ok()) return Fail(s);
+    if (Status s = PrepareTextRun(a.base, a.text, Threads(g), CacheBytes(g), &run); !s.ok()) return Fail(s);
     PerplexityOptions po;
     po.n_ctx = a.ctx;
     po.max_chunks = a.chunks;
@@ -396,7 +399,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
       auto tok = TokenizerForModel(*model);
       if (tok.ok() && (*tok)->adds_bos()) bos = (*tok)->bos_id();
     }
-    auto engine = LlamaEngine::Create(*model, Threads(g));
+    auto engine = LlamaEngine::Create(*model, Threads(g), CacheBytes(g));
     if (!engine.ok()) return Fail(engine.status());
     ProgressBar bar("eval " + path, static_cast<uint64_t>(base.n_chunk), !g.quiet && !g.json);
     auto s = EvaluateKld(**engine, base, bos, [&](int64_t, int64_t) { bar.Advance(1); });
@@ -436,7 +439,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
 
 int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {
   TextRun run;
-  if (Status s = PrepareTextRun(a.model, a.text, Threads(g), &run); !s.ok()) return Fail(s);
+  if (Status s = PrepareTextRun(a.model, a.text, Threads(g), CacheBytes(g), &run); !s.ok()) return Fail(s);
   ImatrixCollectOptions io;
   io.n_ctx = a.ctx;
   io.max_chunks = a.chunks;
@@ -500,7 +503,7 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
 
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
   TextRun run;
-  if (Status s = PrepareTextRun(a.model, a.text, Threads(g), &run); !s.ok()) return Fail(s);
+  if (Status s = PrepareTextRun(a.model, a.text, Threads(g), CacheBytes(g), &run); !s.ok()) return Fail(s);
   PerplexityOptions po;
   po.n_ctx = a.ctx;
   po.max_chunks = a.chunks;

@@ -12,6 +12,9 @@ struct GlobalOptions {
   int threads = 0;  // 0: all cores
   bool quiet = false;
   bool json = false;
+  // Decoded (F32) weights are kept between chunks when the whole model fits
+  // this many MiB; else one layer at a time is decoded per pass. 0: never.
+  int64_t cache_mb = 2048;
 };
 
 struct QuantizeArgs {

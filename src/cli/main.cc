@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "qforge 0.1.0");
   GlobalOptions g;
-  app.add_option("-t,--threads", g.threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("-t,--threads", g.threads, "Worker threads (default: all cores)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   app.add_flag("-q,--quiet", g.quiet, "No progress bar or summary on the terminal");
   app.add_flag("--json", g.json, "Print results as one JSON document on stdout");
 
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   InspectArgs ia;
   auto* insp = app.add_subcommand("inspect", "Show a model's metadata and tensor table");
   insp->add_option("path", ia.path, "GGUF file or Hugging Face folder")->required();
-  insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")->check(CLI::NonNegativeNumber);
+  insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   insp->add_flag("--json", g.json, "Print everything as JSON (arrays in full)");
 
   GenerateArgs ga;
@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   ev->add_option("--save-base", ea.save_base, "Save the base's log-probabilities (llama.cpp KL-divergence base format)");
   ev->add_option("--base-logits", ea.base_logits,
                  "Read the base's log-probabilities from a file (qforge's or llama-perplexity --kl-divergence-base)");
+  ev->add_option("--cache-mb", g.cache_mb, "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: decode per pass)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   ev->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   ev->add_flag("-q,--quiet", g.quiet, "No progress bars");
   ev->add_flag("--json", g.json, "Print {base, models: [...]} as JSON");
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
   imx->add_option("--ctx,-c", ima.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
   imx->add_option("--chunks", ima.chunks, "Use at most this many chunks (default: all)");
   imx->add_flag("--process-output", ima.process_output, "Also collect output.weight");
+  imx->add_option("--cache-mb", g.cache_mb, "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: decode per pass)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   imx->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   imx->add_flag("-q,--quiet", g.quiet, "No progress bar or summary");
   imx->add_flag("--json", g.json, "Print the summary as JSON");
@@ -127,6 +129,7 @@ int main(int argc, char** argv) {
   ppl->add_option("--text,-f", pa.text, "Text file to evaluate")->required();
   ppl->add_option("--ctx,-c", pa.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
   ppl->add_option("--chunks", pa.chunks, "Evaluate at most this many chunks (default: all)");
+  ppl->add_option("--cache-mb", g.cache_mb, "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: decode per pass)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   ppl->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   ppl->add_flag("-q,--quiet", g.quiet, "No progress bar");
   ppl->add_flag("--json", g.json, "Print {ppl, ppl_stderr, tokens, tokens_per_second} as JSON");

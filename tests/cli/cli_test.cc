@@ -284,6 +284,22 @@ TEST(CliTokenize, IdsAndPieces) {
                      {"/nonexistent/file.txt", "cannot open"});
 }
 
+// Keeping decoded weights between chunks changes speed, never the figures.
+TEST(CliPerplexity, WeightCacheGivesTheSameFigures) {
+  const std::vector<std::string> args = {"perplexity", test::HouseModelDir(), "--text", test::SharedDir() + "/text/eval.txt",
+                                         "--ctx", "128", "--chunks", "3", "--json"};
+  auto cached = RunQforge(args);
+  auto uncached_args = args;
+  uncached_args.insert(uncached_args.end(), {"--cache-mb", "0"});
+  auto uncached = RunQforge(uncached_args);
+  ASSERT_EQ(cached.exit_code, 0) << cached.err;
+  ASSERT_EQ(uncached.exit_code, 0) << uncached.err;
+  EXPECT_EQ(nlohmann::json::parse(cached.out)["ppl"].get<double>(), nlohmann::json::parse(uncached.out)["ppl"].get<double>());
+  const auto bad = RunQforge({"perplexity", test::HouseModelDir(), "--text", "x", "--cache-mb", "-1"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--cache-mb"), std::string::npos) << bad.err;
+}
+
 TEST(CliPerplexity, JsonShape) {
   auto r = RunQforge({"perplexity", test::SharedDir() + "/models/stories260K/stories260K-f32.gguf", "--text",
                       test::SharedDir() + "/text/stories-eval.txt", "--ctx", "128", "--chunks", "4", "--json"});
