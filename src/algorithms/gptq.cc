@@ -54,125 +54,105 @@ bool InverseCholeskyUpper(std::vector<float> h, int64_t k, std::vector<float>* u
   return true;
 }
 
-IntQuantized GptqQuantize(const float* w, int64_t rows, int64_t cols, std::vector<float> h, const IntQuantSpec& spec,
-                          const GptqOptions& opts, int threads, GptqStats* stats) {
+namespace {
+
+// W^T (K x N), so that a column of W is a contiguous row; dead inputs (never
+// non-zero in calibration) carry no information and are zeroed, with a unit
+// Hessian diagonal.
+std::vector<float> TransposeAndZeroDead(const float* w, int64_t N, int64_t K, std::vector<float>* h, GptqStats* st) {
+  std::vector<float> wt(static_cast<size_t>(K * N));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) wt[static_cast<size_t>(k * N + n)] = w[n * K + k];
+  for (int64_t k = 0; k < K; ++k) {
+    float& d = (*h)[static_cast<size_t>(k * K + k)];
+    if (d == 0.0f) {
+      d = 1.0f;
+      std::fill_n(wt.begin() + k * N, N, 0.0f);
+      ++st->dead_columns;
+    }
+  }
+  return wt;
+}
+
+// Columns by decreasing Hessian diagonal; permutes h and wt to that order.
+std::vector<int64_t> ActOrder(int64_t K, int64_t N, bool enabled, std::vector<float>* h, std::vector<float>* wt) {
+  std::vector<int64_t> perm(static_cast<size_t>(K));
+  std::iota(perm.begin(), perm.end(), 0);
+  if (!enabled) return perm;
+  const std::vector<float>& hh = *h;
+  std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
+    return hh[static_cast<size_t>(a * K + a)] > hh[static_cast<size_t>(b * K + b)];
+  });
+  std::vector<float> hp(h->size()), wp(wt->size());
+  for (int64_t i = 0; i < K; ++i) {
+    const int64_t pi = perm[static_cast<size_t>(i)];
+    for (int64_t j = 0; j < K; ++j) hp[static_cast<size_t>(i * K + j)] = hh[static_cast<size_t>(pi * K + perm[static_cast<size_t>(j)])];
+    std::copy_n(wt->begin() + pi * N, N, wp.begin() + i * N);
+  }
+  h->swap(hp);
+  wt->swap(wp);
+  return perm;
+}
+
+// Upper Cholesky factor of (H + damp * mean diag)^-1, raising the damping
+// until H is positive definite (ten tries). False if it never is.
+bool DampedInverseCholesky(std::vector<float> h, int64_t K, float damp0, std::vector<float>* u, float* damp_used) {
+  double mean_diag = 0.0;
+  for (int64_t k = 0; k < K; ++k) mean_diag += h[static_cast<size_t>(k * K + k)];
+  mean_diag /= static_cast<double>(K);
+  float damp = damp0;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    std::vector<float> hd = h;
+    const float add = static_cast<float>(damp * mean_diag);
+    for (int64_t k = 0; k < K; ++k) hd[static_cast<size_t>(k * K + k)] += add;
+    if (InverseCholeskyUpper(std::move(hd), K, u)) {
+      *damp_used = damp;
+      return true;
+    }
+    damp += 0.01f;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool GptqSolve(const float* w, int64_t rows, int64_t cols, std::vector<float> h, const GptqOptions& opts,
+               GroupQuantizer* quantizer, int threads, GptqStats* stats) {
   const int64_t N = rows, K = cols;
   GptqStats local;
   GptqStats& st = stats ? *stats : local;
   st = GptqStats{};
-  // Work on W^T (K x N) so a column of W is a contiguous row.
-  std::vector<float> wt(static_cast<size_t>(K * N));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < K; ++k) wt[static_cast<size_t>(k * N + n)] = w[n * K + k];
-  // Dead inputs (never non-zero in calibration) carry no information.
-  for (int64_t k = 0; k < K; ++k) {
-    float& d = h[static_cast<size_t>(k * K + k)];
-    if (d == 0.0f) {
-      d = 1.0f;
-      std::fill_n(wt.begin() + k * N, N, 0.0f);
-      ++st.dead_columns;
-    }
+  std::vector<float> wt = TransposeAndZeroDead(w, N, K, &h, &st);
+  const int64_t len = quantizer->group_len();
+  // Static groups: every group fitted up front from its original columns,
+  // before any permutation or error feedback. Blocks whose membership is
+  // positional need that under act-order too.
+  const bool fit_first = (opts.static_groups || (opts.act_order && quantizer->positional_groups())) && len < K;
+  if (fit_first) {
+    for (int64_t g = 0; g * len < K; ++g) quantizer->FitGroup(g, wt.data() + g * len * N, std::min(len, K - g * len));
   }
-  const int64_t len = spec.GroupLen(K);
-  const int maxq = spec.maxq();
-  // Static groups: parameters from the original column ranges, before any
-  // permutation or error feedback.
-  std::vector<GroupParams> static_params;
-  if (opts.static_groups && spec.group_size > 0) {
-    const int64_t G = spec.Groups(K);
-    static_params.resize(static_cast<size_t>(G * N));
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t n = 0; n < N; ++n)
-        static_params[static_cast<size_t>(g * N + n)] = FindGroupParams(wt.data() + g * len * N + n, len, N, spec);
-  }
-  std::vector<int64_t> perm(static_cast<size_t>(K));
-  std::iota(perm.begin(), perm.end(), 0);
-  if (opts.act_order) {
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
-      return h[static_cast<size_t>(a * K + a)] > h[static_cast<size_t>(b * K + b)];
-    });
-    std::vector<float> hp(h.size()), wp(wt.size());
-    for (int64_t i = 0; i < K; ++i) {
-      const int64_t pi = perm[static_cast<size_t>(i)];
-      for (int64_t j = 0; j < K; ++j) hp[static_cast<size_t>(i * K + j)] = h[static_cast<size_t>(pi * K + perm[static_cast<size_t>(j)])];
-      std::copy_n(wt.begin() + pi * N, N, wp.begin() + i * N);
-    }
-    h.swap(hp);
-    wt.swap(wp);
-  }
-  double mean_diag = 0.0;
-  for (int64_t k = 0; k < K; ++k) mean_diag += h[static_cast<size_t>(k * K + k)];
-  mean_diag /= static_cast<double>(K);
+  const std::vector<int64_t> perm = ActOrder(K, N, opts.act_order, &h, &wt);
   std::vector<float> u;
-  float damp = opts.damp;
-  bool ok = false;
-  for (int attempt = 0; attempt < 10 && !ok; ++attempt) {
-    std::vector<float> hd = h;
-    const float add = static_cast<float>(damp * mean_diag);
-    for (int64_t k = 0; k < K; ++k) hd[static_cast<size_t>(k * K + k)] += add;
-    ok = InverseCholeskyUpper(std::move(hd), K, &u);
-    if (!ok) damp += 0.01f;
-  }
-  h.clear();
-  h.shrink_to_fit();
+  const bool ok = DampedInverseCholesky(std::move(h), K, opts.damp, &u, &st.damp_used);
   if (!ok) {
     st.fell_back_to_rtn = true;
-    return QuantizeRtn(w, rows, cols, spec);
+    return false;
   }
-  st.damp_used = damp;
 
-  IntQuantized q = IntQuantized::Allocate(spec, N, K);  // g_idx is set per column below
-  std::vector<GroupParams> cur(static_cast<size_t>(N));
-  auto set_group = [&](int64_t g, const GroupParams* params, int64_t stride) {
-    for (int64_t n = 0; n < N; ++n) {
-      cur[static_cast<size_t>(n)] = params[n * stride];
-      q.scales[static_cast<size_t>(n * q.n_groups + g)] = params[n * stride].scale;
-      q.zeros[static_cast<size_t>(n * q.n_groups + g)] = params[n * stride].zero;
-    }
-  };
-  if (spec.group_size <= 0) {  // one group per row, from the whole (dead-zeroed) row
-    std::vector<GroupParams> p(static_cast<size_t>(N));
-    for (int64_t n = 0; n < N; ++n) p[static_cast<size_t>(n)] = FindGroupParams(wt.data() + n, K, N, spec);
-    set_group(0, p.data(), 1);
-  } else if (!static_params.empty()) {
-    for (int64_t g = 0; g < q.n_groups; ++g) set_group(g, static_params.data() + g * N, 1);
-  }
   const int64_t B = std::max<int64_t>(1, opts.block_size);
-  std::vector<float> err(static_cast<size_t>(B * N));
-  std::vector<GroupParams> fresh(static_cast<size_t>(N));
+  std::vector<float> err(static_cast<size_t>(B * N)), q(static_cast<size_t>(N));
   for (int64_t i1 = 0; i1 < K; i1 += B) {
     const int64_t i2 = std::min(i1 + B, K);
     for (int64_t col = i1; col < i2; ++col) {
       float* wc = wt.data() + col * N;
       const int64_t orig = perm[static_cast<size_t>(col)];
-      int64_t group = 0;
-      if (spec.group_size > 0) {
-        if (!static_params.empty()) {
-          group = orig / len;
-          for (int64_t n = 0; n < N; ++n) cur[static_cast<size_t>(n)] = static_params[static_cast<size_t>(group * N + n)];
-        } else {
-          group = col / len;
-          if (col % len == 0) {
-            // Parameters of the next group from its columns as they stand
-            // now, after the error feedback so far.
-            const int64_t n_cols = std::min(len, K - col);
-            ParallelFor(N, N * n_cols >= (1 << 18) ? threads : 1, [&](int64_t b, int64_t e) {
-              for (int64_t n = b; n < e; ++n) fresh[static_cast<size_t>(n)] = FindGroupParams(wc + n, n_cols, N, spec);
-            });
-            set_group(group, fresh.data(), 1);
-          }
-        }
-      }
-      q.g_idx[static_cast<size_t>(orig)] = static_cast<int32_t>(group);
+      // A group's parameters come from its columns as they stand when it
+      // starts, after the error feedback so far.
+      if (!fit_first && col % len == 0) quantizer->FitGroup(col / len, wc, std::min(len, K - col));
+      quantizer->QuantizeColumn(orig, fit_first ? orig / len : col / len, wc, q.data());
       const float d = u[static_cast<size_t>(col * K + col)];
       float* e = err.data() + (col - i1) * N;
-      uint8_t* codes = q.codes.data();
-      for (int64_t n = 0; n < N; ++n) {
-        const GroupParams& p = cur[static_cast<size_t>(n)];
-        const int c = QuantizeCode(wc[n], p, maxq);
-        codes[n * K + orig] = static_cast<uint8_t>(c);
-        e[n] = (wc[n] - DequantizeCode(c, p)) / d;
-      }
+      for (int64_t n = 0; n < N; ++n) e[n] = (wc[n] - q[n]) / d;
       // Feed the error into the rest of the block right away.
       const float* urow = u.data() + col * K;
       const int t = (i2 - col - 1) * N >= (1 << 18) ? threads : 1;  // threads only pay on large blocks
@@ -192,7 +172,16 @@ IntQuantized GptqQuantize(const float* w, int64_t rows, int64_t cols, std::vecto
                   static_cast<int>(N), 1.0f, wt.data() + i2 * N, static_cast<int>(N));
     }
   }
-  return q;
+  return true;
+}
+
+IntQuantized GptqQuantize(const float* w, int64_t rows, int64_t cols, std::vector<float> h, const IntQuantSpec& spec,
+                          const GptqOptions& opts, int threads, GptqStats* stats) {
+  IntGroupQuantizer quantizer(spec, rows, cols, threads);
+  GptqOptions o = opts;
+  o.static_groups = opts.static_groups && spec.group_size > 0;
+  if (!GptqSolve(w, rows, cols, std::move(h), o, &quantizer, threads, stats)) return QuantizeRtn(w, rows, cols, spec);
+  return quantizer.Take();
 }
 
 }  // namespace qforge

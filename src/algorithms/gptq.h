@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "codecs/group_quantizer.h"
 #include "codecs/int_group.h"
 #include "qforge/status.h"
 
@@ -42,6 +43,16 @@ struct GptqStats {
   int64_t dead_columns = 0;
   bool fell_back_to_rtn = false;
 };
+
+// GPTQ against any format: quantizes w [rows x cols] (row-major) column by
+// column through `quantizer`, fitting each group when its first column is
+// reached (or all groups up front with static groups, and for positional
+// blocks under act-order), spreading each column's rounding error over the
+// columns after it with the inverse Hessian h (k x k, consumed). False when
+// h stays non-positive-definite after ten damping steps; the caller then
+// falls back to round-to-nearest.
+bool GptqSolve(const float* w, int64_t rows, int64_t cols, std::vector<float> h, const GptqOptions& opts,
+               GroupQuantizer* quantizer, int threads, GptqStats* stats);
 
 // Quantizes w [rows x cols] (row-major) given the Hessian of its input.
 // h is consumed (k x k, symmetric). stats, if given, says what the solve

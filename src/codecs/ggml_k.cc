@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "codecs/block_grid.h"
 #include "codecs/block_util.h"
 #include "codecs/scale_search.h"
 #include "codecs/simd_kernels.h"
@@ -346,6 +347,22 @@ void DecodeQ45(const void* in, float* y, int64_t n) {
 // ------------------------------------------------------------------- Q6_K
 // Layout: ql[128] | qh[64] | scales[16] (int8) | d.
 
+// Levels 0..63 into ql (low nibbles) and qh (high two bits), per 128 values.
+template <typename Level>
+void PackQ6(const Level* L, uint8_t* o) {
+  uint8_t* ql = o;
+  uint8_t* qh = o + 128;
+  for (int j = 0; j < QK; j += 128, ql += 64, qh += 32) {
+    for (int l = 0; l < 32; ++l) {
+      const int q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF, q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+      ql[l] = static_cast<uint8_t>(q1 | (q3 << 4));
+      ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
+      qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                                   ((L[j + l + 96] >> 4) << 6));
+    }
+  }
+}
+
 void EncodeQ6(const float* x, const float* qw, uint8_t* o) {
   int8_t L[QK];
   float scales[16];
@@ -375,17 +392,7 @@ void EncodeQ6(const float* x, const float* qw, uint8_t* o) {
       L[16 * j + ii] = static_cast<int8_t>(l + 32);
     }
   }
-  uint8_t* ql = o;
-  uint8_t* qh = o + 128;
-  for (int j = 0; j < QK; j += 128, ql += 64, qh += 32) {
-    for (int l = 0; l < 32; ++l) {
-      const int q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF, q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
-      ql[l] = static_cast<uint8_t>(q1 | (q3 << 4));
-      ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
-      qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
-                                   ((L[j + l + 96] >> 4) << 6));
-    }
-  }
+  PackQ6(L, o);
 }
 
 template <int kMax, int kBytes>
@@ -490,5 +497,53 @@ void DecodeRowQ6_K(const void* in, float* y, int64_t n) {
     }
   }
 }
+
+namespace {
+
+// Q4_K and Q5_K: eight sub-blocks of 32 with scale d*sc and offset -dmin*m.
+void ReadGridQ45(const uint8_t* block, float* scale, float* offset) {
+  const float d = GetHalf(block), dmin = GetHalf(block + 2);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    UnpackScaleMin6(j, block + 4, &sc, &m);
+    scale[j] = d * static_cast<float>(sc);
+    offset[j] = -(dmin * static_cast<float>(m));
+  }
+}
+
+void WriteCodesQ4_K(const int32_t* codes, uint8_t* block) {
+  uint8_t L[QK];
+  for (int i = 0; i < QK; ++i) L[i] = static_cast<uint8_t>(codes[i]);
+  PackQ4Nibbles(L, block + 16);
+}
+
+void WriteCodesQ5_K(const int32_t* codes, uint8_t* block) {
+  uint8_t L[QK];
+  for (int i = 0; i < QK; ++i) L[i] = static_cast<uint8_t>(codes[i]);
+  PackQ5(L, block);
+}
+
+// Q6_K: sixteen sub-blocks of 16 with scale d*sc; codes are the signed
+// levels -32..31 (stored +32), so scale * code is the decoder's product.
+void ReadGridQ6_K(const uint8_t* block, float* scale, float* offset) {
+  const float d = GetHalf(block + 208);
+  const auto* sc = reinterpret_cast<const int8_t*>(block + 192);
+  for (int j = 0; j < 16; ++j) {
+    scale[j] = d * static_cast<float>(sc[j]);
+    offset[j] = 0.0f;
+  }
+}
+
+void WriteCodesQ6_K(const int32_t* codes, uint8_t* block) {
+  uint8_t L[QK];
+  for (int i = 0; i < QK; ++i) L[i] = static_cast<uint8_t>(codes[i] + 32);
+  PackQ6(L, block);
+}
+
+}  // namespace
+
+const BlockGrid kGridQ4_K = {32, 0, 15, ReadGridQ45, WriteCodesQ4_K};
+const BlockGrid kGridQ5_K = {32, 0, 31, ReadGridQ45, WriteCodesQ5_K};
+const BlockGrid kGridQ6_K = {16, -32, 31, ReadGridQ6_K, WriteCodesQ6_K};
 
 }  // namespace qforge

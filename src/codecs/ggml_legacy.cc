@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "codecs/block_grid.h"
 #include "codecs/block_util.h"
 #include "codecs/scale_search.h"
 #include "codecs/simd_kernels.h"
@@ -199,5 +200,24 @@ void DecodeRowQ8_0(const void* in, float* y, int64_t n) {
     for (int j = 0; j < kBlock; ++j) y[j] = static_cast<float>(static_cast<int8_t>(p[2 + j])) * d;
   }
 }
+
+}  // namespace qforge
+
+namespace qforge {
+namespace {
+
+void ReadGridQ8_0(const uint8_t* block, float* scale, float* offset) {
+  scale[0] = GetHalf(block);
+  offset[0] = 0.0f;
+}
+
+void WriteCodesQ8_0(const int32_t* codes, uint8_t* block) {
+  for (int j = 0; j < kBlock; ++j) block[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(codes[j]));
+}
+
+}  // namespace
+
+// Q8_0: one scale d per 32 values, codes int8 (the encoder uses -127..127).
+const BlockGrid kGridQ8_0 = {kBlock, -127, 127, ReadGridQ8_0, WriteCodesQ8_0};
 
 }  // namespace qforge

@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 
+#include "codecs/block_grid.h"
 #include "codecs/fp4.h"
 #include "codecs/ggml_float.h"
 #include "codecs/ggml_iq.h"
@@ -71,6 +72,16 @@ const GgmlTypeTraits* TraitsOf(int32_t id) {
   if (id < 0 || id >= static_cast<int32_t>(GgmlType::kCount)) return nullptr;
   const GgmlTypeTraits& t = TheTable().rows[static_cast<size_t>(id)];
   return t.block_elems == 0 ? nullptr : &t;
+}
+
+const BlockGrid* BlockGridOf(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q8_0: return &kGridQ8_0;
+    case GgmlType::Q4_K: return &kGridQ4_K;
+    case GgmlType::Q5_K: return &kGridQ5_K;
+    case GgmlType::Q6_K: return &kGridQ6_K;
+    default: return nullptr;
+  }
 }
 
 const GgmlTypeTraits& TraitsOf(GgmlType t) {

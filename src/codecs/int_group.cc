@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "base/parallel.h"
 #include "numeric/half.h"
 
 namespace qforge {
@@ -132,6 +133,32 @@ IntQuantized IntQuantized::Allocate(const IntQuantSpec& spec, int64_t rows, int6
   q.g_idx.resize(static_cast<size_t>(cols));
   for (int64_t k = 0; k < cols; ++k) q.g_idx[static_cast<size_t>(k)] = static_cast<int32_t>(k / len);
   return q;
+}
+
+void IntGroupQuantizer::FitGroup(int64_t group, const float* cols, int64_t n_cols) {
+  const int64_t N = q_.rows;
+  // Threads only pay on large groups.
+  ParallelFor(N, N * n_cols >= (1 << 18) ? threads_ : 1, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      const GroupParams p = FindGroupParams(cols + n, n_cols, N, q_.spec);
+      const size_t i = static_cast<size_t>(n * q_.n_groups + group);
+      q_.scales[i] = p.scale;
+      q_.zeros[i] = p.zero;
+    }
+  });
+}
+
+void IntGroupQuantizer::QuantizeColumn(int64_t col, int64_t group, const float* x, float* q) {
+  const int64_t N = q_.rows, K = q_.cols;
+  const int maxq = q_.spec.maxq();
+  q_.g_idx[static_cast<size_t>(col)] = static_cast<int32_t>(group);
+  uint8_t* codes = q_.codes.data();
+  for (int64_t n = 0; n < N; ++n) {
+    const GroupParams p = q_.Params(n, group);
+    const int c = QuantizeCode(x[n], p, maxq);
+    codes[n * K + col] = static_cast<uint8_t>(c);
+    q[n] = DequantizeCode(c, p);
+  }
 }
 
 IntQuantized QuantizeRtn(const float* w, int64_t rows, int64_t cols, const IntQuantSpec& spec) {

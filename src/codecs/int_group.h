@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "codecs/group_quantizer.h"
 #include "qforge/status.h"
 
 namespace qforge {
@@ -67,6 +68,25 @@ struct IntQuantized {
   void DequantizeRows(int64_t row0, int64_t n, float* out) const;
   // Reorders rows: new row i is old row from[i].
   void PermuteRows(const std::vector<int64_t>& from);
+};
+
+// The integer grid as a GroupQuantizer: groups of spec.group_size input
+// columns (the whole row when -1), min/max parameters fitted per row.
+// Columns may be quantized in any order (act-order): g_idx records each
+// column's group.
+class IntGroupQuantizer : public GroupQuantizer {
+ public:
+  IntGroupQuantizer(const IntQuantSpec& spec, int64_t rows, int64_t cols, int threads)
+      : q_(IntQuantized::Allocate(spec, rows, cols)), threads_(threads) {}
+  int64_t group_len() const override { return q_.spec.GroupLen(q_.cols); }
+  void FitGroup(int64_t group, const float* cols, int64_t n_cols) override;
+  void QuantizeColumn(int64_t col, int64_t group, const float* x, float* q) override;
+  // The result; the quantizer is empty afterwards.
+  IntQuantized Take() { return std::move(q_); }
+
+ private:
+  IntQuantized q_;
+  int threads_;
 };
 
 // Round-to-nearest quantization of w [rows x cols], groups along cols.
