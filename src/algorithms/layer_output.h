@@ -27,6 +27,8 @@ inline const char* IntMethodName(IntMethod m) {
 struct LayerOutput {
   int64_t layer = 0;  // -1: the output head alone
   std::vector<std::pair<std::string, IntQuantized>> quantized;  // GGUF name, rows in GGUF order
+  // Linears quantized into ggml blocks: GGUF name, encoded rows in GGUF order.
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> encoded;
   // Float tensors the method changed (AWQ folds scales into norms and into
   // linears it leaves unquantized); rows in GGUF order.
   std::vector<std::pair<std::string, std::vector<float>>> changed;

@@ -1,13 +1,236 @@
 #include "pipeline/layerwise.h"
-#include "base/clock.h"
 
 #include <map>
 
 #include "arch/llama_family.h"
+#include "base/clock.h"
+#include "codecs/block_quantizer.h"
 #include "engine/llama_engine.h"
 #include "pipeline/awq_layer.h"
 
 namespace qforge {
+namespace {
+
+using Weights = std::map<std::string, std::vector<float>>;
+
+std::pair<int64_t, int64_t> ShapeOf(const Model& model, const std::string& name) {
+  const ModelTensor* t = model.Find(name);
+  return {t->n_rows(), t->ne[0]};
+}
+
+bool Wanted(const LayerwiseOptions& opts, const std::string& name) { return !opts.quantize || opts.quantize(name); }
+
+std::optional<LayerwiseOptions::BlockTarget> BlockTargetOf(const LayerwiseOptions& opts, const std::string& name) {
+  if (!opts.block_target) return std::nullopt;
+  return opts.block_target(name);
+}
+
+// Every linear to quantize exists and fits its target's grouping.
+Status CheckLinears(const Model& model, int64_t n_layer, const LayerwiseOptions& opts) {
+  for (int64_t l = 0; l < n_layer; ++l) {
+    for (const auto& name : LayerLinears(l)) {
+      const ModelTensor* t = model.Find(name);
+      if (t == nullptr) return Status::Error(model.path + ": tensor '" + name + "': missing");
+      if (!Wanted(opts, name)) continue;
+      if (auto bt = BlockTargetOf(opts, name)) {
+        if (BlockGridOf(bt->type) == nullptr || t->ne[0] % TraitsOf(bt->type).block_elems != 0) {
+          return Status::Error(model.path + ": tensor '" + t->source_name + "': GPTQ cannot fill " +
+                               GgmlTypeName(bt->type) + " blocks of it");
+        }
+      } else if (std::string why = opts.spec.Check(t->ne[0]); !why.empty()) {
+        return Status::Error(model.path + ": tensor '" + t->source_name + "': " + why);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// GPTQ on one linear; the weights it ends with (as the next passes see them)
+// go to *dequant. Into ggml blocks when the linear has a block target.
+void GptqLinear(const std::string& name, const std::vector<float>& w, int64_t N, int64_t K, std::vector<float> h,
+                const LayerwiseOptions& opts, LayerOutput* out, std::vector<float>* dequant) {
+  dequant->resize(static_cast<size_t>(N * K));
+  if (auto bt = BlockTargetOf(opts, name)) {
+    std::vector<float> importance;
+    if (bt->importance != nullptr) {
+      importance = *bt->importance;
+    } else {
+      importance.resize(static_cast<size_t>(K));
+      for (int64_t k = 0; k < K; ++k) importance[static_cast<size_t>(k)] = h[static_cast<size_t>(k * K + k)];
+    }
+    const GgmlTypeTraits& tr = TraitsOf(bt->type);
+    GgmlBlockQuantizer q(bt->type, N, K, importance, opts.threads);
+    std::vector<uint8_t> bytes;
+    if (GptqSolve(w.data(), N, K, std::move(h), opts.gptq, &q, opts.threads, nullptr)) {
+      bytes = q.Take();
+    } else {  // H never positive definite: the type's own encoding
+      bytes.resize(static_cast<size_t>(N) * RowBytes(bt->type, K));
+      for (int64_t n = 0; n < N; ++n)
+        tr.encode(w.data() + n * K, bt->importance ? importance.data() : nullptr, bytes.data() + n * RowBytes(bt->type, K), K);
+    }
+    tr.decode(bytes.data(), dequant->data(), N * K);
+    out->encoded.emplace_back(name, std::move(bytes));
+    return;
+  }
+  IntQuantized q = GptqQuantize(w.data(), N, K, std::move(h), opts.spec, opts.gptq, opts.threads, nullptr);
+  q.DequantizeRows(0, N, dequant->data());
+  out->quantized.emplace_back(name, std::move(q));
+}
+
+// The sets GPTQ solves in turn: true sequential (each set's Hessians taken
+// with the earlier sets already quantized) or the whole layer at once.
+std::vector<std::vector<std::string>> GptqSets(bool true_sequential) {
+  if (true_sequential) return LayerLinearSets();
+  std::vector<std::vector<std::string>> sets(1);
+  for (const auto& set : LayerLinearSets()) sets[0].insert(sets[0].end(), set.begin(), set.end());
+  return sets;
+}
+
+class LayerwiseRun {
+ public:
+  LayerwiseRun(const Model& model, LlamaEngine& engine, const LayerwiseOptions& opts, LayerwiseTimings& tm)
+      : model_(model), engine_(engine), opts_(opts), tm_(tm), E_(engine.hparams().n_embd) {}
+
+  Status Embed(const std::vector<std::vector<int32_t>>& calib) {
+    x_.resize(calib.size());
+    auto t0 = Clock::now();
+    for (size_t s = 0; s < calib.size(); ++s) QF_RETURN_IF_ERROR(engine_.Embed(calib[s], &x_[s]));
+    tm_.forward_s += SecondsSince(t0);
+    return Status::Ok();
+  }
+
+  Status Layer(int64_t l, LayerOutput* out) {
+    Weights weights;
+    for (const auto& name : LayerLinears(l)) {
+      QF_ASSIGN_OR_RETURN(weights[name], ReadTensorF32(*model_.Find(name)));
+    }
+    switch (opts_.method) {
+      case IntMethod::kRtn: return RtnLayer(l, weights, out);
+      case IntMethod::kGptq: return GptqLayer(l, weights, out);
+      case IntMethod::kAwq: return AwqLayer(engine_, model_, l, opts_, &weights, &x_, out, &tm_);
+    }
+    return Status::Ok();
+  }
+
+  // The output head: GPTQ on the final normed hidden states, otherwise round
+  // to nearest (AutoAWQ never scales lm_head).
+  Status Head(LayerOutput* out) {
+    const ModelTensor* t = model_.Find("output.weight");
+    const int64_t N = t->n_rows(), K = t->ne[0];
+    if (std::string why = opts_.spec.Check(K); !why.empty()) return Status::Error(model_.path + ": lm_head: " + why);
+    QF_ASSIGN_OR_RETURN(std::vector<float> w, ReadTensorF32(*t));
+    out->layer = -1;
+    if (opts_.method != IntMethod::kGptq) {
+      out->quantized.emplace_back("output.weight", QuantizeRtn(w.data(), N, K, opts_.spec));
+      return Status::Ok();
+    }
+    Hessian h(K);
+    std::vector<float> normed;
+    auto h0 = Clock::now();
+    for (const auto& xs : x_) {
+      normed.resize(xs.size());
+      QF_RETURN_IF_ERROR(engine_.Norm("output_norm.weight", xs.data(), Tokens(xs), normed.data()));
+      h.Add(normed.data(), Tokens(xs));
+    }
+    tm_.hessian_s += SecondsSince(h0);
+    auto s0 = Clock::now();
+    out->quantized.emplace_back("output.weight", GptqQuantize(w.data(), N, K, h.Matrix(), opts_.spec, opts_.gptq, opts_.threads, nullptr));
+    tm_.solve_s += SecondsSince(s0);
+    return Status::Ok();
+  }
+
+ private:
+  int64_t Tokens(const std::vector<float>& xs) const { return static_cast<int64_t>(xs.size()) / E_; }
+
+  Status RtnLayer(int64_t l, Weights& weights, LayerOutput* out) {
+    for (const auto& name : LayerLinears(l)) {
+      if (!Wanted(opts_, name)) continue;
+      auto [N, K] = ShapeOf(model_, name);
+      auto s0 = Clock::now();
+      out->quantized.emplace_back(name, QuantizeRtn(weights[name].data(), N, K, opts_.spec));
+      tm_.solve_s += SecondsSince(s0);
+    }
+    // RTN needs no activations: the next layer's inputs are never read.
+    return Status::Ok();
+  }
+
+  // One Hessian per distinct input of the set: the first linear reading it.
+  // Fills hessian_of (linear -> the linear whose Hessian it uses) and
+  // returns the linear after whose input the pass can stop.
+  std::string SetHessians(const std::string& p, const std::vector<std::string>& set, std::map<std::string, Hessian>* hessians,
+                          std::map<std::string, std::string>* hessian_of) const {
+    std::string last_first;
+    for (const auto& short_name : set) {
+      const std::string name = p + short_name + ".weight";
+      const bool shares = short_name == "attn_k" || short_name == "attn_v" || short_name == "ffn_up";
+      if (!shares || last_first.empty()) {
+        last_first = name;
+        hessians->emplace(name, Hessian(ShapeOf(model_, name).second));
+      }
+      (*hessian_of)[name] = last_first;
+    }
+    return last_first;
+  }
+
+  // Runs the layer on every sequence up to stop_at, accumulating Hessians.
+  Status CollectHessians(int64_t l, const std::string& stop_at, std::map<std::string, Hessian>* hessians) {
+    engine_.SetActivationHook([&](const std::string& name, const float* a, int64_t rows, int64_t cols) {
+      auto it = hessians->find(name);
+      if (it == hessians->end() || cols != it->second.dim()) return;
+      auto h0 = Clock::now();
+      it->second.Add(a, rows);
+      tm_.hessian_s += SecondsSince(h0);
+    });
+    std::vector<float> scratch;
+    auto f0 = Clock::now();
+    const double hessian_before = tm_.hessian_s;
+    Status s = Status::Ok();
+    for (const auto& xs : x_) {
+      scratch = xs;
+      s = engine_.ForwardLayer(l, scratch.data(), Tokens(xs), stop_at);
+      if (!s.ok()) break;
+    }
+    tm_.forward_s += SecondsSince(f0) - (tm_.hessian_s - hessian_before);  // the hook's Hessian time is its own
+    engine_.SetActivationHook(nullptr);
+    return s;
+  }
+
+  Status GptqLayer(int64_t l, Weights& weights, LayerOutput* out) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    Weights dequant;  // quantized weights, as the next passes see them
+    for (const auto& set : GptqSets(opts_.true_sequential)) {
+      std::map<std::string, Hessian> hessians;
+      std::map<std::string, std::string> hessian_of;
+      // The pass can stop once the last distinct input of the set is seen.
+      const std::string stop_at = SetHessians(p, set, &hessians, &hessian_of);
+      QF_RETURN_IF_ERROR(CollectHessians(l, stop_at, &hessians));
+      for (const auto& short_name : set) {
+        const std::string name = p + short_name + ".weight";
+        if (!Wanted(opts_, name)) continue;
+        auto [N, K] = ShapeOf(model_, name);
+        auto s0 = Clock::now();
+        GptqLinear(name, weights[name], N, K, hessians.at(hessian_of[name]).Matrix(), opts_, out, &dequant[name]);
+        tm_.solve_s += SecondsSince(s0);
+        engine_.SetWeightOverride(name, &dequant[name]);
+      }
+    }
+    // The layer's outputs with its quantized weights feed the next layer.
+    auto f0 = Clock::now();
+    for (auto& xs : x_) QF_RETURN_IF_ERROR(engine_.ForwardLayer(l, xs.data(), Tokens(xs)));
+    tm_.forward_s += SecondsSince(f0);
+    engine_.ClearWeightOverrides();
+    return Status::Ok();
+  }
+
+  const Model& model_;
+  LlamaEngine& engine_;
+  const LayerwiseOptions& opts_;
+  LayerwiseTimings& tm_;
+  const int64_t E_;
+  std::vector<std::vector<float>> x_;  // the activations entering the current layer, one buffer per sequence
+};
+
+}  // namespace
 
 std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& tokens, int64_t seqlen,
                                                     int64_t max_samples, int32_t bos) {
@@ -32,138 +255,20 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
                          ": no calibration sequences (the text is shorter than one sequence)");
   }
   QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, opts.threads));
-  const int64_t n_layer = engine->hparams().n_layer, E = engine->hparams().n_embd;
-  for (int64_t l = 0; l < n_layer; ++l) {
-    for (const auto& name : LayerLinears(l)) {
-      const ModelTensor* t = model.Find(name);
-      if (t == nullptr) return Status::Error(model.path + ": tensor '" + name + "': missing");
-      if (opts.quantize && !opts.quantize(name)) continue;
-      if (std::string why = opts.spec.Check(t->ne[0]); !why.empty()) {
-        return Status::Error(model.path + ": tensor '" + t->source_name + "': " + why);
-      }
-    }
-  }
-  // The activations entering the current layer, one buffer per sequence.
-  std::vector<std::vector<float>> x(calib.size());
-  auto t0 = Clock::now();
-  for (size_t s = 0; s < calib.size(); ++s) QF_RETURN_IF_ERROR(engine->Embed(calib[s], &x[s]));
-  tm.forward_s += SecondsSince(t0);
-
+  const int64_t n_layer = engine->hparams().n_layer;
+  QF_RETURN_IF_ERROR(CheckLinears(model, n_layer, opts));
+  LayerwiseRun run(model, *engine, opts, tm);
+  QF_RETURN_IF_ERROR(run.Embed(calib));
   for (int64_t l = 0; l < n_layer; ++l) {
     LayerOutput out;
     out.layer = l;
-    std::map<std::string, std::vector<float>> weights;
-    for (const auto& name : LayerLinears(l)) {
-      QF_ASSIGN_OR_RETURN(weights[name], ReadTensorF32(*model.Find(name)));
-    }
-    auto wanted = [&](const std::string& name) { return !opts.quantize || opts.quantize(name); };
-    auto shape = [&](const std::string& name) {
-      const ModelTensor* t = model.Find(name);
-      return std::pair<int64_t, int64_t>{t->n_rows(), t->ne[0]};
-    };
-    const std::string p = "blk." + std::to_string(l) + ".";
-    if (opts.method == IntMethod::kRtn) {
-      for (const auto& name : LayerLinears(l)) {
-        if (!wanted(name)) continue;
-        auto [N, K] = shape(name);
-        auto s0 = Clock::now();
-        out.quantized.emplace_back(name, QuantizeRtn(weights[name].data(), N, K, opts.spec));
-        tm.solve_s += SecondsSince(s0);
-      }
-    } else if (opts.method == IntMethod::kGptq) {
-      std::vector<std::vector<std::string>> sets;
-      if (opts.true_sequential) {
-        sets = LayerLinearSets();
-      } else {
-        sets.emplace_back();
-        for (const auto& set : LayerLinearSets()) sets.back().insert(sets.back().end(), set.begin(), set.end());
-      }
-      std::map<std::string, std::vector<float>> dequant;  // quantized weights, as the next passes see them
-      for (const auto& set : sets) {
-        // One Hessian per distinct input: the first linear reading it.
-        std::map<std::string, Hessian> hessians;
-        std::map<std::string, std::string> hessian_of;
-        std::string last_first;
-        for (const auto& short_name : set) {
-          const std::string name = p + short_name + ".weight";
-          const bool shares = short_name == "attn_k" || short_name == "attn_v" || short_name == "ffn_up";
-          if (!shares || last_first.empty()) {
-            last_first = name;
-            hessians.emplace(name, Hessian(shape(name).second));
-          }
-          hessian_of[name] = last_first;
-        }
-        engine->SetActivationHook([&](const std::string& name, const float* a, int64_t rows, int64_t cols) {
-          auto it = hessians.find(name);
-          if (it == hessians.end() || cols != it->second.dim()) return;
-          auto h0 = Clock::now();
-          it->second.Add(a, rows);
-          tm.hessian_s += SecondsSince(h0);
-        });
-        std::vector<float> scratch;
-        // The pass can stop once the last distinct input of the set is seen.
-        const std::string stop_at = last_first;
-        auto f0 = Clock::now();
-        const double hessian_before = tm.hessian_s;
-        for (const auto& xs : x) {
-          scratch = xs;
-          QF_RETURN_IF_ERROR(engine->ForwardLayer(l, scratch.data(), static_cast<int64_t>(xs.size()) / E, stop_at));
-        }
-        tm.forward_s += SecondsSince(f0) - (tm.hessian_s - hessian_before);  // the hook's Hessian time is its own
-        engine->SetActivationHook(nullptr);
-        for (const auto& short_name : set) {
-          const std::string name = p + short_name + ".weight";
-          if (!wanted(name)) continue;
-          auto [N, K] = shape(name);
-          auto s0 = Clock::now();
-          IntQuantized q = GptqQuantize(weights[name].data(), N, K, hessians.at(hessian_of[name]).Matrix(), opts.spec,
-                                        opts.gptq, opts.threads, nullptr);
-          tm.solve_s += SecondsSince(s0);
-          auto& dq = dequant[name];
-          dq.resize(static_cast<size_t>(N * K));
-          q.DequantizeRows(0, N, dq.data());
-          engine->SetWeightOverride(name, &dq);
-          out.quantized.emplace_back(name, std::move(q));
-        }
-      }
-      // The layer's outputs with its quantized weights feed the next layer.
-      auto f0 = Clock::now();
-      for (auto& xs : x) QF_RETURN_IF_ERROR(engine->ForwardLayer(l, xs.data(), static_cast<int64_t>(xs.size()) / E));
-      tm.forward_s += SecondsSince(f0);
-      engine->ClearWeightOverrides();
-    } else {
-      auto s0 = Clock::now();
-      QF_RETURN_IF_ERROR(AwqLayer(*engine, model, l, opts, &weights, &x, &out, &tm));
-      (void)s0;
-    }
+    QF_RETURN_IF_ERROR(run.Layer(l, &out));
     QF_RETURN_IF_ERROR(sink(std::move(out)));
     if (opts.on_layer) opts.on_layer(l + 1, n_layer);
   }
-  // The output head, when asked: GPTQ on the final normed hidden states,
-  // otherwise round to nearest (AutoAWQ never scales lm_head).
   if (opts.quantize && opts.quantize("output.weight") && model.Find("output.weight") != nullptr) {
-    const ModelTensor* t = model.Find("output.weight");
-    const int64_t N = t->n_rows(), K = t->ne[0];
-    if (std::string why = opts.spec.Check(K); !why.empty()) return Status::Error(model.path + ": lm_head: " + why);
-    QF_ASSIGN_OR_RETURN(std::vector<float> w, ReadTensorF32(*t));
     LayerOutput out;
-    out.layer = -1;
-    if (opts.method == IntMethod::kGptq) {
-      Hessian h(K);
-      std::vector<float> normed;
-      auto h0 = Clock::now();
-      for (const auto& xs : x) {
-        normed.resize(xs.size());
-        QF_RETURN_IF_ERROR(engine->Norm("output_norm.weight", xs.data(), static_cast<int64_t>(xs.size()) / E, normed.data()));
-        h.Add(normed.data(), static_cast<int64_t>(xs.size()) / E);
-      }
-      tm.hessian_s += SecondsSince(h0);
-      auto s0 = Clock::now();
-      out.quantized.emplace_back("output.weight", GptqQuantize(w.data(), N, K, h.Matrix(), opts.spec, opts.gptq, opts.threads, nullptr));
-      tm.solve_s += SecondsSince(s0);
-    } else {
-      out.quantized.emplace_back("output.weight", QuantizeRtn(w.data(), N, K, opts.spec));
-    }
+    QF_RETURN_IF_ERROR(run.Head(&out));
     QF_RETURN_IF_ERROR(sink(std::move(out)));
   }
   return Status::Ok();

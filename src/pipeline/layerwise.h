@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "algorithms/gptq.h"
 #include "algorithms/layer_output.h"
+#include "codecs/ggml_types.h"
 #include "codecs/int_group.h"
 #include "model/model.h"
 #include "qforge/status.h"
@@ -28,10 +30,18 @@ struct LayerwiseOptions {
   int threads = 1;
   // Which linear weights (GGUF names) to quantize; the rest stay float.
   std::function<bool(const std::string&)> quantize;
+  // GPTQ into ggml blocks: for a linear it names, GPTQ fills blocks of that
+  // type (LayerOutput::encoded) instead of the integer grid. The importance
+  // that fits each block's scales is the imatrix when given, else the
+  // Hessian's diagonal.
+  struct BlockTarget {
+    GgmlType type = GgmlType::F32;
+    const std::vector<float>* importance = nullptr;  // ne0 values, or null
+  };
+  std::function<std::optional<BlockTarget>(const std::string&)> block_target;
   // Called after each layer with (layer index, layers total).
   std::function<void(int64_t, int64_t)> on_layer;
 };
-
 
 struct LayerwiseTimings {
   double forward_s = 0, hessian_s = 0, solve_s = 0, search_s = 0;
@@ -45,6 +55,5 @@ std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& 
 // calib may be empty for RTN. Quantized layers reach sink in layer order.
 Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32_t>>& calib,
                          const LayerwiseOptions& opts, const LayerSink& sink, LayerwiseTimings* timings);
-
 
 }  // namespace qforge
