@@ -23,9 +23,10 @@ int RunOne(qforge::IntMethod method, const std::string& shared, const std::strin
   auto model = qforge::OpenModel(std::string(QFORGE_SOURCE_DIR) + "/models/house-14m");
   if (!model.ok()) return 1;
   qforge::IntPipelineOptions o;
-  if (!qforge::ParseIntScheme("W4A16_ASYM", &o.checkpoint.spec).ok()) return 1;
-  o.checkpoint.method = method;
-  o.calib_text = shared + "/text/calib.txt";
+  if (!qforge::ParseIntScheme("W4A16_ASYM", &o.plan.spec).ok()) return 1;
+  o.plan.method = method == qforge::IntMethod::kRtn ? qforge::Method::kRtn
+                  : method == qforge::IntMethod::kGptq ? qforge::Method::kGptq : qforge::Method::kAwq;
+  o.calib.text_path = shared + "/text/calib.txt";
   o.threads = 2;
   qforge::IntPipelineReport r;
   qforge::Status s = qforge::QuantizeToIntCheckpoint(*model, out, o, &r);

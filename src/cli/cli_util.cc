@@ -47,4 +47,49 @@ uint64_t PeakRssBytes() {
   return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
+namespace {
+
+// The name a recipe's tensor has in the output: GGUF names in GGUF files,
+// the source's names in checkpoints.
+const std::string& OutputName(const Plan& plan, const TensorPlan& t) {
+  return plan.output == PlanOutput::kCheckpoint ? t.source->source_name : t.name;
+}
+
+double Bpw(const TensorPlan& t) {
+  const int64_t n = t.source->n_elements();
+  return n ? 8.0 * static_cast<double>(t.nbytes) / static_cast<double>(n) : 0.0;
+}
+
+}  // namespace
+
+nlohmann::ordered_json PlanJson(const Plan& plan) {
+  nlohmann::ordered_json ts = nlohmann::ordered_json::array();
+  for (const auto& t : plan.tensors) {
+    ts.push_back({{"name", OutputName(plan, t)}, {"shape", t.ne}, {"type", t.TargetName()},
+                  {"method", MethodName(t.method)}, {"source_type", t.source->source_dtype}, {"reason", t.reason},
+                  {"bytes", t.nbytes}, {"bits_per_weight", Bpw(t)}, {"imatrix", t.importance != nullptr}});
+  }
+  return ts;
+}
+
+void PrintPlanTable(const Plan& plan) {
+  size_t wn = 6, ws = 5, wt = 7, wr = 8;
+  for (const auto& t : plan.tensors) {
+    wn = std::max(wn, OutputName(plan, t).size());
+    ws = std::max(ws, ShapeString(t.ne).size());
+    wt = std::max(wt, t.TargetName().size());
+    wr = std::max(wr, t.reason.size());
+  }
+  fmt::print("{:<{}}  {:<{}}  {:<{}} {:<7} {:<{}}  {:>12}  {:>7}\n", "tensor", wn, "shape", ws, "type", wt, "method", "why",
+             wr, "bytes", "bpw");
+  for (const auto& t : plan.tensors) {
+    fmt::print("{:<{}}  {:<{}}  {:<{}} {:<7} {:<{}}  {:>12}  {:>7.3f}\n", OutputName(plan, t), wn, ShapeString(t.ne), ws,
+               t.TargetName(), wt, MethodName(t.method), t.reason, wr, t.nbytes, Bpw(t));
+  }
+  const uint64_t file = plan.FileBytes();
+  fmt::print("total: {} tensors, {} parameters, tensor data {}, {} {} ({} bytes), {:.3f} bits per weight\n",
+             plan.tensors.size(), plan.n_elements(), HumanBytes(plan.tensor_bytes()),
+             plan.output == PlanOutput::kGguf ? "file" : "checkpoint tensors", HumanBytes(file), file, plan.bits_per_weight());
+}
+
 }  // namespace qforge::cli

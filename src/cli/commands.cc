@@ -172,42 +172,16 @@ Status Prepare(const QuantizeArgs& a, PreparedPlan* pp) {
   return Status::Ok();
 }
 
-ordered_json PlanJson(const Plan& plan) {
-  ordered_json ts = ordered_json::array();
-  for (const auto& t : plan.tensors) {
-    const int64_t n = t.source->n_elements();
-    ts.push_back({{"name", t.name}, {"shape", t.ne}, {"type", GgmlTypeName(t.type)},
-                  {"source_type", t.source->source_dtype}, {"reason", t.reason}, {"bytes", t.nbytes},
-                  {"bits_per_weight", n ? 8.0 * static_cast<double>(t.nbytes) / static_cast<double>(n) : 0.0},
-                  {"imatrix", t.importance != nullptr}});
-  }
-  return ts;
-}
-
-void PrintPlanTable(const Plan& plan) {
-  size_t wn = 6, ws = 5;
-  for (const auto& t : plan.tensors) {
-    wn = std::max(wn, t.name.size());
-    ws = std::max(ws, ShapeString(t.ne).size());
-  }
-  fmt::print("{:<{}}  {:<{}}  {:<7} {:<8}  {:>12}  {:>7}  {}\n", "tensor", wn, "shape", ws, "type", "why", "bytes",
-             "bpw", "imatrix");
-  for (const auto& t : plan.tensors) {
-    const int64_t n = t.source->n_elements();
-    fmt::print("{:<{}}  {:<{}}  {:<7} {:<8}  {:>12}  {:>7.3f}  {}\n", t.name, wn, ShapeString(t.ne), ws,
-               GgmlTypeName(t.type), t.reason, t.nbytes, n ? 8.0 * static_cast<double>(t.nbytes) / static_cast<double>(n) : 0.0,
-               t.importance ? "yes" : "");
-  }
-  const uint64_t file = plan.FileBytes();
-  fmt::print("total: {} tensors, {} parameters, tensor data {}, file {} ({} bytes), {:.3f} bits per weight\n",
-             plan.tensors.size(), plan.n_elements(), HumanBytes(plan.tensor_bytes()), HumanBytes(file), file,
-             plan.bits_per_weight());
-}
-
 }  // namespace
 
 int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
-  if (a.type.empty()) return Fail(Status::Error("plan: --type is required (a GGUF type or preset)"));
+  if (!a.scheme.empty() || !a.method.empty()) {
+    if (a.type.empty()) return RunIntPlan(g, a);
+    if (a.method != "gptq" || !a.scheme.empty()) {
+      return Fail(Status::Error("--type (GGUF) takes --method gptq only; --scheme and other methods make safetensors checkpoints"));
+    }
+  }
+  if (a.type.empty()) return Fail(Status::Error("plan: give --type (a GGUF type or preset) or --scheme/--method (a safetensors checkpoint)"));
   PreparedPlan pp;
   Status s = Prepare(a, &pp);
   if (!s.ok()) return Fail(s);

@@ -101,6 +101,7 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a);
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a);
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a);
 int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a);
+int RunIntPlan(const GlobalOptions& g, const QuantizeArgs& a);
 int RunPlan(const GlobalOptions& g, const QuantizeArgs& a);
 int RunInspect(const GlobalOptions& g, const InspectArgs& a);
 int RunListFormats(const GlobalOptions& g);

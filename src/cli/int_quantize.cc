@@ -37,64 +37,99 @@ Result<uint64_t> ParseSize(const std::string& s) {
   return static_cast<uint64_t>(v * mul);
 }
 
-}  // namespace
 
-int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& args) {
+// The pipeline options of a --scheme run from the command line.
+Status IntOptionsFromArgs(const GlobalOptions& g, const QuantizeArgs& args, IntPipelineOptions* po) {
   // AWQ keeps zero points by default, as AutoAWQ does.
   QuantizeArgs a = args;
   if (a.method.empty()) a.method = "gptq";
   if (a.scheme.empty()) a.scheme = a.method == "awq" ? "W4A16_ASYM" : "W4A16";
-  IntPipelineOptions po;
-  IntCheckpointOptions& co = po.checkpoint;
-  if (Status s = ParseIntScheme(a.scheme, &co.spec); !s.ok()) return Fail(s);
-  co.spec.group_size = a.group_size;
+  IntPlanOptions& pl = po->plan;
+  pl.scheme = a.scheme;
+  QF_RETURN_IF_ERROR(ParseIntScheme(a.scheme, &pl.spec));
+  pl.spec.group_size = a.group_size;
   if (a.group_size == 0 || a.group_size < -1) {
-    return Fail(Status::Error("--group-size " + std::to_string(a.group_size) + ": expected -1 (per channel) or a positive size such as 128"));
+    return Status::Error("--group-size " + std::to_string(a.group_size) + ": expected -1 (per channel) or a positive size such as 128");
   }
-  if (a.method == "rtn") co.method = IntMethod::kRtn;
-  else if (a.method == "gptq") co.method = IntMethod::kGptq;
-  else if (a.method == "awq") co.method = IntMethod::kAwq;
-  else return Fail(Status::Error("--method '" + a.method + "': expected rtn, gptq or awq"));
-  if (!IntLayoutFromName(a.layout, &co.layout)) {
-    return Fail(Status::Error("--layout '" + a.layout + "': expected compressed-tensors, gptq or awq"));
+  if (a.method == "rtn") pl.method = Method::kRtn;
+  else if (a.method == "gptq") pl.method = Method::kGptq;
+  else if (a.method == "awq") pl.method = Method::kAwq;
+  else return Status::Error("--method '" + a.method + "': expected rtn, gptq or awq");
+  if (!IntLayoutFromName(a.layout, &pl.layout)) {
+    return Status::Error("--layout '" + a.layout + "': expected compressed-tensors, gptq or awq");
   }
-  if (!(a.damp > 0.0f && a.damp < 1.0f)) return Fail(Status::Error("--damp: expected a fraction between 0 and 1"));
-  if ((a.act_order || a.static_groups) && co.method != IntMethod::kGptq) {
-    return Fail(Status::Error("--act-order and --static-groups apply to --method gptq only"));
+  if (!(a.damp > 0.0f && a.damp < 1.0f)) return Status::Error("--damp: expected a fraction between 0 and 1");
+  if ((a.act_order || a.static_groups) && pl.method != Method::kGptq) {
+    return Status::Error("--act-order and --static-groups apply to --method gptq only");
   }
-  if (a.awq_search_samples < 0) return Fail(Status::Error("--awq-search-samples: expected 0 (all) or a positive count"));
+  if (a.awq_search_samples < 0) return Status::Error("--awq-search-samples: expected 0 (all) or a positive count");
   if (a.calib_samples <= 0 || a.calib_seqlen <= 1) {
-    return Fail(Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)"));
+    return Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)");
   }
-  co.gptq.damp = a.damp;
-  co.gptq.act_order = a.act_order;
-  co.gptq.static_groups = a.static_groups;
-  co.ignore = a.ignore;
-  co.quantize_lm_head = a.quantize_lm_head;
-  co.allow_requantize = a.allow_requantize;
-  auto shard = ParseSize(a.max_shard_size);
-  if (!shard.ok()) return Fail(shard.status());
-  co.max_shard_bytes = *shard;
-  po.calib_text = a.calib;
-  po.calib_samples = a.calib_samples;
-  po.calib_seqlen = a.calib_seqlen;
-  po.awq_search_samples = a.awq_search_samples;
-  po.threads = Threads(g);
+  pl.act_order = a.act_order;
+  pl.static_groups = a.static_groups;
+  pl.ignore = a.ignore;
+  pl.quantize_lm_head = a.quantize_lm_head;
+  pl.allow_requantize = a.allow_requantize;
+  po->gptq.damp = a.damp;
+  QF_ASSIGN_OR_RETURN(po->max_shard_bytes, ParseSize(a.max_shard_size));
+  po->calib.text_path = a.calib;
+  po->calib.samples = a.calib_samples;
+  po->calib.seqlen = a.calib_seqlen;
+  po->awq_search_samples = a.awq_search_samples;
+  po->threads = Threads(g);
+  return Status::Ok();
+}
 
+std::string DefaultOutput(const QuantizeArgs& a, const IntPipelineOptions& po) {
+  std::string scheme = po.plan.scheme;
+  for (char& c : scheme) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return ModelStem(a.source) + "-" + scheme + "-" + MethodName(po.plan.method) +
+         (a.layout == "compressed-tensors" ? "" : "-" + a.layout);
+}
+
+}  // namespace
+
+int RunIntPlan(const GlobalOptions& g, const QuantizeArgs& a) {
+  IntPipelineOptions po;
+  if (Status s = IntOptionsFromArgs(g, a, &po); !s.ok()) return Fail(s);
+  auto model = OpenModel(a.source);
+  if (!model.ok()) return Fail(model.status());
+  auto plan = BuildIntPlan(*model, po.plan);
+  if (!plan.ok()) return Fail(plan.status());
+  if (g.json) {
+    nlohmann::ordered_json j;
+    j["source"] = a.source;
+    j["type"] = plan->preset;
+    j["layout"] = IntLayoutName(plan->layout);
+    j["tensors"] = PlanJson(*plan);
+    j["tensor_bytes"] = plan->tensor_bytes();
+    j["file_bytes"] = plan->FileBytes();
+    j["bits_per_weight"] = plan->bits_per_weight();
+    j["warnings"] = plan->warnings;
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  for (const auto& w : plan->warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
+  fmt::print("plan for {} as {} {} ({}):\n", a.source, plan->preset, MethodName(po.plan.method), IntLayoutName(plan->layout));
+  PrintPlanTable(*plan);
+  return 0;
+}
+
+int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
+  IntPipelineOptions po;
+  if (Status s = IntOptionsFromArgs(g, a, &po); !s.ok()) return Fail(s);
   InstallOutputCleanupHandlers();
   auto model = OpenModel(a.source);
   if (!model.ok()) return Fail(model.status());
-  std::string out = a.output;
-  if (out.empty()) {
-    std::string scheme = a.scheme;
-    for (char& c : scheme) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    out = ModelStem(a.source) + "-" + scheme + "-" + a.method + (a.layout == "compressed-tensors" ? "" : "-" + a.layout);
-  }
+  auto plan = BuildIntPlan(*model, po.plan);
+  if (!plan.ok()) return Fail(plan.status());
+  const std::string out = a.output.empty() ? DefaultOutput(a, po) : a.output;
   const bool show = !g.quiet && !g.json;
-  ProgressBar bar(std::string(IntMethodName(co.method)) + " " + ModelStem(a.source), static_cast<uint64_t>(model->n_layer), show);
+  ProgressBar bar(std::string(MethodName(po.plan.method)) + " " + ModelStem(a.source), static_cast<uint64_t>(model->n_layer), show);
   po.on_layer = [&](int64_t done, int64_t total) { bar.Advance(1, "layer " + std::to_string(done) + "/" + std::to_string(total)); };
   IntPipelineReport rep;
-  Status s = QuantizeToIntCheckpoint(*model, out, po, &rep);
+  Status s = QuantizeToIntCheckpoint(*model, *plan, out, po, &rep);
   bar.Finish();
   if (!s.ok()) return Fail(s);
   for (const auto& w : rep.warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
@@ -102,10 +137,10 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& args) {
   const auto& t = rep.timings;
   if (g.json) {
     nlohmann::ordered_json j = {{"output", out},
-                                {"layout", a.layout},
-                                {"method", a.method},
-                                {"scheme", a.scheme},
-                                {"group_size", a.group_size},
+                                {"layout", IntLayoutName(plan->layout)},
+                                {"method", MethodName(po.plan.method)},
+                                {"scheme", po.plan.scheme},
+                                {"group_size", po.plan.spec.group_size},
                                 {"quantized_linears", rep.quantized_linears},
                                 {"calib_samples", rep.samples},
                                 {"calib_seqlen", rep.seqlen},
@@ -114,11 +149,13 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& args) {
                                 {"seconds", {{"total", rep.total_s}, {"forward", t.forward_s}, {"hessian", t.hessian_s},
                                              {"solve", t.solve_s}, {"search", t.search_s}, {"pack_write", rep.pack_write_s}}},
                                 {"peak_rss_bytes", rss},
-                                {"warnings", rep.warnings}};
+                                {"warnings", rep.warnings},
+                                {"tensors", PlanJson(*plan)}};
     fmt::print("{}\n", j.dump(2));
   } else if (!g.quiet) {
-    fmt::print("{}: {} {} g{} ({}), {} linear layers quantized", out, a.scheme, a.method, a.group_size, a.layout,
-               rep.quantized_linears);
+    PrintPlanTable(*plan);
+    fmt::print("{}: {} {} g{} ({}), {} linear layers quantized", out, po.plan.scheme, MethodName(po.plan.method),
+               po.plan.spec.group_size, IntLayoutName(plan->layout), rep.quantized_linears);
     if (rep.samples > 0) fmt::print(", calibrated on {} x {} tokens", rep.samples, rep.seqlen);
     fmt::print("\n  {} in {} shard(s); {:.2f} s (forward {:.2f}, hessian {:.2f}, solve {:.2f}, search {:.2f}, pack+write {:.2f}); peak memory {}\n",
                HumanBytes(rep.bytes), rep.shards, rep.total_s, t.forward_s, t.hessian_s, t.solve_s, t.search_s,

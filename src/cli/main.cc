@@ -5,12 +5,14 @@
 
 int main(int argc, char** argv) {
   using namespace qforge::cli;
-  CLI::App app{"qforge: post-training quantization of large language models.\n"
-               "Reads a Hugging Face folder or a GGUF file; writes GGUF that llama.cpp loads unchanged."};
+  CLI::App app{
+      "qforge: post-training quantization of large language models.\n"
+      "Reads a Hugging Face folder or a GGUF file; writes GGUF that llama.cpp loads unchanged."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "qforge 0.1.0");
   GlobalOptions g;
-  app.add_option("-t,--threads", g.threads, "Worker threads (default: all cores)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  app.add_option("-t,--threads", g.threads, "Worker threads (default: all cores)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   app.add_flag("-q,--quiet", g.quiet, "No progress bar or summary on the terminal");
   app.add_flag("--json", g.json, "Print results as one JSON document on stdout");
 
@@ -18,8 +20,7 @@ int main(int argc, char** argv) {
   auto* quant = app.add_subcommand("quantize", "Convert or quantize a model to GGUF");
   auto* plan = app.add_subcommand("plan", "Print the type and size of every tensor a quantize run would write");
   for (auto* sub : {quant, plan}) {
-    sub->add_option("source", qa.source, "Hugging Face folder (config.json + *.safetensors) or .gguf file")
-        ->required();
+    sub->add_option("source", qa.source, "Hugging Face folder (config.json + *.safetensors) or .gguf file")->required();
     sub->add_option("-f,--type", qa.type, "GGUF output type or preset, e.g. Q4_K_M, Q8_0, IQ4_XS (see list-formats)");
     sub->add_option("--imatrix", qa.imatrix, "Importance matrix (llama.cpp GGUF imatrix or legacy .dat)");
     sub->add_option("--include-weights", qa.include_weights,
@@ -46,32 +47,48 @@ int main(int argc, char** argv) {
   }
   quant->add_option("-o,--output", qa.output,
                     "Output file or folder (default: <model>-<TYPE>.gguf, or <model>-<SCHEME>-<method> for --scheme)");
-  quant->add_option("--scheme", qa.scheme,
+  auto add_int = [](CLI::Option* o) { o->group("Safetensors checkpoints (--scheme) and GPTQ"); };
+  for (auto* sub : {quant, plan}) {
+    sub->add_option("--scheme", qa.scheme,
                     "Integer weight-only checkpoint for vLLM/Transformers instead of GGUF: W4A16, W4A16_ASYM, W8A16 "
                     "(also W2A16, W3A16); default W4A16, or W4A16_ASYM with --method awq")
-      ->group("Safetensors checkpoints (--scheme)");
-  auto add_int = [&](CLI::Option* o) { o->group("Safetensors checkpoints (--scheme)"); };
-  add_int(quant->add_option("--method", qa.method, "rtn, gptq (default) or awq; implies a safetensors checkpoint"));
-  add_int(quant->add_option("--layout", qa.layout, "compressed-tensors, gptq or awq")->capture_default_str());
-  add_int(quant->add_option("--group-size", qa.group_size, "Columns per scale; -1 for one per output channel")->capture_default_str());
-  add_int(quant->add_option("--calib", qa.calib, "Calibration text (GPTQ, AWQ)"));
-  add_int(quant->add_option("--calib-samples", qa.calib_samples, "Calibration sequences (at most)")->capture_default_str());
-  add_int(quant->add_option("--calib-seqlen", qa.calib_seqlen, "Tokens per sequence, clipped to the model's context and the text")->capture_default_str());
-  add_int(quant->add_option("--awq-search-samples", qa.awq_search_samples,
-                            "AWQ: calibration sequences the scale search's loss runs on (0: all; the mean |x| uses all)")
-              ->capture_default_str());
-  add_int(quant->add_option("--damp", qa.damp, "GPTQ dampening, a fraction of the Hessian's mean diagonal")->capture_default_str());
-  add_int(quant->add_flag("--act-order", qa.act_order, "GPTQ: quantize columns by decreasing activation energy (writes g_idx)"));
-  add_int(quant->add_flag("--static-groups", qa.static_groups, "GPTQ with --act-order: group scales from the original column ranges"));
-  add_int(quant->add_flag("--quantize-lm-head", qa.quantize_lm_head,
+        ->group("Safetensors checkpoints (--scheme) and GPTQ");
+    add_int(sub->add_option("--method", qa.method,
+                            "rtn, gptq (default) or awq: a safetensors checkpoint; with -f, gptq fills the GGUF blocks "
+                            "by GPTQ (needs --calib)"));
+    add_int(sub->add_option("--layout", qa.layout, "compressed-tensors, gptq or awq")->capture_default_str());
+    add_int(sub->add_option("--group-size", qa.group_size, "Columns per scale; -1 for one per output channel")
+                ->capture_default_str());
+    add_int(sub->add_option("--calib", qa.calib, "Calibration text (GPTQ, AWQ; also -f with --method gptq)"));
+    add_int(
+        sub->add_option("--calib-samples", qa.calib_samples, "Calibration sequences (at most)")->capture_default_str());
+    add_int(sub->add_option("--calib-seqlen", qa.calib_seqlen,
+                            "Tokens per sequence, clipped to the model's context and the text")
+                ->capture_default_str());
+    add_int(
+        sub->add_option("--awq-search-samples", qa.awq_search_samples,
+                        "AWQ: calibration sequences the scale search's loss runs on (0: all; the mean |x| uses all)")
+            ->capture_default_str());
+    add_int(sub->add_option("--damp", qa.damp, "GPTQ dampening, a fraction of the Hessian's mean diagonal")
+                ->capture_default_str());
+    add_int(sub->add_flag("--act-order", qa.act_order,
+                          "GPTQ: quantize columns by decreasing activation energy (writes g_idx)"));
+    add_int(sub->add_flag("--static-groups", qa.static_groups,
+                          "GPTQ with --act-order: group scales from the original column ranges"));
+    add_int(sub->add_flag("--quantize-lm-head", qa.quantize_lm_head,
                           "Quantize lm_head too (compressed-tensors, gptq; an untied lm_head)"));
-  add_int(quant->add_option("--max-shard-size", qa.max_shard_size, "Largest safetensors file, e.g. 5GB, 500MB")->capture_default_str());
-  add_int(quant->add_option("--ignore", qa.ignore, "REGEX: leave matching modules (e.g. 'mlp\\.down_proj') in float; repeatable")->allow_extra_args(false));
+    add_int(sub->add_option("--max-shard-size", qa.max_shard_size, "Largest safetensors file, e.g. 5GB, 500MB")
+                ->capture_default_str());
+    add_int(sub->add_option("--ignore", qa.ignore,
+                            "REGEX: leave matching modules (e.g. 'mlp\\.down_proj') in float; repeatable")
+                ->allow_extra_args(false));
+  }
 
   InspectArgs ia;
   auto* insp = app.add_subcommand("inspect", "Show a model's metadata and tensor table");
   insp->add_option("path", ia.path, "GGUF file or Hugging Face folder")->required();
-  insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   insp->add_flag("--json", g.json, "Print everything as JSON (arrays in full)");
 
   GenerateArgs ga;
@@ -86,16 +103,21 @@ int main(int argc, char** argv) {
   gen->add_flag("--json", g.json, "Print {prompt, text, tokens, seconds} as JSON");
 
   EvalArgs ea;
-  auto* ev = app.add_subcommand("eval", "Compare quantized models with the original: PPL, KL divergence, top-1 agreement");
+  auto* ev =
+      app.add_subcommand("eval", "Compare quantized models with the original: PPL, KL divergence, top-1 agreement");
   ev->add_option("models", ea.models, "Quantized models (GGUF files or folders)")->required();
   ev->add_option("--base", ea.base, "The original model");
   ev->add_option("--text,-f", ea.text, "Evaluation text (not needed with --base-logits)");
   ev->add_option("--ctx,-c", ea.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
   ev->add_option("--chunks", ea.chunks, "Evaluate at most this many chunks (default: all)");
-  ev->add_option("--save-base", ea.save_base, "Save the base's log-probabilities (llama.cpp KL-divergence base format)");
+  ev->add_option("--save-base", ea.save_base,
+                 "Save the base's log-probabilities (llama.cpp KL-divergence base format)");
   ev->add_option("--base-logits", ea.base_logits,
                  "Read the base's log-probabilities from a file (qforge's or llama-perplexity --kl-divergence-base)");
-  ev->add_option("--cache-mb", g.cache_mb, "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: decode per pass)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  ev->add_option("--cache-mb", g.cache_mb,
+                 "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: "
+                 "decode per pass)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   ev->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   ev->add_flag("-q,--quiet", g.quiet, "No progress bars");
   ev->add_flag("--json", g.json, "Print {base, models: [...]} as JSON");
@@ -105,10 +127,14 @@ int main(int argc, char** argv) {
   imx->add_option("model", ima.model, "GGUF file or Hugging Face folder")->required();
   imx->add_option("--text,-f", ima.text, "Calibration text")->required();
   imx->add_option("-o,--output", ima.output, "Output file (default imatrix.gguf)");
-  imx->add_option("--ctx,-c", ima.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
+  imx->add_option("--ctx,-c", ima.ctx, "Tokens per chunk (default 512)")
+      ->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
   imx->add_option("--chunks", ima.chunks, "Use at most this many chunks (default: all)");
   imx->add_flag("--process-output", ima.process_output, "Also collect output.weight");
-  imx->add_option("--cache-mb", g.cache_mb, "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: decode per pass)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  imx->add_option("--cache-mb", g.cache_mb,
+                  "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: "
+                  "decode per pass)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   imx->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   imx->add_flag("-q,--quiet", g.quiet, "No progress bar or summary");
   imx->add_flag("--json", g.json, "Print the summary as JSON");
@@ -127,9 +153,13 @@ int main(int argc, char** argv) {
   auto* ppl = app.add_subcommand("perplexity", "Perplexity of a model on a text, as llama-perplexity measures it");
   ppl->add_option("model", pa.model, "GGUF file or Hugging Face folder")->required();
   ppl->add_option("--text,-f", pa.text, "Text file to evaluate")->required();
-  ppl->add_option("--ctx,-c", pa.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
+  ppl->add_option("--ctx,-c", pa.ctx, "Tokens per chunk (default 512)")
+      ->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
   ppl->add_option("--chunks", pa.chunks, "Evaluate at most this many chunks (default: all)");
-  ppl->add_option("--cache-mb", g.cache_mb, "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: decode per pass)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  ppl->add_option("--cache-mb", g.cache_mb,
+                  "Keep decoded weights between chunks when the model's F32 form fits this many MiB (default 2048; 0: "
+                  "decode per pass)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   ppl->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   ppl->add_flag("-q,--quiet", g.quiet, "No progress bar");
   ppl->add_flag("--json", g.json, "Print {ppl, ppl_stderr, tokens, tokens_per_second} as JSON");

@@ -1,23 +1,27 @@
-// The whole integer weight-only run: calibration text -> token sequences ->
-// layer-by-layer RTN / GPTQ / AWQ -> a checkpoint folder in the chosen GPU
-// layout, streamed layer by layer.
+// The whole integer weight-only run: a checkpoint Plan (BuildIntPlan) ->
+// calibration text -> token sequences -> layer-by-layer RTN / GPTQ / AWQ ->
+// a checkpoint folder in the chosen GPU layout, streamed layer by layer.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
-#include "pipeline/layerwise.h"
 #include "model/model.h"
+#include "pipeline/calibration.h"
+#include "pipeline/layerwise.h"
+#include "plan/int_plan.h"
 #include "sinks/int_checkpoint.h"
 
 namespace qforge {
 
 struct IntPipelineOptions {
-  IntCheckpointOptions checkpoint;  // layout, spec, method, GPTQ options, shards, ignore
-  std::string calib_text;           // required for GPTQ and AWQ
-  int64_t calib_samples = 128;
-  int64_t calib_seqlen = 2048;      // clipped to the model's context and the text
+  IntPlanOptions plan;              // scheme, layout, method, act-order, ignore, lm_head, requantize
+  GptqOptions gptq;                 // damp and block size (act-order comes from the plan options)
+  bool true_sequential = true;
+  uint64_t max_shard_bytes = 5000000000ull;
+  CalibrationOptions calib;         // required for GPTQ and AWQ
   int64_t awq_search_samples = 16;  // sequences AWQ's scale-search loss runs on (0: all)
   int threads = 1;
   std::function<void(int64_t done, int64_t total)> on_layer;
@@ -33,11 +37,14 @@ struct IntPipelineReport {
   std::vector<std::string> warnings;
 };
 
-// Parses a scheme name: W<bits>A16 with an optional _ASYM suffix
-// (W4A16, W4A16_ASYM, W8A16, W2A16, W3A16).
-Status ParseIntScheme(const std::string& scheme, IntQuantSpec* spec);
+// The layer-by-layer method of a checkpoint recipe's Method.
+IntMethod IntMethodOf(Method m);
 
+// Builds the plan from opts.plan, then runs it.
 Status QuantizeToIntCheckpoint(const Model& model, const std::string& out_dir, const IntPipelineOptions& opts,
                                IntPipelineReport* report);
+// Runs a plan already built (and printed) by BuildIntPlan.
+Status QuantizeToIntCheckpoint(const Model& model, const Plan& plan, const std::string& out_dir,
+                               const IntPipelineOptions& opts, IntPipelineReport* report);
 
 }  // namespace qforge

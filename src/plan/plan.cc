@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cctype>
 
+#include "arch/llama_family.h"
+#include "codecs/block_grid.h"
+
 namespace qforge {
 namespace {
 
@@ -273,10 +276,42 @@ double Plan::bits_per_weight() const {
 }
 
 uint64_t Plan::FileBytes() const {
+  if (output == PlanOutput::kCheckpoint) return tensor_bytes();
   GgufWriter w;
   w.metadata() = metadata;
   for (const auto& t : tensors) w.AddTensor(t.name, t.ne, t.type);
   return w.TotalBytes();
+}
+
+const char* MethodName(Method m) {
+  switch (m) {
+    case Method::kCopy: return "copy";
+    case Method::kConvert: return "convert";
+    case Method::kRtn: return "rtn";
+    case Method::kImatrix: return "imatrix";
+    case Method::kGptq: return "gptq";
+    case Method::kAwq: return "awq";
+  }
+  return "?";
+}
+
+std::string TensorPlan::TargetName() const {
+  if (!int_scheme) return GgmlTypeName(type);
+  const IntQuantSpec& s = *int_scheme;
+  return "W" + std::to_string(s.bits) + "A16" + (s.symmetric ? "" : "_ASYM") + " g" + std::to_string(s.group_size);
+}
+
+int UseGptqForLayerLinears(Plan* plan) {
+  int changed = 0;
+  for (auto& tp : plan->tensors) {
+    const int l = BlockOf(tp.name);
+    if (l < 0 || tp.copy_bytes || BlockGridOf(tp.type) == nullptr) continue;
+    const auto linears = LayerLinears(l);
+    if (std::find(linears.begin(), linears.end(), tp.name) == linears.end()) continue;
+    tp.method = Method::kGptq;
+    ++changed;
+  }
+  return changed;
 }
 
 Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptions& opts) {
@@ -418,6 +453,9 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
       }
     }
     tp.nbytes = BytesOf(tp.type, tp.ne);
+    tp.method = tp.copy_bytes ? Method::kCopy
+                : !TraitsOf(tp.type).quantized ? Method::kConvert
+                : tp.importance ? Method::kImatrix : Method::kRtn;
     plan.tensors.push_back(std::move(tp));
   }
   if (opts.imatrix) {

@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "codecs/ggml_types.h"
+#include "codecs/int_group.h"
 #include "io/gguf.h"
 #include "io/imatrix.h"
+#include "io/int_layouts.h"
 #include "model/model.h"
 #include "qforge/status.h"
 
@@ -56,28 +58,55 @@ struct PlanOptions {
   std::string imatrix_arg;           // the path as the user gave it (recorded in metadata)
 };
 
+// How a tensor's values are chosen: copied, converted between float types,
+// rounded to nearest, imatrix-weighted search, GPTQ error feedback, AWQ.
+enum class Method { kCopy, kConvert, kRtn, kImatrix, kGptq, kAwq };
+const char* MethodName(Method m);  // "copy", "convert", "rtn", "imatrix", "gptq", "awq"
+
+// What will happen to one tensor: the recipe. The Plan is a list of these,
+// the same for GGUF and for safetensors checkpoints.
 struct TensorPlan {
   const ModelTensor* source = nullptr;
-  std::string name;
+  std::string name;          // GGUF name (a checkpoint writes the source's name)
   std::vector<int64_t> ne;
-  GgmlType type = GgmlType::F32;
+  GgmlType type = GgmlType::F32;  // the ggml type; for a checkpoint tensor kept float, its F16/BF16
+  // Set for a checkpoint linear quantized to the integer grid (type unused).
+  std::optional<IntQuantSpec> int_scheme;
+  Method method = Method::kConvert;
   uint64_t nbytes = 0;
   bool copy_bytes = false;  // source bytes go out unchanged
   std::shared_ptr<const std::vector<float>> importance;  // ne0 * ne2 values, or null
-  std::string reason;       // why this type: "default", "rule", "manual", "fallback", "kept"
+  std::string reason;       // why this target: "default", "rule", "manual", "fallback", "kept", "scheme", "--ignore ..."
+
+  // Produced by the layer-by-layer run rather than encoded from the source.
+  bool layerwise() const { return int_scheme.has_value() || method == Method::kGptq || method == Method::kAwq; }
+  // "Q4_K", "BF16", or the integer scheme as "W4A16 g128" / "W4A16_ASYM g-1".
+  std::string TargetName() const;
 };
 
+enum class PlanOutput { kGguf, kCheckpoint };
+
 struct Plan {
-  std::string preset;
+  std::string preset;        // "Q4_K_M", or the scheme ("W4A16")
+  PlanOutput output = PlanOutput::kGguf;
+  IntLayout layout = IntLayout::kCompressedTensors;  // checkpoints only
+  std::vector<std::string> ignored_modules;          // checkpoints: linears --ignore keeps float
+  IntQuantSpec int_spec;                             // checkpoints: the quantized linears' grid
+  GgmlType float_type = GgmlType::BF16;              // checkpoints: F16 or BF16 for float tensors
   GgufMetadata metadata;
   std::vector<TensorPlan> tensors;
   std::vector<std::string> warnings;
   uint64_t tensor_bytes() const;
   int64_t n_elements() const;
   double bits_per_weight() const;
-  uint64_t FileBytes() const;  // exact size of the GGUF file
+  uint64_t FileBytes() const;  // GGUF: exact size of the file; checkpoint: bytes of the tensors
 };
 
 Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptions& opts);
+
+// GPTQ for a GGUF plan (-f TYPE --method gptq): every decoder-layer linear
+// whose type GPTQ can fill (BlockGridOf) gets Method::kGptq; the types stay
+// those of the plan. Returns how many recipes changed.
+int UseGptqForLayerLinears(Plan* plan);
 
 }  // namespace qforge

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "arch/llama_family.h"
+#include "plan/int_plan.h"
 #include "codecs/ggml_types.h"
 #include "io/json_file.h"
 #include "io/output_file.h"
@@ -18,19 +18,6 @@ namespace fs = std::filesystem;
 using ordered_json = nlohmann::ordered_json;
 
 namespace {
-
-std::string ModuleOf(const std::string& source_name) {
-  const auto dot = source_name.rfind(".weight");
-  return dot == std::string::npos ? source_name : source_name.substr(0, dot);
-}
-
-// One of the seven linear weights of a decoder layer.
-bool IsLayerLinear(const std::string& gguf_name) {
-  const int l = BlockOf(gguf_name);
-  if (l < 0) return false;
-  const auto linears = LayerLinears(l);
-  return std::find(linears.begin(), linears.end(), gguf_name) != linears.end();
-}
 
 // For a tensor whose rows qforge holds in GGUF order (Q/K permuted), the
 // GGUF row that holds each source row.
@@ -54,15 +41,13 @@ bool CopiedFile(const fs::path& p) {
 }  // namespace
 
 Result<std::unique_ptr<IntCheckpointWriter>> IntCheckpointWriter::Create(const Model& src, const std::string& dir,
-                                                                         const IntCheckpointOptions& opts) {
-  if (src.source != ModelSource::kHfFolder) {
-    return Status::Error(src.path + ": safetensors layouts are written from a Hugging Face folder (config.json + safetensors), not from GGUF");
-  }
+                                                                         const Plan& plan, const IntCheckpointOptions& opts) {
+  if (plan.output != PlanOutput::kCheckpoint) return Status::Error("internal: a GGUF plan reached the checkpoint writer");
   if (fs::exists(dir) && (!fs::is_directory(dir) || !fs::is_empty(dir))) {
     return Status::Error(dir + ": output folder exists and is not empty; remove it or choose another");
   }
-  auto w = std::unique_ptr<IntCheckpointWriter>(new IntCheckpointWriter(src, dir, opts));
-  QF_RETURN_IF_ERROR(w->Plan());
+  auto w = std::unique_ptr<IntCheckpointWriter>(new IntCheckpointWriter(src, dir, plan, opts));
+  QF_RETURN_IF_ERROR(w->Begin());
   return w;
 }
 
@@ -85,71 +70,25 @@ bool IntCheckpointWriter::Quantizes(const std::string& gguf_name) const {
   return it != quantized_.end() && it->second;
 }
 
-Status IntCheckpointWriter::Plan() {
-  // Float tensors keep the source's half type (BF16 unless it is F16).
-  float_dtype_ = StDtype::BF16;
-  if (auto cfg = ReadJsonFile((fs::path(src_.path) / "config.json").string()); cfg.ok()) {
-    const auto& j = *cfg;
-    for (const char* key : {"torch_dtype", "dtype"}) {
-      if (j.contains(key) && j[key].is_string() && j[key].get<std::string>() == "float16") float_dtype_ = StDtype::F16;
-    }
-  }
-  opts_.spec.scale_dtype = LayoutScaleDtype(opts_.layout, float_dtype_);
-  opts_.spec.zero_at_least_one = opts_.layout == IntLayout::kGptq && !opts_.spec.symmetric;
-  for (const auto& r : opts_.ignore) {
-    try {
-      ignore_.emplace_back(r);
-    } catch (const std::regex_error& e) {
-      return Status::Error("--ignore '" + r + "': not a valid regular expression (" + e.what() + ")");
-    }
-  }
-  std::vector<const ModelTensor*> order;
-  for (const auto& t : src_.tensors) {
-    if (!t.owned) order.push_back(&t);  // generated tensors (rope_freqs) are not part of an HF checkpoint
-  }
-  SortInLoaderOrder(&order);
-  std::vector<StTensorSpec> all, last;  // last: the quantized lm_head, written after the layers
-  if (opts_.quantize_lm_head) {
-    if (src_.Find("output.weight") == nullptr) {
-      return Status::Error(src_.path + ": --quantize-lm-head: the model ties lm_head to embed_tokens, which these layouts keep in float");
-    }
-    if (opts_.layout == IntLayout::kAwq) {
-      return Status::Error("--quantize-lm-head: the AWQ layout has no quantized lm_head (use compressed-tensors or gptq)");
-    }
-  }
-  for (const ModelTensor* t : order) {
-    const bool head = opts_.quantize_lm_head && t->name == "output.weight";
-    if (IsLayerLinear(t->name) || head) {
-      const std::string module = ModuleOf(t->source_name);
-      bool q = true;
-      for (const auto& re : ignore_) q = q && !std::regex_search(module, re);
-      quantized_[t->name] = q;
-      if (!q) ignored_modules_.push_back(module);
-      if (q && t->packed) {
-        if (!opts_.allow_requantize) {
-          return Status::Error(src_.path + ": tensor '" + t->source_name + "': already quantized (" + t->source_dtype +
-                               "); pass --allow-requantize to quantize it again (quality suffers)");
-        }
-        warnings_.push_back("requantizing '" + t->source_name + "' from " + t->source_dtype +
-                            ": quality suffers compared with quantizing the original weights");
+Status IntCheckpointWriter::Begin() {
+  float_dtype_ = plan_in_.float_type == GgmlType::F16 ? StDtype::F16 : StDtype::BF16;
+  // The output tensors of each recipe, in the plan's (writing) order.
+  std::vector<StTensorSpec> all;
+  for (const TensorPlan& tp : plan_in_.tensors) {
+    const ModelTensor* t = tp.source;
+    quantized_[t->name] = tp.int_scheme.has_value();
+    if (tp.int_scheme) {
+      if (t->name == "output.weight") quantize_lm_head_ = true;
+      const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && !opts_.gptq.static_groups &&
+                       tp.int_scheme->group_size > 0;
+      for (auto& s : LayoutTensors(plan_in_.layout, ModuleOf(t->source_name), t->n_rows(), t->ne[0], *tp.int_scheme, act,
+                                   float_dtype_)) {
+        all.push_back(std::move(s));
       }
-      if (q) {
-        const int64_t N = t->n_rows(), K = t->ne[0];
-        // act-order groups (non-monotonic g_idx) need a g_idx tensor in compressed-tensors.
-        const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && !opts_.gptq.static_groups &&
-                         opts_.spec.group_size > 0;
-        if (std::string why = LayoutSupports(opts_.layout, N, K, opts_.spec, act); !why.empty()) {
-          return Status::Error(src_.path + ": tensor '" + t->source_name + "' [" + std::to_string(N) + ", " +
-                               std::to_string(K) + "]: " + IntLayoutName(opts_.layout) + ": " + why);
-        }
-        for (auto& s : LayoutTensors(opts_.layout, module, N, K, opts_.spec, act, float_dtype_)) (head ? last : all).push_back(std::move(s));
-        continue;
-      }
+    } else {
+      all.push_back({t->source_name, float_dtype_, std::vector<int64_t>(t->ne.rbegin(), t->ne.rend())});
     }
-    std::vector<int64_t> shape(t->ne.rbegin(), t->ne.rend());
-    all.push_back({t->source_name, float_dtype_, shape});
   }
-  for (auto& s : last) all.push_back(std::move(s));
   // Shards in output order, each closed before it would pass the limit.
   uint64_t shard_bytes = 0;
   int shard = -1;
@@ -181,9 +120,9 @@ Status IntCheckpointWriter::Plan() {
   }
   RegisterTempPath(tmp_dir_);
   // Tensors outside the decoder layers go first.
-  for (const ModelTensor* t : order) {
-    if (BlockOf(t->name) >= 0 || Quantizes(t->name)) continue;
-    QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(*t, nullptr));
+  for (const TensorPlan& tp : plan_in_.tensors) {
+    if (BlockOf(tp.name) >= 0 || tp.int_scheme) continue;
+    QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(*tp.source, nullptr));
     QF_RETURN_IF_ERROR(Emit(std::move(st)));
   }
   return Status::Ok();
@@ -254,7 +193,7 @@ Status IntCheckpointWriter::AddLayer(LayerOutput&& layer) {
     const ModelTensor* t = src_.Find(name);
     if (t == nullptr || !Quantizes(name)) return Status::Error("internal: '" + name + "' is not a quantized linear");
     if (t->permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, t->permute_heads));
-    for (auto& st : PackLayout(opts_.layout, ModuleOf(t->source_name), q, float_dtype_)) ready[st.name] = std::move(st);
+    for (auto& st : PackLayout(plan_in_.layout, ModuleOf(t->source_name), q, float_dtype_)) ready[st.name] = std::move(st);
     q = IntQuantized{};  // release the codes now
   }
   // Layer -1 is the quantized lm_head alone; a decoder layer brings its floats too.
@@ -288,10 +227,10 @@ Status IntCheckpointWriter::WriteConfig() const {
   ordered_json cfg = ordered_json::parse(in, nullptr, false);
   if (cfg.is_discarded() || !cfg.is_object()) return Status::Error(src_cfg + ": expected a JSON object");
   cfg["torch_dtype"] = float_dtype_ == StDtype::F16 ? "float16" : "bfloat16";
-  const IntQuantSpec& sp = opts_.spec;
+  const IntQuantSpec& sp = plan_in_.int_spec;
   ordered_json q;
   ordered_json quantize_config;  // GPTQ only
-  switch (opts_.layout) {
+  switch (plan_in_.layout) {
     case IntLayout::kCompressedTensors: {
       const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && sp.group_size > 0;
       ordered_json weights = {{"actorder", act ? (opts_.gptq.static_groups ? ordered_json("weight") : ordered_json("group")) : ordered_json(nullptr)},
@@ -305,8 +244,8 @@ Status IntCheckpointWriter::WriteConfig() const {
                               {"symmetric", sp.symmetric},
                               {"type", "int"}};
       ordered_json ignore = ordered_json::array();
-      for (const auto& m : ignored_modules_) ignore.push_back(m);
-      if (!opts_.quantize_lm_head) ignore.push_back("lm_head");
+      for (const auto& m : plan_in_.ignored_modules) ignore.push_back(m);
+      if (!quantize_lm_head_) ignore.push_back("lm_head");
       q = {{"config_groups",
             {{"group_0",
               {{"format", "pack-quantized"},
@@ -337,10 +276,10 @@ Status IntCheckpointWriter::WriteConfig() const {
            {"model_file_base_name", nullptr},
            {"quant_method", "gptq"},
            {"checkpoint_format", "gptq"},
-           {"lm_head", opts_.quantize_lm_head}};
-      if (!ignored_modules_.empty()) {
+           {"lm_head", quantize_lm_head_}};
+      if (!plan_in_.ignored_modules.empty()) {
         ordered_json dyn = ordered_json::object();
-        for (const auto& m : ignored_modules_) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
+        for (const auto& m : plan_in_.ignored_modules) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
         q["dynamic"] = dyn;
       }
       quantize_config = q;
@@ -348,9 +287,9 @@ Status IntCheckpointWriter::WriteConfig() const {
     }
     case IntLayout::kAwq: {
       ordered_json skip = nullptr;
-      if (!ignored_modules_.empty()) {
+      if (!plan_in_.ignored_modules.empty()) {
         skip = ordered_json::array();
-        for (const auto& m : ignored_modules_) skip.push_back(m);
+        for (const auto& m : plan_in_.ignored_modules) skip.push_back(m);
       }
       q = {{"quant_method", "awq"},
            {"zero_point", true},

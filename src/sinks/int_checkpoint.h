@@ -8,38 +8,35 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "algorithms/gptq.h"
 #include "algorithms/layer_output.h"
 #include "model/model.h"
+#include "plan/plan.h"
 #include "io/safetensors.h"
 #include "io/int_layouts.h"
 
 namespace qforge {
 
+// What the checkpoint records about how it was made, and how it is split.
 struct IntCheckpointOptions {
-  IntLayout layout = IntLayout::kCompressedTensors;
-  IntQuantSpec spec;  // scale dtype is set from the layout
   IntMethod method = IntMethod::kGptq;
   GptqOptions gptq;
   bool true_sequential = true;
   uint64_t max_shard_bytes = 5000000000ull;
-  std::vector<std::string> ignore;  // regexes on module names (e.g. model.layers.0.mlp.down_proj)
-  bool quantize_lm_head = false;     // compressed-tensors and GPTQ layouts; untied lm_head only
-  bool allow_requantize = false;     // quantize linears the source already stores packed
 };
 
 class IntCheckpointWriter {
  public:
-  static Result<std::unique_ptr<IntCheckpointWriter>> Create(const Model& src, const std::string& dir,
+  // plan: a checkpoint plan (BuildIntPlan) of src; it must outlive the writer.
+  static Result<std::unique_ptr<IntCheckpointWriter>> Create(const Model& src, const std::string& dir, const Plan& plan,
                                                              const IntCheckpointOptions& opts);
   ~IntCheckpointWriter();
 
   // The spec quantizers must use (scale dtype and zero rule of the layout).
-  const IntQuantSpec& spec() const { return opts_.spec; }
+  const IntQuantSpec& spec() const { return plan_in_.int_spec; }
   // Whether this GGUF-named linear weight is quantized (else kept float).
   bool Quantizes(const std::string& gguf_name) const;
   // A decoder layer's output, or (layer -1) the quantized lm_head.
@@ -49,13 +46,11 @@ class IntCheckpointWriter {
 
   uint64_t bytes_written() const { return bytes_written_; }
   int shards() const { return static_cast<int>(shard_files_.size()); }
-  // Things the user should know (requantized linears).
-  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
-  IntCheckpointWriter(const Model& src, std::string dir, IntCheckpointOptions opts)
-      : src_(src), dir_(std::move(dir)), opts_(std::move(opts)) {}
-  Status Plan();
+  IntCheckpointWriter(const Model& src, std::string dir, const Plan& plan, IntCheckpointOptions opts)
+      : src_(src), dir_(std::move(dir)), plan_in_(plan), opts_(std::move(opts)) {}
+  Status Begin();
   Status Emit(StWriteTensor t);
   Result<StWriteTensor> FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const;
   Status WriteConfig() const;
@@ -63,9 +58,10 @@ class IntCheckpointWriter {
 
   const Model& src_;
   std::string dir_, tmp_dir_;
+  const qforge::Plan& plan_in_;
   IntCheckpointOptions opts_;
   StDtype float_dtype_ = StDtype::BF16;
-  std::vector<std::regex> ignore_;
+  bool quantize_lm_head_ = false;
   std::map<std::string, bool> quantized_;  // GGUF linear name -> quantized
   struct Planned {
     StTensorSpec spec;
@@ -75,8 +71,7 @@ class IntCheckpointWriter {
   size_t next_ = 0;            // the next plan_ entry to write
   std::vector<std::string> shard_files_;
   std::unique_ptr<SafetensorsStreamWriter> shard_;  // the shard being written
-  std::vector<std::string> ignored_modules_;
-  std::vector<std::string> warnings_;
+
   uint64_t bytes_written_ = 0, total_bytes_ = 0;
   bool finished_ = false;
 };

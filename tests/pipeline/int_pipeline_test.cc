@@ -29,10 +29,10 @@ namespace fs = std::filesystem;
 
 IntPipelineOptions Options(const std::string& scheme, IntMethod method, IntLayout layout = IntLayout::kCompressedTensors) {
   IntPipelineOptions o;
-  EXPECT_TRUE(ParseIntScheme(scheme, &o.checkpoint.spec).ok());
-  o.checkpoint.method = method;
-  o.checkpoint.layout = layout;
-  o.calib_text = test::SharedDir() + "/text/calib.txt";
+  EXPECT_TRUE(ParseIntScheme(scheme, &o.plan.spec).ok());
+  o.plan.method = method == IntMethod::kRtn ? Method::kRtn : method == IntMethod::kGptq ? Method::kGptq : Method::kAwq;
+  o.plan.layout = layout;
+  o.calib.text_path = test::SharedDir() + "/text/calib.txt";
   o.threads = 2;
   return o;
 }
@@ -120,10 +120,10 @@ TEST_F(HouseInt, GptqActOrderInEveryLayoutThatStoresIt) {
   // Act-order groups survive the compressed-tensors (weight_g_idx) and GPTQ
   // (g_idx) layouts; the two checkpoints hold the same grid up to scale dtype.
   IntPipelineOptions ct = Options("W4A16", IntMethod::kGptq);
-  ct.checkpoint.gptq.act_order = true;
-  ct.calib_samples = 8;
+  ct.plan.act_order = true;
+  ct.calib.samples = 8;
   IntPipelineOptions gq = ct;
-  gq.checkpoint.layout = IntLayout::kGptq;
+  gq.plan.layout = IntLayout::kGptq;
   const double a = Kld("gptq-act-ct", ct), b = Kld("gptq-act-gptq", gq);
   const double rtn = Kld("rtn-sym", Options("W4A16", IntMethod::kRtn));
   EXPECT_LT(a, rtn);
@@ -142,8 +142,8 @@ TEST(IntCheckpoint, FolderHasWhatRuntimesRead) {
   ASSERT_TRUE(model.ok());
   for (IntLayout layout : {IntLayout::kCompressedTensors, IntLayout::kGptq, IntLayout::kAwq}) {
     IntPipelineOptions o = Options("W4A16_ASYM", IntMethod::kRtn, layout);
-    o.checkpoint.ignore = {"layers\\.1\\.mlp\\.down_proj"};
-    o.checkpoint.max_shard_bytes = 4000000;
+    o.plan.ignore = {"layers\\.1\\.mlp\\.down_proj"};
+    o.max_shard_bytes = 4000000;
     const std::string out = dir.File(IntLayoutName(layout));
     IntPipelineReport rep;
     Status s = QuantizeToIntCheckpoint(*model, out, o, &rep);
@@ -210,8 +210,8 @@ TEST(IntCheckpoint, LmHeadOnlyWhenAsked) {
   ASSERT_TRUE(model.ok());
   for (IntLayout layout : {IntLayout::kCompressedTensors, IntLayout::kGptq}) {
     IntPipelineOptions o = Options("W4A16", IntMethod::kGptq, layout);
-    o.calib_samples = 4;
-    o.checkpoint.quantize_lm_head = true;
+    o.calib.samples = 4;
+    o.plan.quantize_lm_head = true;
     const std::string out = dir.File(IntLayoutName(layout));
     IntPipelineReport rep;
     Status s = QuantizeToIntCheckpoint(*model, out, o, &rep);
@@ -240,7 +240,7 @@ TEST(IntCheckpoint, LmHeadOnlyWhenAsked) {
     for (float v : logits) ASSERT_TRUE(std::isfinite(v));
   }
   IntPipelineOptions o = Options("W4A16_ASYM", IntMethod::kRtn, IntLayout::kAwq);
-  o.checkpoint.quantize_lm_head = true;
+  o.plan.quantize_lm_head = true;
   Status s = QuantizeToIntCheckpoint(*model, dir.File("awq"), o, nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("lm_head"), std::string::npos);
@@ -262,7 +262,7 @@ TEST(IntCheckpoint, ReaderRowsEqualTheQuantizersRows) {
     const int64_t rows = src->n_rows(), cols = src->ne[0];
     std::vector<float> w(static_cast<size_t>(rows * cols)), got(w.size()), want(w.size());
     ASSERT_TRUE(ReadRowsF32(*src, 0, rows, w.data()).ok());
-    IntQuantSpec spec = o.checkpoint.spec;
+    IntQuantSpec spec = o.plan.spec;
     spec.scale_dtype = ScaleDtype::kBF16;
     QuantizeRtn(w.data(), rows, cols, spec).DequantizeRows(0, rows, want.data());
     ASSERT_TRUE(ReadRowsF32(*q, 0, rows, got.data()).ok());
@@ -320,13 +320,13 @@ TEST(IntCheckpoint, RefusesAndLeavesNothingBehind) {
   EXPECT_NE(s.message().find("4-bit"), std::string::npos) << s.message();
   // GPTQ without calibration text.
   IntPipelineOptions o = Options("W4A16", IntMethod::kGptq);
-  o.calib_text.clear();
+  o.calib.text_path.clear();
   s = QuantizeToIntCheckpoint(*model, dir.File("nocalib"), o, nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("--calib"), std::string::npos);
   // A group size that does not divide the columns names the tensor.
   o = Options("W4A16", IntMethod::kRtn);
-  o.checkpoint.spec.group_size = 96;
+  o.plan.spec.group_size = 96;
   s = QuantizeToIntCheckpoint(*model, dir.File("g96"), o, nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("model.layers.0"), std::string::npos) << s.message();
@@ -450,7 +450,7 @@ TEST(AwqSalient, HalvesRtnLayerErrorWhereChannelsStandOut) {
   ASSERT_TRUE(model.ok()) << model.status().message();
   IntPipelineOptions rtn = Options("W4A16_ASYM", IntMethod::kRtn);
   IntPipelineOptions awq = Options("W4A16_ASYM", IntMethod::kAwq);
-  awq.calib_samples = 16;
+  awq.calib.samples = 16;
   ASSERT_TRUE(QuantizeToIntCheckpoint(*model, dir.File("rtn"), rtn, nullptr).ok());
   IntPipelineReport rep;
   Status s = QuantizeToIntCheckpoint(*model, dir.File("awq"), awq, &rep);
