@@ -33,35 +33,25 @@ Status QuantizeToIntCheckpoint(const Model& model, const Plan& plan, const std::
   co.gptq.static_groups = opts.plan.static_groups;
   co.true_sequential = opts.true_sequential;
   co.max_shard_bytes = opts.max_shard_bytes;
-  QF_ASSIGN_OR_RETURN(std::unique_ptr<IntCheckpointWriter> writer, IntCheckpointWriter::Create(model, out_dir, plan, co));
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<IntCheckpointWriter> writer, IntCheckpointWriter::Create(model, out_dir, co));
 
-  Calibration calib;
-  if (method != IntMethod::kRtn) {
-    QF_ASSIGN_OR_RETURN(calib, LoadCalibration(model, opts.calib, IntMethodName(method)));
-    rep.samples = static_cast<int64_t>(calib.sequences.size());
-    rep.seqlen = calib.seqlen;
-  }
-
-  LayerwiseOptions lo;
+  PlanRunOptions ro;
+  LayerwiseOptions& lo = ro.layerwise;
   lo.method = method;
-  lo.spec = writer->spec();
+  lo.spec = plan.int_spec;
   lo.gptq = co.gptq;
   lo.true_sequential = opts.true_sequential;
   lo.threads = opts.threads;
   lo.awq_search_samples = opts.awq_search_samples;
-  lo.quantize = [&](const std::string& name) { return writer->Quantizes(name); };
   lo.on_layer = opts.on_layer;
-  auto sink = [&](LayerOutput&& out) -> Status {
-    const auto t0 = Clock::now();
-    rep.quantized_linears += static_cast<int64_t>(out.quantized.size());
-    Status s = writer->AddLayer(std::move(out));
-    rep.pack_write_s += SecondsSince(t0);
-    return s;
-  };
-  QF_RETURN_IF_ERROR(QuantizeLayerwise(model, calib.sequences, lo, sink, &rep.timings));
-  const auto t0 = Clock::now();
-  QF_RETURN_IF_ERROR(writer->Finish());
-  rep.pack_write_s += SecondsSince(t0);
+  ro.calib = opts.calib;
+  PlanRunReport pr;
+  QF_RETURN_IF_ERROR(RunPlan(model, plan, *writer, ro, &pr));
+  rep.timings = pr.timings;
+  rep.samples = pr.samples;
+  rep.seqlen = pr.seqlen;
+  rep.quantized_linears = pr.layerwise_tensors;
+  rep.pack_write_s = pr.sink_s;
   rep.bytes = writer->bytes_written();
   rep.shards = writer->shards();
   rep.total_s = SecondsSince(start);

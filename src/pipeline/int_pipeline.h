@@ -11,6 +11,7 @@
 #include "model/model.h"
 #include "pipeline/calibration.h"
 #include "pipeline/layerwise.h"
+#include "pipeline/run_plan.h"
 #include "plan/int_plan.h"
 #include "sinks/int_checkpoint.h"
 

@@ -88,16 +88,45 @@ Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opt
 
 }  // namespace
 
-Status WriteGguf(const Plan& plan, const std::string& path, const SinkOptions& opts) {
-  GgufWriter w;
-  w.metadata() = plan.metadata;
-  for (const auto& tp : plan.tensors) w.AddTensor(tp.name, tp.ne, tp.type);
-  QF_RETURN_IF_ERROR(w.Begin(path));
-  for (const auto& tp : plan.tensors) {
-    Status s = ConvertTensor(tp, w, opts);
-    if (!s.ok()) return s;  // the writer's destructor removes the temporary file
+Status GgufSink::Begin(const Plan& plan) {
+  if (plan.output != PlanOutput::kGguf) return Status::Error("internal: a checkpoint plan reached the GGUF sink");
+  writer_.metadata() = plan.metadata;
+  for (const auto& tp : plan.tensors) writer_.AddTensor(tp.name, tp.ne, tp.type);
+  return writer_.Begin(path_);
+}
+
+Status GgufSink::Add(const TensorPlan& recipe, EncodedTensor t) {
+  const size_t row_bytes = RowBytes(recipe.type, recipe.ne[0]);
+  const int64_t rows = static_cast<int64_t>(recipe.nbytes / std::max<size_t>(1, row_bytes));
+  if (t.values) {
+    const GgmlTypeTraits& tr = TraitsOf(recipe.type);
+    t.ggml.resize(recipe.nbytes);
+    for (int64_t r = 0; r < rows; ++r) {
+      tr.encode(t.values->data() + r * recipe.ne[0], recipe.importance ? recipe.importance->data() : nullptr,
+                t.ggml.data() + static_cast<size_t>(r) * row_bytes, recipe.ne[0]);
+    }
   }
-  return w.Finish();
+  if (t.int_grid) return Status::Error("internal: an integer-grid tensor reached the GGUF sink");
+  if (t.ggml.empty()) return ConvertTensor(recipe, writer_, opts_);
+  if (t.ggml.size() != recipe.nbytes) {
+    return Status::Error("internal: tensor '" + recipe.name + "': " + std::to_string(t.ggml.size()) + " encoded bytes, the plan says " +
+                         std::to_string(recipe.nbytes));
+  }
+  QF_RETURN_IF_ERROR(writer_.WriteTensorData(t.ggml.data(), t.ggml.size()));
+  if (opts_.on_progress) opts_.on_progress(recipe.source->nbytes, recipe.name);
+  return Status::Ok();
+}
+
+Status GgufSink::Commit() { return writer_.Finish(); }
+
+Status WriteGguf(const Plan& plan, const std::string& path, const SinkOptions& opts) {
+  GgufSink sink(path, opts);
+  QF_RETURN_IF_ERROR(sink.Begin(plan));
+  for (const auto& tp : plan.tensors) {
+    // On failure the sink's writer removes the temporary file.
+    QF_RETURN_IF_ERROR(sink.Add(tp, EncodedTensor{}));
+  }
+  return sink.Commit();
 }
 
 }  // namespace qforge

@@ -6,7 +6,9 @@
 #include <functional>
 #include <string>
 
+#include "io/gguf.h"
 #include "plan/plan.h"
+#include "sinks/sink.h"
 #include "qforge/status.h"
 
 namespace qforge {
@@ -17,6 +19,23 @@ struct SinkOptions {
   std::function<void(uint64_t, const std::string&)> on_progress;
 };
 
+// The GGUF writer as a Sink. A tensor added without values is read from its
+// source and encoded chunk by chunk; one added with encoded rows is written
+// as given; changed float values are encoded to the recipe's type.
+class GgufSink : public Sink {
+ public:
+  GgufSink(std::string path, SinkOptions opts) : path_(std::move(path)), opts_(std::move(opts)) {}
+  Status Begin(const Plan& plan) override;
+  Status Add(const TensorPlan& recipe, EncodedTensor t) override;
+  Status Commit() override;
+
+ private:
+  std::string path_;
+  SinkOptions opts_;
+  GgufWriter writer_;
+};
+
+// Writes a whole plan whose tensors all come from their sources.
 Status WriteGguf(const Plan& plan, const std::string& path, const SinkOptions& opts);
 
 }  // namespace qforge

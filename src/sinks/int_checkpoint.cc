@@ -41,14 +41,11 @@ bool CopiedFile(const fs::path& p) {
 }  // namespace
 
 Result<std::unique_ptr<IntCheckpointWriter>> IntCheckpointWriter::Create(const Model& src, const std::string& dir,
-                                                                         const Plan& plan, const IntCheckpointOptions& opts) {
-  if (plan.output != PlanOutput::kCheckpoint) return Status::Error("internal: a GGUF plan reached the checkpoint writer");
+                                                                         const IntCheckpointOptions& opts) {
   if (fs::exists(dir) && (!fs::is_directory(dir) || !fs::is_empty(dir))) {
     return Status::Error(dir + ": output folder exists and is not empty; remove it or choose another");
   }
-  auto w = std::unique_ptr<IntCheckpointWriter>(new IntCheckpointWriter(src, dir, plan, opts));
-  QF_RETURN_IF_ERROR(w->Begin());
-  return w;
+  return std::unique_ptr<IntCheckpointWriter>(new IntCheckpointWriter(src, dir, opts));
 }
 
 IntCheckpointWriter::~IntCheckpointWriter() {
@@ -65,23 +62,19 @@ void IntCheckpointWriter::ForgetTempPaths() {
   UnregisterTempPath(tmp_dir_);
 }
 
-bool IntCheckpointWriter::Quantizes(const std::string& gguf_name) const {
-  auto it = quantized_.find(gguf_name);
-  return it != quantized_.end() && it->second;
-}
-
-Status IntCheckpointWriter::Begin() {
-  float_dtype_ = plan_in_.float_type == GgmlType::F16 ? StDtype::F16 : StDtype::BF16;
+Status IntCheckpointWriter::Begin(const Plan& plan) {
+  if (plan.output != PlanOutput::kCheckpoint) return Status::Error("internal: a GGUF plan reached the checkpoint writer");
+  plan_in_ = &plan;
+  float_dtype_ = plan_in_->float_type == GgmlType::F16 ? StDtype::F16 : StDtype::BF16;
   // The output tensors of each recipe, in the plan's (writing) order.
   std::vector<StTensorSpec> all;
-  for (const TensorPlan& tp : plan_in_.tensors) {
+  for (const TensorPlan& tp : plan_in_->tensors) {
     const ModelTensor* t = tp.source;
-    quantized_[t->name] = tp.int_scheme.has_value();
     if (tp.int_scheme) {
       if (t->name == "output.weight") quantize_lm_head_ = true;
       const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && !opts_.gptq.static_groups &&
                        tp.int_scheme->group_size > 0;
-      for (auto& s : LayoutTensors(plan_in_.layout, ModuleOf(t->source_name), t->n_rows(), t->ne[0], *tp.int_scheme, act,
+      for (auto& s : LayoutTensors(plan_in_->layout, ModuleOf(t->source_name), t->n_rows(), t->ne[0], *tp.int_scheme, act,
                                    float_dtype_)) {
         all.push_back(std::move(s));
       }
@@ -119,12 +112,6 @@ Status IntCheckpointWriter::Begin() {
     return Status::Error(tmp_dir_ + ": cannot create the output folder (" + ec.message() + ")");
   }
   RegisterTempPath(tmp_dir_);
-  // Tensors outside the decoder layers go first.
-  for (const TensorPlan& tp : plan_in_.tensors) {
-    if (BlockOf(tp.name) >= 0 || tp.int_scheme) continue;
-    QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(*tp.source, nullptr));
-    QF_RETURN_IF_ERROR(Emit(std::move(st)));
-  }
   return Status::Ok();
 }
 
@@ -185,39 +172,26 @@ Status IntCheckpointWriter::Emit(StWriteTensor t) {
   return Status::Ok();
 }
 
-Status IntCheckpointWriter::AddLayer(LayerOutput&& layer) {
-  std::map<std::string, const std::vector<float>*> changed;
-  for (const auto& [name, f] : layer.changed) changed[name] = &f;
+Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
+  const ModelTensor& src = *recipe.source;
+  if (!recipe.int_scheme) {
+    QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(src, t.values ? &*t.values : nullptr));
+    return Emit(std::move(st));
+  }
+  if (!t.int_grid) return Status::Error("internal: quantized linear '" + recipe.name + "' arrived without its grid");
+  IntQuantized& q = *t.int_grid;
+  if (src.permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, src.permute_heads));
   std::map<std::string, StWriteTensor> ready;
-  for (auto& [name, q] : layer.quantized) {
-    const ModelTensor* t = src_.Find(name);
-    if (t == nullptr || !Quantizes(name)) return Status::Error("internal: '" + name + "' is not a quantized linear");
-    if (t->permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, t->permute_heads));
-    for (auto& st : PackLayout(plan_in_.layout, ModuleOf(t->source_name), q, float_dtype_)) ready[st.name] = std::move(st);
-    q = IntQuantized{};  // release the codes now
-  }
-  // Layer -1 is the quantized lm_head alone; a decoder layer brings its floats too.
-  const std::string prefix = layer.layer < 0 ? "output.weight" : "blk." + std::to_string(layer.layer) + ".";
-  for (const auto& t : src_.tensors) {
-    if (layer.layer < 0 || t.owned || t.name.rfind(prefix, 0) != 0 || Quantizes(t.name)) continue;
-    auto c = changed.find(t.name);
-    QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(t, c == changed.end() ? nullptr : c->second));
-    ready[st.name] = std::move(st);
-  }
-  // Written in the planned order; the layer's source pages are not needed again.
-  while (next_ < plan_.size()) {
+  for (auto& st : PackLayout(plan_in_->layout, ModuleOf(src.source_name), q, float_dtype_)) ready[st.name] = std::move(st);
+  q = IntQuantized{};  // release the codes now
+  // The layout's parts, in the order the shards were planned.
+  while (!ready.empty() && next_ < plan_.size()) {
     auto it = ready.find(plan_[next_].spec.name);
     if (it == ready.end()) break;
     QF_RETURN_IF_ERROR(Emit(std::move(it->second)));
     ready.erase(it);
   }
-  if (!ready.empty()) {
-    return Status::Error("internal: layer " + std::to_string(layer.layer) + " tensor '" + ready.begin()->first +
-                         "' is not next in the checkpoint's order");
-  }
-  for (const auto& t : src_.tensors) {
-    if (t.file && t.data && t.name.rfind(prefix, 0) == 0) t.file->DropRange(static_cast<size_t>(t.data - t.file->data()), t.nbytes);
-  }
+  if (!ready.empty()) return Status::Error("internal: tensor '" + ready.begin()->first + "' is not next in the checkpoint's order");
   return Status::Ok();
 }
 
@@ -227,10 +201,10 @@ Status IntCheckpointWriter::WriteConfig() const {
   ordered_json cfg = ordered_json::parse(in, nullptr, false);
   if (cfg.is_discarded() || !cfg.is_object()) return Status::Error(src_cfg + ": expected a JSON object");
   cfg["torch_dtype"] = float_dtype_ == StDtype::F16 ? "float16" : "bfloat16";
-  const IntQuantSpec& sp = plan_in_.int_spec;
+  const IntQuantSpec& sp = plan_in_->int_spec;
   ordered_json q;
   ordered_json quantize_config;  // GPTQ only
-  switch (plan_in_.layout) {
+  switch (plan_in_->layout) {
     case IntLayout::kCompressedTensors: {
       const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && sp.group_size > 0;
       ordered_json weights = {{"actorder", act ? (opts_.gptq.static_groups ? ordered_json("weight") : ordered_json("group")) : ordered_json(nullptr)},
@@ -244,7 +218,7 @@ Status IntCheckpointWriter::WriteConfig() const {
                               {"symmetric", sp.symmetric},
                               {"type", "int"}};
       ordered_json ignore = ordered_json::array();
-      for (const auto& m : plan_in_.ignored_modules) ignore.push_back(m);
+      for (const auto& m : plan_in_->ignored_modules) ignore.push_back(m);
       if (!quantize_lm_head_) ignore.push_back("lm_head");
       q = {{"config_groups",
             {{"group_0",
@@ -277,9 +251,9 @@ Status IntCheckpointWriter::WriteConfig() const {
            {"quant_method", "gptq"},
            {"checkpoint_format", "gptq"},
            {"lm_head", quantize_lm_head_}};
-      if (!plan_in_.ignored_modules.empty()) {
+      if (!plan_in_->ignored_modules.empty()) {
         ordered_json dyn = ordered_json::object();
-        for (const auto& m : plan_in_.ignored_modules) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
+        for (const auto& m : plan_in_->ignored_modules) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
         q["dynamic"] = dyn;
       }
       quantize_config = q;
@@ -287,9 +261,9 @@ Status IntCheckpointWriter::WriteConfig() const {
     }
     case IntLayout::kAwq: {
       ordered_json skip = nullptr;
-      if (!plan_in_.ignored_modules.empty()) {
+      if (!plan_in_->ignored_modules.empty()) {
         skip = ordered_json::array();
-        for (const auto& m : plan_in_.ignored_modules) skip.push_back(m);
+        for (const auto& m : plan_in_->ignored_modules) skip.push_back(m);
       }
       q = {{"quant_method", "awq"},
            {"zero_point", true},
@@ -322,7 +296,7 @@ Status IntCheckpointWriter::WriteConfig() const {
   return Status::Ok();
 }
 
-Status IntCheckpointWriter::Finish() {
+Status IntCheckpointWriter::Commit() {
   if (next_ != plan_.size()) {
     return Status::Error("internal: " + std::to_string(plan_.size() - next_) + " tensors were never written, starting with '" +
                          plan_[next_].spec.name + "'");

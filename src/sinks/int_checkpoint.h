@@ -15,6 +15,7 @@
 #include "algorithms/layer_output.h"
 #include "model/model.h"
 #include "plan/plan.h"
+#include "sinks/sink.h"
 #include "io/safetensors.h"
 #include "io/int_layouts.h"
 
@@ -28,29 +29,27 @@ struct IntCheckpointOptions {
   uint64_t max_shard_bytes = 5000000000ull;
 };
 
-class IntCheckpointWriter {
+class IntCheckpointWriter : public Sink {
  public:
-  // plan: a checkpoint plan (BuildIntPlan) of src; it must outlive the writer.
-  static Result<std::unique_ptr<IntCheckpointWriter>> Create(const Model& src, const std::string& dir, const Plan& plan,
+  // Fails when dir exists and is not empty.
+  static Result<std::unique_ptr<IntCheckpointWriter>> Create(const Model& src, const std::string& dir,
                                                              const IntCheckpointOptions& opts);
-  ~IntCheckpointWriter();
+  ~IntCheckpointWriter() override;
 
-  // The spec quantizers must use (scale dtype and zero rule of the layout).
-  const IntQuantSpec& spec() const { return plan_in_.int_spec; }
-  // Whether this GGUF-named linear weight is quantized (else kept float).
-  bool Quantizes(const std::string& gguf_name) const;
-  // A decoder layer's output, or (layer -1) the quantized lm_head.
-  Status AddLayer(LayerOutput&& layer);
-  // Writes what remains and moves the folder into place.
-  Status Finish();
+  // plan: a checkpoint plan (BuildIntPlan) of src.
+  Status Begin(const Plan& plan) override;
+  // A quantized linear needs t.int_grid; a float tensor is read from the
+  // source unless t.values holds the values a method changed.
+  Status Add(const TensorPlan& recipe, EncodedTensor t) override;
+  // Writes the config files and moves the folder into place.
+  Status Commit() override;
 
   uint64_t bytes_written() const { return bytes_written_; }
   int shards() const { return static_cast<int>(shard_files_.size()); }
 
  private:
-  IntCheckpointWriter(const Model& src, std::string dir, const Plan& plan, IntCheckpointOptions opts)
-      : src_(src), dir_(std::move(dir)), plan_in_(plan), opts_(std::move(opts)) {}
-  Status Begin();
+  IntCheckpointWriter(const Model& src, std::string dir, IntCheckpointOptions opts)
+      : src_(src), dir_(std::move(dir)), opts_(std::move(opts)) {}
   Status Emit(StWriteTensor t);
   Result<StWriteTensor> FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const;
   Status WriteConfig() const;
@@ -58,11 +57,10 @@ class IntCheckpointWriter {
 
   const Model& src_;
   std::string dir_, tmp_dir_;
-  const qforge::Plan& plan_in_;
+  const qforge::Plan* plan_in_ = nullptr;
   IntCheckpointOptions opts_;
   StDtype float_dtype_ = StDtype::BF16;
   bool quantize_lm_head_ = false;
-  std::map<std::string, bool> quantized_;  // GGUF linear name -> quantized
   struct Planned {
     StTensorSpec spec;
     int shard;
@@ -71,7 +69,6 @@ class IntCheckpointWriter {
   size_t next_ = 0;            // the next plan_ entry to write
   std::vector<std::string> shard_files_;
   std::unique_ptr<SafetensorsStreamWriter> shard_;  // the shard being written
-
   uint64_t bytes_written_ = 0, total_bytes_ = 0;
   bool finished_ = false;
 };
