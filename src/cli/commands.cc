@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "io/output_file.h"
 #include "plan/plan.h"
+#include "pipeline/run_plan.h"
 #include "sinks/gguf_sink.h"
 #include "engine/generate.h"
 #include "engine/llama_engine.h"
@@ -169,18 +170,45 @@ Status Prepare(const QuantizeArgs& a, PreparedPlan* pp) {
     po.imatrix_arg = a.imatrix;
   }
   QF_ASSIGN_OR_RETURN(pp->plan, BuildPlan(pp->model, *pp->preset, po));
+  if (a.method == "gptq" && UseGptqForLayerLinears(&pp->plan) == 0) {
+    pp->plan.warnings.push_back("--method gptq: no decoder-layer linear has a type GPTQ can fill (Q8_0, Q4_K, Q5_K, Q6_K); "
+                                "the file is written as plain " + std::string(pp->preset->name));
+  }
   return Status::Ok();
+}
+
+// --method with -f: only gptq, which fills the GGUF types' blocks.
+Status CheckGgufMethod(const QuantizeArgs& a) {
+  if (!a.scheme.empty()) return Status::Error("--type (GGUF) and --scheme (safetensors checkpoint) exclude each other");
+  if (!a.method.empty() && a.method != "gptq") {
+    return Status::Error("--method '" + a.method + "' with --type: GGUF files take --method gptq only (rtn is the default; awq needs --scheme)");
+  }
+  if (a.static_groups) return Status::Error("--static-groups: GGUF blocks are always fitted from their own columns");
+  if (!(a.damp > 0.0f && a.damp < 1.0f)) return Status::Error("--damp: expected a fraction between 0 and 1");
+  if (a.calib_samples <= 0 || a.calib_seqlen <= 1) {
+    return Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)");
+  }
+  return Status::Ok();
+}
+
+// GGUF GPTQ's run options from the command line.
+PlanRunOptions GgufGptqOptions(const GlobalOptions& g, const QuantizeArgs& a) {
+  PlanRunOptions ro;
+  ro.layerwise.method = IntMethod::kGptq;
+  ro.layerwise.gptq.damp = a.damp;
+  ro.layerwise.gptq.act_order = a.act_order;
+  ro.layerwise.threads = Threads(g);
+  ro.calib.text_path = a.calib;
+  ro.calib.samples = a.calib_samples;
+  ro.calib.seqlen = a.calib_seqlen;
+  return ro;
 }
 
 }  // namespace
 
 int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
-  if (!a.scheme.empty() || !a.method.empty()) {
-    if (a.type.empty()) return RunIntPlan(g, a);
-    if (a.method != "gptq" || !a.scheme.empty()) {
-      return Fail(Status::Error("--type (GGUF) takes --method gptq only; --scheme and other methods make safetensors checkpoints"));
-    }
-  }
+  if (a.type.empty() && (!a.scheme.empty() || !a.method.empty())) return RunIntPlan(g, a);
+  if (Status s = CheckGgufMethod(a); !s.ok()) return Fail(s);
   if (a.type.empty()) return Fail(Status::Error("plan: give --type (a GGUF type or preset) or --scheme/--method (a safetensors checkpoint)"));
   PreparedPlan pp;
   Status s = Prepare(a, &pp);
@@ -204,10 +232,8 @@ int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
 }
 
 int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
-  if (!a.scheme.empty() || !a.method.empty()) {
-    if (!a.type.empty()) return Fail(Status::Error("--type (GGUF) and --scheme/--method (safetensors checkpoint) exclude each other"));
-    return RunIntQuantize(g, a);
-  }
+  if (a.type.empty() && (!a.scheme.empty() || !a.method.empty())) return RunIntQuantize(g, a);
+  if (Status s = CheckGgufMethod(a); !s.ok()) return Fail(s);
   if (a.type.empty()) return Fail(Status::Error("quantize: give --type (a GGUF type or preset) or --scheme/--method (a safetensors checkpoint: W4A16, W8A16, ...)"));
   PreparedPlan pp;
   Status prep = Prepare(a, &pp);
@@ -228,7 +254,9 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   SinkOptions so;
   so.threads = Threads(g);
   so.on_progress = [&](uint64_t n, const std::string& name) { bar.Advance(n, name); };
-  Status s = WriteGguf(plan, out, so);
+  GgufSink sink(out, so);
+  PlanRunReport report;
+  Status s = RunPlan(pp.model, plan, sink, GgufGptqOptions(g, a), &report);
   bar.Finish();
   if (!s.ok()) return Fail(s);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -248,6 +276,11 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
     j["file_bytes"] = fs::file_size(out);
     j["bits_per_weight"] = plan.bits_per_weight();
     j["seconds"] = secs;
+    if (report.layerwise_tensors > 0) {
+      const auto& t = report.timings;
+      j["gptq"] = {{"tensors", report.layerwise_tensors}, {"calib_samples", report.samples}, {"calib_seqlen", report.seqlen},
+                   {"seconds", {{"forward", t.forward_s}, {"hessian", t.hessian_s}, {"solve", t.solve_s}}}};
+    }
     ordered_json types = ordered_json::object();
     for (const auto& [k, v] : by_type) types[k] = {{"tensors", v.first}, {"bytes", v.second}};
     j["by_type"] = types;
@@ -255,6 +288,10 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   } else if (!g.quiet) {
     PrintPlanTable(plan);
     for (const auto& [k, v] : by_type) fmt::print("  {:<7} {:>4} tensors  {}\n", k, v.first, HumanBytes(v.second));
+    if (report.layerwise_tensors > 0) {
+      fmt::print("GPTQ filled {} tensors' blocks, calibrated on {} x {} tokens\n", report.layerwise_tensors, report.samples,
+                 report.seqlen);
+    }
     fmt::print("wrote {} ({}, {:.3f} bits per weight) in {:.2f} s\n", out, HumanBytes(fs::file_size(out)),
                plan.bits_per_weight(), secs);
   }

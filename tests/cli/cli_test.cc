@@ -208,6 +208,48 @@ TEST(CliPlan, PrintsTypesWithoutWriting) {
   EXPECT_NE(text.out.find("bits per weight"), std::string::npos);
 }
 
+// quantize writes exactly what plan printed, for a GGUF preset and for a
+// checkpoint scheme: the same recipes, and the file holds those tensors.
+TEST(CliPlan, QuantizeWritesWhatPlanPrinted) {
+  ScratchDir dir;
+  const std::vector<std::string> gguf = {test::HouseModelDir(), "-f", "Q4_K_M", "--tensor-type", "ffn_up=q5_k", "--json"};
+  std::vector<std::string> plan_args = {"plan"}, quant_args = {"quantize"};
+  plan_args.insert(plan_args.end(), gguf.begin(), gguf.end());
+  quant_args.insert(quant_args.end(), gguf.begin(), gguf.end());
+  quant_args.insert(quant_args.end(), {"-o", dir.File("q.gguf")});
+  auto p = RunQforge(plan_args), q = RunQforge(quant_args);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const auto pj = nlohmann::json::parse(p.out), qj = nlohmann::json::parse(q.out);
+  EXPECT_EQ(pj["tensors"], qj["tensors"]);
+  EXPECT_EQ(pj["file_bytes"], qj["file_bytes"]);
+  const auto file = nlohmann::json::parse(RunQforge({"inspect", "--json", dir.File("q.gguf")}).out);
+  ASSERT_EQ(file["tensors"].size(), pj["tensors"].size());
+  for (size_t i = 0; i < file["tensors"].size(); ++i) {
+    EXPECT_EQ(file["tensors"][i]["name"], pj["tensors"][i]["name"]);
+    EXPECT_EQ(file["tensors"][i]["type"], pj["tensors"][i]["type"]);
+  }
+
+  const std::vector<std::string> scheme = {test::HouseModelDir(), "--scheme", "W4A16_ASYM", "--method", "rtn", "--ignore",
+                                           "down_proj", "--json"};
+  plan_args = {"plan"};
+  quant_args = {"quantize"};
+  plan_args.insert(plan_args.end(), scheme.begin(), scheme.end());
+  quant_args.insert(quant_args.end(), scheme.begin(), scheme.end());
+  quant_args.insert(quant_args.end(), {"-o", dir.File("ckpt")});
+  p = RunQforge(plan_args);
+  q = RunQforge(quant_args);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const auto sp = nlohmann::json::parse(p.out), sq = nlohmann::json::parse(q.out);
+  EXPECT_EQ(sp["tensors"], sq["tensors"]);
+  EXPECT_EQ(sp["tensor_bytes"], sq["bytes"]);
+  int quantized = 0;
+  for (const auto& t : sp["tensors"]) quantized += t["type"] == "W4A16_ASYM g128";
+  EXPECT_EQ(quantized, 28 - 4);
+  EXPECT_EQ(sq["quantized_linears"], quantized);
+}
+
 TEST(CliPlan, PerTensorControls) {
   auto r = RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--json", "--tensor-type", "ffn_(up|gate)=q8_0",
                       "--output-tensor-type", "q4_0", "--token-embedding-type", "f16"});
