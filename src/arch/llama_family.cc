@@ -8,71 +8,136 @@
 
 namespace qforge {
 
+namespace {
+
+// The layer of every LLaMA-family model: pre-norm attention (GQA, optional
+// q/k/v biases, optional per-head q/k norms) and a SwiGLU MLP.
+std::vector<LayerTensorName> LlamaLayerNames() {
+  using P = LayerTensorName;
+  return {{"input_layernorm", "attn_norm"},       {"self_attn.q_proj", "attn_q", P::kQ},
+          {"self_attn.k_proj", "attn_k", P::kK}, {"self_attn.v_proj", "attn_v"},
+          {"self_attn.o_proj", "attn_output"},   {"self_attn.q_norm", "attn_q_norm"},
+          {"self_attn.k_norm", "attn_k_norm"},   {"post_attention_layernorm", "ffn_norm"},
+          {"mlp.gate_proj", "ffn_gate"},         {"mlp.up_proj", "ffn_up"},
+          {"mlp.down_proj", "ffn_down"}};
+}
+
+BlockLayout LlamaBlock() {
+  BlockLayout b;
+  b.input_sets = {{"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_gate", "ffn_up"}, {"ffn_down"}};
+  b.scaling = {{"attn_norm", true, {"attn_q", "attn_k", "attn_v"}, ScalingGroup::kAttention},
+               {"attn_v", false, {"attn_output"}, ScalingGroup::kLinear},
+               {"ffn_norm", true, {"ffn_gate", "ffn_up"}, ScalingGroup::kMlp},
+               {"ffn_up", false, {"ffn_down"}, ScalingGroup::kLinear}};
+  b.clip = {{"attn_v", "attn_q"}, {"attn_output", "attn_output"}, {"ffn_gate", "ffn_gate"}, {"ffn_up", "ffn_gate"},
+            {"ffn_down", "ffn_down"}};
+  return b;
+}
+
+ArchSpec LlamaFamily(std::string gguf_arch, std::vector<std::string> model_types, bool permutes_qk) {
+  ArchSpec s;
+  s.gguf_arch = std::move(gguf_arch);
+  s.model_types = std::move(model_types);
+  s.permutes_qk = permutes_qk;
+  s.rope_neox = !permutes_qk;  // unpermuted rows keep rotate-half RoPE
+  s.global_names = {{"model.embed_tokens.weight", "token_embd.weight"},
+                    {"model.norm.weight", "output_norm.weight"},
+                    {"lm_head.weight", "output.weight"}};
+  s.layer_names = LlamaLayerNames();
+  s.block = LlamaBlock();
+  return s;
+}
+
+const std::vector<ArchSpec>& AllSpecs() {
+  static const std::vector<ArchSpec> kSpecs = {LlamaFamily("llama", {"llama", "mistral"}, true),
+                                               LlamaFamily("qwen2", {"qwen2"}, false),
+                                               LlamaFamily("qwen3", {"qwen3"}, false)};
+  return kSpecs;
+}
+
+std::string JoinOr(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i == 0 ? "" : i + 1 == v.size() ? " or " : ", ") + v[i];
+  return s;
+}
+
+// "N" of "model.layers.N.rest" when N < n_layer, with rest; else false.
+bool SplitLayerName(const std::string& hf, int64_t n_layer, std::string* idx, std::string* rest) {
+  const std::string prefix = "model.layers.";
+  if (hf.rfind(prefix, 0) != 0) return false;
+  const size_t p = prefix.size(), dot = hf.find('.', p);
+  if (dot == std::string::npos || dot == p || dot - p >= 6) return false;
+  *idx = hf.substr(p, dot - p);
+  if (!std::all_of(idx->begin(), idx->end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) return false;
+  if (std::stoll(*idx) >= n_layer) return false;
+  *rest = hf.substr(dot + 1);
+  return true;
+}
+
+}  // namespace
+
+const ArchSpec* ArchOfModelType(const std::string& model_type) {
+  for (const auto& s : AllSpecs()) {
+    if (std::find(s.model_types.begin(), s.model_types.end(), model_type) != s.model_types.end()) return &s;
+  }
+  return nullptr;
+}
+
+const ArchSpec* ArchOfGguf(const std::string& gguf_arch) {
+  for (const auto& s : AllSpecs()) {
+    if (s.gguf_arch == gguf_arch) return &s;
+  }
+  return nullptr;
+}
+
+std::string KnownModelTypes() {
+  std::vector<std::string> all;
+  for (const auto& s : AllSpecs()) all.insert(all.end(), s.model_types.begin(), s.model_types.end());
+  return JoinOr(all);
+}
+
+std::string KnownGgufArchitectures() {
+  std::vector<std::string> all;
+  for (const auto& s : AllSpecs()) all.push_back(s.gguf_arch);
+  return JoinOr(all);
+}
+
 std::string GgufArchitecture(const std::string& model_type) {
-  if (model_type == "mistral") return "llama";
-  return model_type;
+  const ArchSpec* s = ArchOfModelType(model_type);
+  return s ? s->gguf_arch : model_type;
 }
 
 bool PermutesQK(const std::string& model_type) {
-  return model_type == "llama" || model_type == "mistral";
+  const ArchSpec* s = ArchOfModelType(model_type);
+  return s != nullptr && s->permutes_qk;
 }
 
 Result<std::optional<MappedName>> MapHfTensorName(const HfConfig& cfg, const std::string& hf) {
   auto ends_with = [&](const std::string& s) {
     return hf.size() >= s.size() && hf.compare(hf.size() - s.size(), s.size(), s) == 0;
   };
-  if (ends_with(".rotary_emb.inv_freq") || ends_with(".attention.masked_bias") ||
-      ends_with(".attention.bias")) {
+  if (ends_with(".rotary_emb.inv_freq") || ends_with(".attention.masked_bias") || ends_with(".attention.bias")) {
     return std::optional<MappedName>();
   }
-  static const std::pair<const char*, const char*> kGlobal[] = {
-      {"model.embed_tokens.weight", "token_embd.weight"},
-      {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"},
-  };
-  for (const auto& [h, g] : kGlobal) {
-    if (hf == h) return std::optional<MappedName>(MappedName{g, 0});
-  }
-  const std::string prefix = "model.layers.";
-  if (hf.rfind(prefix, 0) == 0) {
-    size_t p = prefix.size();
-    size_t dot = hf.find('.', p);
-    if (dot != std::string::npos && dot > p) {
-      const std::string idx = hf.substr(p, dot - p);
-      bool digits = std::all_of(idx.begin(), idx.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-      if (digits && idx.size() < 6 && std::stoll(idx) < cfg.n_layer) {
-        const std::string rest = hf.substr(dot + 1);
-        static const std::pair<const char*, const char*> kLayer[] = {
-            {"input_layernorm", "attn_norm"},
-            {"self_attn.q_proj", "attn_q"},
-            {"self_attn.k_proj", "attn_k"},
-            {"self_attn.v_proj", "attn_v"},
-            {"self_attn.o_proj", "attn_output"},
-            {"self_attn.q_norm", "attn_q_norm"},
-            {"self_attn.k_norm", "attn_k_norm"},
-            {"post_attention_layernorm", "ffn_norm"},
-            {"mlp.gate_proj", "ffn_gate"},
-            {"mlp.up_proj", "ffn_up"},
-            {"mlp.down_proj", "ffn_down"},
-        };
-        for (const auto& [h, g] : kLayer) {
-          const std::string hs(h);
-          for (const char* suffix : {".weight", ".bias"}) {
-            if (rest == hs + suffix) {
-              MappedName m{"blk." + idx + "." + g + suffix, 0};
-              if (PermutesQK(cfg.model_type)) {
-                if (hs == "self_attn.q_proj") m.permute_heads = static_cast<int>(cfg.n_head);
-                if (hs == "self_attn.k_proj") m.permute_heads = static_cast<int>(cfg.n_head_kv);
-              }
-              return std::optional<MappedName>(m);
-            }
-          }
+  const ArchSpec* spec = ArchOfModelType(cfg.model_type);
+  if (spec != nullptr) {
+    for (const auto& [h, g] : spec->global_names) {
+      if (hf == h) return std::optional<MappedName>(MappedName{g, 0});
+    }
+    std::string idx, rest;
+    if (SplitLayerName(hf, cfg.n_layer, &idx, &rest)) {
+      for (const auto& n : spec->layer_names) {
+        for (const char* suffix : {".weight", ".bias"}) {
+          if (rest != std::string(n.hf) + suffix) continue;
+          MappedName m{"blk." + idx + "." + n.gguf + suffix, 0};
+          if (spec->permutes_qk && n.permute == LayerTensorName::kQ) m.permute_heads = static_cast<int>(cfg.n_head);
+          if (spec->permutes_qk && n.permute == LayerTensorName::kK) m.permute_heads = static_cast<int>(cfg.n_head_kv);
+          return std::optional<MappedName>(m);
         }
       }
     }
   }
-  return Status::Error(cfg.path + ": tensor '" + hf + "' has no GGUF name for model_type '" +
-                       cfg.model_type + "'");
+  return Status::Error(cfg.path + ": tensor '" + hf + "' has no GGUF name for model_type '" + cfg.model_type + "'");
 }
 
 namespace {
@@ -208,17 +273,28 @@ std::vector<float> Llama3RopeFactors(const HfConfig& c) {
   return out;
 }
 
-const std::vector<std::vector<std::string>>& LayerLinearSets() {
-  static const std::vector<std::vector<std::string>> kSets = {
-      {"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_gate", "ffn_up"}, {"ffn_down"}};
-  return kSets;
+const BlockLayout& BlockOfArch(const std::string& gguf_arch) {
+  const ArchSpec* s = ArchOfGguf(gguf_arch);
+  return s ? s->block : AllSpecs().front().block;
 }
 
-std::vector<std::string> LayerLinears(int64_t l) {
+std::vector<std::string> LayerLinears(const BlockLayout& block, int64_t l) {
   std::vector<std::string> out;
-  for (const auto& set : LayerLinearSets())
+  for (const auto& set : block.input_sets)
     for (const auto& n : set) out.push_back("blk." + std::to_string(l) + "." + n + ".weight");
   return out;
+}
+
+bool IsLayerLinear(const BlockLayout& block, const std::string& gguf_name) {
+  const size_t dot = gguf_name.rfind(".weight");
+  if (gguf_name.rfind("blk.", 0) != 0 || dot == std::string::npos || dot + 7 != gguf_name.size()) return false;
+  const size_t after_layer = gguf_name.find('.', 4);
+  if (after_layer == std::string::npos || after_layer >= dot) return false;
+  const std::string short_name = gguf_name.substr(after_layer + 1, dot - after_layer - 1);
+  for (const auto& set : block.input_sets) {
+    if (std::find(set.begin(), set.end(), short_name) != set.end()) return true;
+  }
+  return false;
 }
 
 }  // namespace qforge

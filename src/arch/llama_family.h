@@ -9,12 +9,14 @@
 #include <vector>
 
 #include "io/gguf.h"
-#include "io/hf_config.h"
+#include "arch/arch_spec.h"
+#include "arch/hf_config.h"
 #include "qforge/status.h"
 
 namespace qforge {
 
-// "llama" for llama and mistral, else the model_type itself.
+// The GGUF architecture of a model_type ("llama" for llama and mistral), or
+// the model_type itself when qforge does not know it.
 std::string GgufArchitecture(const std::string& model_type);
 
 // Whether Q/K rows are permuted from rotate-half to interleaved pairs.
@@ -40,14 +42,14 @@ ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params);
 // written where the converter writes it.
 void AddHyperParameters(const HfConfig& cfg, uint32_t file_type, int64_t vocab_size, GgufMetadata* md);
 
-// The linear weights of a decoder layer (short GGUF names), as sets that
-// share one input, in the order their inputs become final: q,k,v -> o ->
-// gate,up -> down. The first name of each set is the one whose input the
-// engine reports first.
-const std::vector<std::vector<std::string>>& LayerLinearSets();
+// The block layout of a GGUF architecture (the LLaMA family's when unknown).
+const BlockLayout& BlockOfArch(const std::string& gguf_arch);
 
-// The seven linear weights of decoder layer l, in full GGUF names.
-std::vector<std::string> LayerLinears(int64_t l);
+// The linear weights of decoder layer l, in full GGUF names, set by set.
+std::vector<std::string> LayerLinears(const BlockLayout& block, int64_t l);
+
+// Whether a GGUF name ("blk.3.ffn_up.weight") is one of a layer's linears.
+bool IsLayerLinear(const BlockLayout& block, const std::string& gguf_name);
 
 // rope_freqs for "llama3" RoPE scaling (one divisor per frequency), or empty.
 std::vector<float> Llama3RopeFactors(const HfConfig& cfg);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "arch/arch_spec.h"
 #include "base/parallel.h"
 #include "codecs/simd_kernels.h"
 #include "codecs/scale_search.h"
@@ -115,9 +116,10 @@ void RoundActivationsLikeLlamaCpp(GgmlType weight, float* x, int64_t rows, int64
 
 Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int threads, uint64_t weight_cache_bytes) {
   const std::string& a = model.architecture;
-  if (a != "llama" && a != "qwen2" && a != "qwen3") {
-    return Status::Error(model.path + ": general.architecture: '" + a +
-                         "' has no forward pass in qforge yet (expected llama, qwen2 or qwen3)");
+  const ArchSpec* spec = ArchOfGguf(a);
+  if (spec == nullptr) {
+    return Status::Error(model.path + ": general.architecture: '" + a + "' has no forward pass in qforge yet (expected " +
+                         KnownGgufArchitectures() + ")");
   }
   LlamaHparams hp;
   hp.arch = a;
@@ -138,7 +140,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
     const float f = FloatKey(model, "rope.scaling.factor", 1.0f);
     if (f > 0.0f) hp.rope_freq_scale = 1.0f / f;
   }
-  hp.rope_neox = a == "qwen2" || a == "qwen3";
+  hp.rope_neox = spec->rope_neox;
   const ModelTensor* emb = model.Find("token_embd.weight");
   if (emb == nullptr || emb->ne.size() < 2 || emb->ne[0] != hp.n_embd) {
     return Status::Error(model.path + ": tensor 'token_embd.weight': missing or not [n_embd, n_vocab]");

@@ -227,121 +227,106 @@ Result<std::pair<int64_t, int64_t>> PackedShape(const PackedFormat& f, const Saf
   return Status::Error(what + ": unknown layout");
 }
 
-Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
-  QF_ASSIGN_OR_RETURN(HfConfig cfg, ReadHfConfig(dir));
-  QF_ASSIGN_OR_RETURN(SafetensorsModel st, SafetensorsModel::Open(dir));
-  QF_ASSIGN_OR_RETURN(std::optional<PackedFormat> packed, ReadPackedFormat(dir));
-  Model m;
-  m.source = ModelSource::kHfFolder;
-  m.path = dir;
-  m.architecture = GgufArchitecture(cfg.model_type);
-  m.n_layer = cfg.n_layer;
-  m.n_head = cfg.n_head;
-  m.n_head_kv = cfg.n_head_kv;
+bool IsPartOfPacked(const PackedFormat& f, const std::string& name) {
+  for (const auto& suffix : f.part_suffixes) {
+    if (EndsWith(name, suffix)) return true;
+  }
+  return false;
+}
 
+// A linear stored in a packed layout, read through its parts in place.
+Result<ModelTensor> PackedModuleTensor(const HfConfig& cfg, const SafetensorsModel& st, const PackedFormat& f,
+                                       const StTensor& main, const std::string& dir) {
+  const std::string module = main.name.substr(0, main.name.size() - f.main_suffix.size());
+  const std::string what = dir + ": " + module;
+  QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, module + ".weight"));
+  if (!mapped) return Status::Error(what + ": not a weight qforge knows for this architecture");
+  QF_ASSIGN_OR_RETURN(auto shape, PackedShape(f, st, module, what));
+  auto pl = std::make_shared<PackedLinear>();
+  pl->layout = f.layout;
+  pl->spec = f.spec;
+  pl->zeros_minus_one = f.zeros_minus_one;
+  pl->rows = shape.first;
+  pl->cols = shape.second;
+  const bool ct = f.layout == IntLayout::kCompressedTensors;
+  uint64_t bytes = 0;
+  auto take = [&](const std::string& suffix, StTensor* into) {
+    if (const StTensor* p = st.Find(module + suffix)) {
+      *into = *p;
+      bytes += p->nbytes;
+    }
+  };
+  take(f.main_suffix, &pl->packed);
+  take(ct ? ".weight_scale" : ".scales", &pl->scales);
+  take(ct ? ".weight_zero_point" : ".qzeros", &pl->zeros);
+  take(ct ? ".weight_g_idx" : ".g_idx", &pl->g_idx);
+  QF_RETURN_IF_ERROR(pl->Validate(what));
+  ModelTensor t;
+  t.name = mapped->gguf_name;
+  t.source_name = module + ".weight";
+  t.source_dtype = std::string(IntLayoutName(f.layout)) + " int" + std::to_string(f.spec.bits);
+  t.type = GgmlType::F32;
+  t.ne = {pl->cols, pl->rows};
+  t.nbytes = bytes;
+  t.file = main.file;
+  t.permute_heads = mapped->permute_heads;
+  t.packed = std::move(pl);
+  return t;
+}
+
+// A float tensor of the folder; nullopt for tensors the converter drops.
+Result<std::optional<ModelTensor>> FloatTensorOf(const HfConfig& cfg, const StTensor& s, const std::string& dir) {
+  QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, s.name));
+  if (!mapped) return std::optional<ModelTensor>();
+  ModelTensor t;
+  t.name = mapped->gguf_name;
+  t.source_name = s.name;
+  t.source_dtype = StDtypeName(s.dtype);
+  if (!GgmlTypeOfSafetensors(s.dtype, &t.type)) {
+    return Status::Error(dir + ": tensor '" + s.name + "': dtype " + StDtypeName(s.dtype) +
+                         " is not supported for conversion (expected F32, F16 or BF16)");
+  }
+  t.ne.assign(s.shape.rbegin(), s.shape.rend());
+  if (t.ne.empty()) t.ne.push_back(1);
+  t.data = s.data;
+  t.nbytes = s.nbytes;
+  t.file = s.file;
+  t.permute_heads = mapped->permute_heads;
+  if (t.permute_heads > 0) {
+    const int64_t rows = t.ne.size() == 1 ? t.ne[0] : t.n_rows();
+    if (rows % (2 * t.permute_heads) != 0) {
+      return Status::Error(dir + ": tensor '" + s.name + "': " + std::to_string(rows) + " rows cannot be split into " +
+                           std::to_string(t.permute_heads) + " heads of even size for the Q/K permutation");
+    }
+  }
+  return std::optional<ModelTensor>(std::move(t));
+}
+
+// rope_freqs for llama3 RoPE scaling: generated, and first, as in the converter's output.
+void AddRopeFreqs(const HfConfig& cfg, Model* m) {
   const auto rope_factors = Llama3RopeFactors(cfg);
-  std::unordered_set<std::string> seen;  // GGUF names taken so far
-  for (const StTensor& s : st.tensors()) {
-    if (packed) {
-      bool part = false;
-      for (const auto& suffix : packed->part_suffixes) part = part || EndsWith(s.name, suffix);
-      if (part && !EndsWith(s.name, packed->main_suffix)) continue;  // read with its module
-      if (part) {
-        const std::string module = s.name.substr(0, s.name.size() - packed->main_suffix.size());
-        const std::string what = dir + ": " + module;
-        QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, module + ".weight"));
-        if (!mapped) return Status::Error(what + ": not a weight qforge knows for this architecture");
-        QF_ASSIGN_OR_RETURN(auto shape, PackedShape(*packed, st, module, what));
-        auto pl = std::make_shared<PackedLinear>();
-        pl->layout = packed->layout;
-        pl->spec = packed->spec;
-        pl->zeros_minus_one = packed->zeros_minus_one;
-        pl->rows = shape.first;
-        pl->cols = shape.second;
-        const bool ct = packed->layout == IntLayout::kCompressedTensors;
-        uint64_t bytes = 0;
-        auto take = [&](const std::string& suffix, StTensor* into) {
-          if (const StTensor* p = st.Find(module + suffix)) {
-            *into = *p;
-            bytes += p->nbytes;
-          }
-        };
-        take(packed->main_suffix, &pl->packed);
-        take(ct ? ".weight_scale" : ".scales", &pl->scales);
-        take(ct ? ".weight_zero_point" : ".qzeros", &pl->zeros);
-        take(ct ? ".weight_g_idx" : ".g_idx", &pl->g_idx);
-        QF_RETURN_IF_ERROR(pl->Validate(what));
-        ModelTensor t;
-        t.name = mapped->gguf_name;
-        t.source_name = module + ".weight";
-        t.source_dtype = std::string(IntLayoutName(packed->layout)) + " int" + std::to_string(packed->spec.bits);
-        t.type = GgmlType::F32;
-        t.ne = {pl->cols, pl->rows};
-        t.nbytes = bytes;
-        t.file = s.file;
-        t.permute_heads = mapped->permute_heads;
-        t.packed = std::move(pl);
-        if (!seen.insert(t.name).second) {
-          return Status::Error(dir + ": tensor '" + s.name + "' maps to '" + t.name + "', which another tensor already has");
-        }
-        m.tensors.push_back(std::move(t));
-        continue;
-      }
-    }
-    QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, s.name));
-    if (!mapped) continue;
-    ModelTensor t;
-    t.name = mapped->gguf_name;
-    t.source_name = s.name;
-    t.source_dtype = StDtypeName(s.dtype);
-    if (!GgmlTypeOfSafetensors(s.dtype, &t.type)) {
-      return Status::Error(dir + ": tensor '" + s.name + "': dtype " + StDtypeName(s.dtype) +
-                           " is not supported for conversion (expected F32, F16 or BF16)");
-    }
-    t.ne.assign(s.shape.rbegin(), s.shape.rend());
-    if (t.ne.empty()) t.ne.push_back(1);
-    t.data = s.data;
-    t.nbytes = s.nbytes;
-    t.file = s.file;
-    t.permute_heads = mapped->permute_heads;
-    if (t.permute_heads > 0) {
-      const int64_t rows = t.ne.size() == 1 ? t.ne[0] : t.n_rows();
-      if (rows % (2 * t.permute_heads) != 0) {
-        return Status::Error(dir + ": tensor '" + s.name + "': " + std::to_string(rows) +
-                             " rows cannot be split into " + std::to_string(t.permute_heads) +
-                             " heads of even size for the Q/K permutation");
-      }
-    }
-    if (!seen.insert(t.name).second) {
-      return Status::Error(dir + ": tensor '" + s.name + "' maps to '" + t.name + "', which another tensor already has");
-    }
-    m.tensors.push_back(std::move(t));
-  }
-  if (m.Find("token_embd.weight") == nullptr) {
-    return Status::Error(dir + ": model.embed_tokens.weight: missing from the safetensors files");
-  }
-  if (!rope_factors.empty()) {
-    // Generated tensors come first, as in the converter's output.
-    ModelTensor t;
-    t.name = "rope_freqs.weight";
-    t.source_name = "(generated from rope_scaling)";
-    t.source_dtype = "F32";
-    t.ne = {static_cast<int64_t>(rope_factors.size())};
-    t.owned = std::make_shared<std::vector<uint8_t>>(rope_factors.size() * sizeof(float));
-    std::memcpy(t.owned->data(), rope_factors.data(), t.owned->size());
-    t.data = t.owned->data();
-    t.nbytes = t.owned->size();
-    m.tensors.insert(m.tensors.begin(), std::move(t));
-  }
+  if (rope_factors.empty()) return;
+  ModelTensor t;
+  t.name = "rope_freqs.weight";
+  t.source_name = "(generated from rope_scaling)";
+  t.source_dtype = "F32";
+  t.ne = {static_cast<int64_t>(rope_factors.size())};
+  t.owned = std::make_shared<std::vector<uint8_t>>(rope_factors.size() * sizeof(float));
+  std::memcpy(t.owned->data(), rope_factors.data(), t.owned->size());
+  t.data = t.owned->data();
+  t.nbytes = t.owned->size();
+  m->tensors.insert(m->tensors.begin(), std::move(t));
+}
 
+// The metadata llama.cpp's converter writes for the folder, in its order.
+Status AddHfMetadata(const std::string& dir, const HfConfig& cfg, const OpenOptions& opts, Model* m) {
   VocabOptions vo;
   vo.tokenizer_pre = opts.tokenizer_pre;
   vo.config_vocab_size = cfg.vocab_size;
   QF_ASSIGN_OR_RETURN(GgufVocab vocab, LoadHfVocab(dir, vo));
-
-  ModelCard card = ModelCardFromFolder(dir, m.n_params());
-  GgufMetadata& md = m.metadata;
-  md.Append("general.architecture", GgufValue::Str(m.architecture));
+  ModelCard card = ModelCardFromFolder(dir, m->n_params());
+  GgufMetadata& md = m->metadata;
+  md.Append("general.architecture", GgufValue::Str(m->architecture));
   md.Append("general.type", GgufValue::Str("model"));
   if (!card.name.empty()) md.Append("general.name", GgufValue::Str(card.name));
   if (!card.finetune.empty()) md.Append("general.finetune", GgufValue::Str(card.finetune));
@@ -353,6 +338,40 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
   AddHyperParameters(cfg, 0, vocab_size, &md);
   md.Append("general.quantization_version", GgufValue::U32(2));
   AddVocabMetadata(vocab, &md);
+  return Status::Ok();
+}
+
+Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
+  QF_ASSIGN_OR_RETURN(HfConfig cfg, ReadHfConfig(dir));
+  QF_ASSIGN_OR_RETURN(SafetensorsModel st, SafetensorsModel::Open(dir));
+  QF_ASSIGN_OR_RETURN(std::optional<PackedFormat> packed, ReadPackedFormat(dir));
+  Model m;
+  m.source = ModelSource::kHfFolder;
+  m.path = dir;
+  m.architecture = GgufArchitecture(cfg.model_type);
+  m.n_layer = cfg.n_layer;
+  m.n_head = cfg.n_head;
+  m.n_head_kv = cfg.n_head_kv;
+  std::unordered_set<std::string> seen;  // GGUF names taken so far
+  for (const StTensor& s : st.tensors()) {
+    std::optional<ModelTensor> t;
+    if (packed && IsPartOfPacked(*packed, s.name)) {
+      if (!EndsWith(s.name, packed->main_suffix)) continue;  // read with its module
+      QF_ASSIGN_OR_RETURN(t, PackedModuleTensor(cfg, st, *packed, s, dir));
+    } else {
+      QF_ASSIGN_OR_RETURN(t, FloatTensorOf(cfg, s, dir));
+      if (!t) continue;
+    }
+    if (!seen.insert(t->name).second) {
+      return Status::Error(dir + ": tensor '" + s.name + "' maps to '" + t->name + "', which another tensor already has");
+    }
+    m.tensors.push_back(std::move(*t));
+  }
+  if (m.Find("token_embd.weight") == nullptr) {
+    return Status::Error(dir + ": model.embed_tokens.weight: missing from the safetensors files");
+  }
+  AddRopeFreqs(cfg, &m);
+  QF_RETURN_IF_ERROR(AddHfMetadata(dir, cfg, opts, &m));
   return m;
 }
 
@@ -437,38 +456,103 @@ int64_t SourceRowOf(int64_t row, int64_t rows, int heads) {
   return h * head_rows + (w % 2) * (head_rows / 2) + w / 2;
 }
 
+namespace {
+
+// Decodes rows [row0, row0 + n) of the stored bytes (no permutation): from
+// the single range, or across the parts of a stacked tensor.
+void DecodeStoredRows(const ModelTensor& t, const GgmlTypeTraits& tr, int64_t row0, int64_t n, float* out) {
+  const int64_t row_len = t.ne[0];
+  const size_t row_bytes = RowBytes(t.type, row_len);
+  if (t.parts.empty()) {
+    tr.decode(t.data + static_cast<size_t>(row0) * row_bytes, out, n * row_len);
+    return;
+  }
+  size_t p = 0;
+  int64_t first = 0;  // first row of part p
+  while (p < t.parts.size() && first + t.parts[p].rows <= row0) first += t.parts[p++].rows;
+  for (int64_t done = 0; done < n && p < t.parts.size(); ++p) {
+    const int64_t local = row0 + done - first;
+    const int64_t take = std::min(n - done, t.parts[p].rows - local);
+    tr.decode(t.parts[p].data + static_cast<size_t>(local) * row_bytes, out + done * row_len, take * row_len);
+    done += take;
+    first += t.parts[p].rows;
+  }
+}
+
+}  // namespace
+
 Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out) {
+  const int64_t row_len = t.ne[0];
   if (t.packed) {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t r = SourceRowOf(row0 + i, t.n_rows(), t.permute_heads);
-      QF_RETURN_IF_ERROR(t.packed->DecodeRows(r, 1, out + i * t.ne[0]));
+      QF_RETURN_IF_ERROR(t.packed->DecodeRows(r, 1, out + i * row_len));
     }
-    return Status::Ok();
-  }
-  const GgmlTypeTraits& tr = TraitsOf(t.type);
-  if (tr.decode == nullptr) {
-    return Status::Error(t.name + ": source type " + GgmlTypeName(t.type) + " cannot be decoded by this version");
-  }
-  if (t.permute_heads > 0 && t.ne.size() == 1) {
-    // A permuted 1-D tensor (a Q/K bias): its elements are the rows.
-    const int64_t len = t.ne[0];
-    const int64_t head = len / t.permute_heads;
-    std::vector<float> tmp(static_cast<size_t>(len));
-    tr.decode(t.data, tmp.data(), len);
-    for (int64_t r = 0; r < len; ++r) {
-      const int64_t h = r / head, w = r % head;
-      out[r] = tmp[static_cast<size_t>(h * head + (w % 2) * (head / 2) + w / 2)];
+  } else {
+    const GgmlTypeTraits& tr = TraitsOf(t.type);
+    if (tr.decode == nullptr) {
+      return Status::Error(t.name + ": source type " + GgmlTypeName(t.type) + " cannot be decoded by this version");
     }
-    return Status::Ok();
+    if (t.permute_heads > 0 && t.ne.size() == 1) {
+      // A permuted 1-D tensor (a Q/K bias): its elements are the rows.
+      const int64_t len = t.ne[0];
+      const int64_t head = len / t.permute_heads;
+      std::vector<float> tmp(static_cast<size_t>(len));
+      tr.decode(t.data, tmp.data(), len);
+      for (int64_t r = 0; r < len; ++r) {
+        const int64_t h = r / head, w = r % head;
+        out[r] = tmp[static_cast<size_t>(h * head + (w % 2) * (head / 2) + w / 2)];
+      }
+    } else if (t.permute_heads > 0) {
+      for (int64_t i = 0; i < n; ++i) {
+        DecodeStoredRows(t, tr, SourceRowOf(row0 + i, t.n_rows(), t.permute_heads), 1, out + i * row_len);
+      }
+    } else {
+      DecodeStoredRows(t, tr, row0, n, out);
+    }
   }
-  const int64_t row_len = t.ne[0];
-  const int64_t total_rows = t.n_rows();
-  const size_t row_bytes = RowBytes(t.type, row_len);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t r = SourceRowOf(row0 + i, total_rows, t.permute_heads);
-    tr.decode(t.data + static_cast<size_t>(r) * row_bytes, out + i * row_len, row_len);
+  if (t.add_on_read != 0.0f) {
+    const int64_t count = t.permute_heads > 0 && t.ne.size() == 1 ? t.ne[0] : n * row_len;
+    for (int64_t i = 0; i < count; ++i) out[i] += t.add_on_read;
   }
   return Status::Ok();
+}
+
+void ModelTensor::DropPages() const {
+  if (parts.empty()) {
+    if (file && data) file->DropRange(static_cast<size_t>(data - file->data()), nbytes);
+    return;
+  }
+  for (const auto& p : parts) {
+    if (p.file && p.data) p.file->DropRange(static_cast<size_t>(p.data - p.file->data()), p.nbytes);
+  }
+}
+
+Result<ModelTensor> StackTensors(std::string name, std::string source_name, GgmlType type, int64_t ne0,
+                                 std::vector<TensorPart> parts) {
+  if (parts.empty()) return Status::Error(source_name + ": nothing to stack");
+  const GgmlTypeTraits& tr = TraitsOf(type);
+  if (tr.block_elems <= 0 || ne0 <= 0 || ne0 % tr.block_elems != 0) {
+    return Status::Error(source_name + ": row length " + std::to_string(ne0) + " does not fit type " + GgmlTypeName(type));
+  }
+  const size_t row_bytes = RowBytes(type, ne0);
+  ModelTensor t;
+  t.name = std::move(name);
+  t.source_name = std::move(source_name);
+  t.type = type;
+  t.source_dtype = tr.name;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const TensorPart& p = parts[i];
+    if (p.rows != parts[0].rows || p.rows <= 0 || p.nbytes != static_cast<uint64_t>(p.rows) * row_bytes || p.data == nullptr) {
+      return Status::Error(t.source_name + ": part " + std::to_string(i) + " has " + std::to_string(p.rows) + " rows in " +
+                           std::to_string(p.nbytes) + " bytes (expected " + std::to_string(parts[0].rows) + " rows of " +
+                           std::to_string(row_bytes) + " bytes, as part 0)");
+    }
+    t.nbytes += p.nbytes;
+  }
+  t.ne = {ne0, parts[0].rows, static_cast<int64_t>(parts.size())};
+  t.parts = std::move(parts);
+  return t;
 }
 
 Result<std::vector<float>> ReadTensorF32(const ModelTensor& t) {

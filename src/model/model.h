@@ -12,7 +12,7 @@
 
 #include "codecs/ggml_types.h"
 #include "io/gguf.h"
-#include "io/hf_config.h"
+#include "arch/hf_config.h"
 #include "io/mapped_file.h"
 #include "qforge/status.h"
 
@@ -20,15 +20,31 @@ namespace qforge {
 
 struct PackedLinear;  // io/int_layouts.h
 
+// A run of whole rows of a tensor held contiguously in a mapped file.
+struct TensorPart {
+  const uint8_t* data = nullptr;
+  uint64_t nbytes = 0;
+  int64_t rows = 0;
+  std::shared_ptr<MappedFile> file;
+};
+
+// A tensor of the model view: where its bytes are and how its rows are read.
+// The bytes are one range (data, nbytes) or, for a tensor stacked from
+// several source tensors (MoE experts), the parts in row order; a transform
+// applies on read (Q/K head permutation, an offset added to every value),
+// so no transformed copy of the model ever exists in memory. Rows are read
+// through ReadRowsF32 only.
 struct ModelTensor {
   std::string name;          // GGUF name
   std::string source_name;   // name in the source file
   std::vector<int64_t> ne;   // ggml order, ne[0] innermost
   GgmlType type = GgmlType::F32;  // storage type of the source bytes
   std::string source_dtype;  // as the source spells it ("BF16", "q8_0", ...)
-  const uint8_t* data = nullptr;
-  uint64_t nbytes = 0;
+  const uint8_t* data = nullptr;  // the single range (parts empty)
+  uint64_t nbytes = 0;            // all bytes, over every part
+  std::vector<TensorPart> parts;  // stacked tensors: the source tensors, in row order
   int permute_heads = 0;     // rows are permuted on read with this many heads
+  float add_on_read = 0.0f;  // added to every decoded value (norms stored as weight - 1)
   std::shared_ptr<MappedFile> file;
   std::shared_ptr<std::vector<uint8_t>> owned;  // generated tensors own their bytes
   // Set for a linear weight stored in a GPU integer layout (GPTQ, AWQ,
@@ -38,7 +54,19 @@ struct ModelTensor {
   int64_t n_elements() const;
   int64_t n_rows() const { return ne.empty() || ne[0] == 0 ? 0 : n_elements() / ne[0]; }
   int n_dims() const;  // ggml_n_dims: index of the last dimension > 1, plus one
+  // Whether the stored bytes are the tensor's values as they are (no
+  // transform, one range): what a sink may copy unchanged.
+  bool stored_as_is() const { return permute_heads == 0 && add_on_read == 0.0f && parts.empty() && !packed; }
+  // Tells the OS the source pages are not needed again (they are re-read
+  // from the file if they are).
+  void DropPages() const;
 };
+
+// A tensor stacked from parts (each a 2-D tensor of the same row length and
+// type), e.g. experts [n_rows, ne0] each -> [ne0, n_rows, n_parts]. Errors
+// when the parts disagree. No bytes are copied.
+Result<ModelTensor> StackTensors(std::string name, std::string source_name, GgmlType type, int64_t ne0,
+                                 std::vector<TensorPart> parts);
 
 enum class ModelSource { kHfFolder, kGguf };
 

@@ -9,129 +9,168 @@
 #include "numeric/gemm.h"
 
 namespace qforge {
+namespace {
 
-Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const LayerwiseOptions& opts,
-                std::map<std::string, std::vector<float>>* weights, std::vector<std::vector<float>>* x,
-                LayerOutput* out, LayerwiseTimings* tm) {
-  const LlamaHparams& hp = engine.hparams();
-  const int64_t E = hp.n_embd;
-  const std::string p = "blk." + std::to_string(l) + ".";
-  auto W = [&](const std::string& s) -> std::vector<float>& { return (*weights)[p + s + ".weight"]; };
-  auto rows_of = [&](const std::string& s) { return model.Find(p + s + ".weight")->n_rows(); };
-  auto cols_of = [&](const std::string& s) { return model.Find(p + s + ".weight")->ne[0]; };
-  auto wanted = [&](const std::string& s) { return !opts.quantize || opts.quantize(p + s + ".weight"); };
-
-  // 1. The float layer on the calibration inputs; its outputs are the next
-  // layer's inputs. On the way, for each input a group of linears reads
-  // (keyed by its first linear): the sum of |x| over every token, whole
-  // sequences for the scale search's evenly spaced subset, and every
-  // step-th token for the clipping search. Memory so grows with the subset,
-  // not with the calibration set.
-  const std::vector<std::string> keys = {"attn_q", "attn_output", "ffn_gate", "ffn_down"};
-  const size_t n_all = x->size();
-  const size_t n_use = opts.awq_search_samples > 0 ? std::min(n_all, static_cast<size_t>(opts.awq_search_samples)) : n_all;
-  std::vector<char> in_search(n_all, 0);
-  for (size_t i = 0; i < n_use; ++i) in_search[i * n_all / n_use] = 1;
-  int64_t total_tokens = 0;
-  for (const auto& xs : *x) total_tokens += static_cast<int64_t>(xs.size()) / E;
-  const int64_t clip_step = std::max<int64_t>(1, total_tokens / 512);
-  std::map<std::string, std::vector<double>> abs_sum;
-  std::map<std::string, std::vector<std::vector<float>>> search_in;
-  std::map<std::string, std::vector<float>> clip_in;  // rows of K
+// What the float layer's pass records for each input a set of linears
+// reads (keyed by the set's first linear).
+struct AwqRecordings {
+  std::map<std::string, std::vector<double>> abs_sum;                 // sum of |x| over every token
+  std::map<std::string, std::vector<std::vector<float>>> search_in;   // whole sequences of the search subset
+  std::map<std::string, std::vector<float>> clip_in;                  // every step-th token, rows of K
   std::map<std::string, int64_t> clip_rows;
-  size_t seq = 0;
-  int64_t token0 = 0;  // global index of the sequence's first token
-  engine.ClearWeightOverrides();
-  engine.SetActivationHook([&](const std::string& name, const float* a, int64_t rows, int64_t cols) {
-    for (const auto& key : keys) {
-      if (name != p + key + ".weight") continue;
-      auto& sum = abs_sum[key];
-      sum.resize(static_cast<size_t>(cols), 0.0);
-      for (int64_t t = 0; t < rows; ++t)
-        for (int64_t k = 0; k < cols; ++k) sum[static_cast<size_t>(k)] += std::fabs(a[t * cols + k]);
-      if (in_search[seq]) search_in[key].emplace_back(a, a + rows * cols);
-      auto& c = clip_in[key];
-      for (int64_t t = 0; t < rows; ++t) {
-        if ((token0 + t) % clip_step != 0) continue;
-        c.insert(c.end(), a + t * cols, a + (t + 1) * cols);
-        ++clip_rows[key];
+  int64_t total_tokens = 0;
+};
+
+class AwqLayerRun {
+ public:
+  AwqLayerRun(LlamaEngine& engine, const Model& model, int64_t l, const LayerwiseOptions& opts,
+              std::map<std::string, std::vector<float>>* weights, LayerwiseTimings* tm)
+      : engine_(engine), model_(model), block_(BlockOfArch(model.architecture)), l_(l), opts_(opts),
+        p_("blk." + std::to_string(l) + "."), weights_(*weights), tm_(*tm) {}
+
+  // 1. The float layer on the calibration inputs (x becomes its outputs, the
+  // next layer's inputs), recording what the searches need. Memory grows
+  // with the search subset, not with the calibration set.
+  Status Record(std::vector<std::vector<float>>* x) {
+    const int64_t E = engine_.hparams().n_embd;
+    const size_t n_all = x->size();
+    const size_t n_use = opts_.awq_search_samples > 0 ? std::min(n_all, static_cast<size_t>(opts_.awq_search_samples)) : n_all;
+    std::vector<char> in_search(n_all, 0);
+    for (size_t i = 0; i < n_use; ++i) in_search[i * n_all / n_use] = 1;
+    for (const auto& xs : *x) rec_.total_tokens += static_cast<int64_t>(xs.size()) / E;
+    const int64_t clip_step = std::max<int64_t>(1, rec_.total_tokens / 512);
+    std::vector<std::string> keys;
+    for (const auto& set : block_.input_sets) keys.push_back(set.front());
+    size_t seq = 0;
+    int64_t token0 = 0;  // global index of the sequence's first token
+    engine_.ClearWeightOverrides();
+    engine_.SetActivationHook([&](const std::string& name, const float* a, int64_t rows, int64_t cols) {
+      for (const auto& key : keys) {
+        if (name == p_ + key + ".weight") RecordInput(key, a, rows, cols, in_search[seq] != 0, token0, clip_step);
+      }
+    });
+    auto f0 = Clock::now();
+    Status s = Status::Ok();
+    for (seq = 0; seq < n_all && s.ok(); ++seq) {
+      auto& xs = (*x)[seq];
+      const int64_t T = static_cast<int64_t>(xs.size()) / E;
+      s = engine_.ForwardLayer(l_, xs.data(), T);
+      token0 += T;
+    }
+    engine_.SetActivationHook(nullptr);
+    tm_.forward_s += SecondsSince(f0);
+    return s;
+  }
+
+  // 2-3. Scale search for each group (all against the original weights),
+  // then the scales are folded: the producer divides, the readers multiply.
+  Status SearchAndFold(LayerOutput* out) {
+    auto s0 = Clock::now();
+    std::vector<const ScalingGroup*> groups;
+    for (const auto& g : block_.scaling) {
+      // A linear producer folds only when its output rows are the readers' inputs.
+      if (!g.prev_is_norm && rows_of(g.prev) != cols_of(g.linears[0])) continue;
+      groups.push_back(&g);
+    }
+    std::vector<std::vector<float>> best(groups.size());
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      if (!std::all_of(groups[gi]->linears.begin(), groups[gi]->linears.end(), [&](const std::string& s) { return wanted(s); })) continue;
+      QF_ASSIGN_OR_RETURN(best[gi], SearchScales(*groups[gi]));
+    }
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      if (!best[gi].empty()) QF_RETURN_IF_ERROR(Fold(*groups[gi], best[gi], out));
+    }
+    tm_.search_s += SecondsSince(s0);
+    return Status::Ok();
+  }
+
+  // 4. Clipping, except for q and k (their errors pass through softmax).
+  void Clip() {
+    auto c0 = Clock::now();
+    for (const auto& [name, input] : block_.clip) {
+      if (!wanted(name)) continue;
+      AwqClip(W(name).data(), rows_of(name), cols_of(name), rec_.clip_in[input], rec_.clip_rows[input], opts_.spec, opts_.threads);
+    }
+    tm_.search_s += SecondsSince(c0);
+  }
+
+  // 5. Quantize.
+  void Quantize(LayerOutput* out) {
+    auto q0 = Clock::now();
+    for (const auto& name : LayerLinears(block_, l_)) {
+      if (opts_.quantize && !opts_.quantize(name)) continue;
+      const ModelTensor* t = model_.Find(name);
+      out->quantized.emplace_back(name, QuantizeRtn(weights_[name].data(), t->n_rows(), t->ne[0], opts_.spec));
+    }
+    tm_.solve_s += SecondsSince(q0);
+  }
+
+ private:
+  std::vector<float>& W(const std::string& s) { return weights_[p_ + s + ".weight"]; }
+  int64_t rows_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->n_rows(); }
+  int64_t cols_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->ne[0]; }
+  bool wanted(const std::string& s) const { return !opts_.quantize || opts_.quantize(p_ + s + ".weight"); }
+
+  void RecordInput(const std::string& key, const float* a, int64_t rows, int64_t cols, bool in_search, int64_t token0,
+                   int64_t clip_step) {
+    auto& sum = rec_.abs_sum[key];
+    sum.resize(static_cast<size_t>(cols), 0.0);
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t k = 0; k < cols; ++k) sum[static_cast<size_t>(k)] += std::fabs(a[t * cols + k]);
+    if (in_search) rec_.search_in[key].emplace_back(a, a + rows * cols);
+    auto& c = rec_.clip_in[key];
+    for (int64_t t = 0; t < rows; ++t) {
+      if ((token0 + t) % clip_step != 0) continue;
+      c.insert(c.end(), a + t * cols, a + (t + 1) * cols);
+      ++rec_.clip_rows[key];
+    }
+  }
+
+  // The module's output for every search sequence, with whatever weights are
+  // set (lin_w: the pseudo-quantized linear, for a kLinear group).
+  Status ModuleOutputs(const ScalingGroup& g, const std::vector<float>* lin_w, std::vector<std::vector<float>>* ys) {
+    const auto& inputs = rec_.search_in[g.linears[0]];
+    const int64_t K = cols_of(g.linears[0]), E = engine_.hparams().n_embd;
+    ys->resize(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const int64_t T = static_cast<int64_t>(inputs[i].size()) / K;
+      if (g.module == ScalingGroup::kLinear) {
+        const int64_t N = rows_of(g.linears[0]);
+        (*ys)[i].resize(static_cast<size_t>(T * N));
+        GemmNT(inputs[i].data(), T, K, (lin_w ? *lin_w : W(g.linears[0])).data(), N, (*ys)[i].data(), opts_.threads);
+      } else {
+        (*ys)[i].resize(static_cast<size_t>(T * E));
+        QF_RETURN_IF_ERROR(g.module == ScalingGroup::kAttention ? engine_.AttentionBlock(l_, inputs[i].data(), T, (*ys)[i].data())
+                                                                : engine_.MlpBlock(l_, inputs[i].data(), T, (*ys)[i].data()));
       }
     }
-  });
-  auto f0 = Clock::now();
-  for (seq = 0; seq < n_all; ++seq) {
-    auto& xs = (*x)[seq];
-    const int64_t T = static_cast<int64_t>(xs.size()) / E;
-    QF_RETURN_IF_ERROR(engine.ForwardLayer(l, xs.data(), T));
-    token0 += T;
+    return Status::Ok();
   }
-  engine.SetActivationHook(nullptr);
-  tm->forward_s += SecondsSince(f0);
 
-  struct Group {
-    std::string prev;  // norm weight name (full) or linear short name
-    bool prev_is_norm;
-    std::vector<std::string> layers;
-    std::string input;  // the first linear reading the input (key of the recordings)
-    enum Kind { kAttn, kMlp, kLinear } kind;
-  };
-  std::vector<Group> groups;
-  groups.push_back({p + "attn_norm.weight", true, {"attn_q", "attn_k", "attn_v"}, "attn_q", Group::kAttn});
-  if (rows_of("attn_v") == rows_of("attn_output") && cols_of("attn_v") == cols_of("attn_output")) {
-    groups.push_back({"attn_v", false, {"attn_output"}, "attn_output", Group::kLinear});
-  }
-  groups.push_back({p + "ffn_norm.weight", true, {"ffn_gate", "ffn_up"}, "ffn_gate", Group::kMlp});
-  groups.push_back({"ffn_up", false, {"ffn_down"}, "ffn_down", Group::kLinear});
-
-  // 2. Scale search for each group, all against the original weights.
-  auto s0 = Clock::now();
-  std::vector<std::vector<float>> best_scales(groups.size());
-  for (size_t gi = 0; gi < groups.size(); ++gi) {
-    const Group& g = groups[gi];
-    if (!std::all_of(g.layers.begin(), g.layers.end(), wanted)) continue;
-    const auto& inputs = search_in[g.input];
-    const int64_t K = cols_of(g.layers[0]);
+  // AutoAWQ's grid: 20 ratios, the one whose pseudo-quantized module output
+  // is closest (mean squared error) to the float module's.
+  Result<std::vector<float>> SearchScales(const ScalingGroup& g) {
+    const int64_t K = cols_of(g.linears[0]);
     std::vector<float> x_mean(static_cast<size_t>(K));
-    const auto& sum = abs_sum[g.input];
-    for (int64_t k = 0; k < K; ++k) x_mean[static_cast<size_t>(k)] = static_cast<float>(sum[static_cast<size_t>(k)] / static_cast<double>(std::max<int64_t>(1, total_tokens)));
+    const auto& sum = rec_.abs_sum[g.linears[0]];
+    const double tokens = static_cast<double>(std::max<int64_t>(1, rec_.total_tokens));
+    for (int64_t k = 0; k < K; ++k) x_mean[static_cast<size_t>(k)] = static_cast<float>(sum[static_cast<size_t>(k)] / tokens);
     std::vector<const std::vector<float>*> ws;
-    for (const auto& s : g.layers) ws.push_back(&W(s));
-    const std::vector<float> w_mean = AwqWeightMean(ws, K, opts.spec.GroupLen(K));
-
-    // The module's output for every sequence, with whatever weights are set.
-    auto module = [&](std::vector<std::vector<float>>* ys, const std::vector<std::vector<float>>* lin_w) -> Status {
-      ys->resize(inputs.size());
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        const int64_t T = static_cast<int64_t>(inputs[i].size()) / K;
-        if (g.kind == Group::kLinear) {
-          const int64_t N = rows_of(g.layers[0]);
-          (*ys)[i].resize(static_cast<size_t>(T * N));
-          GemmNT(inputs[i].data(), T, K, (lin_w ? (*lin_w)[0] : W(g.layers[0])).data(), N, (*ys)[i].data(), opts.threads);
-        } else {
-          (*ys)[i].resize(static_cast<size_t>(T * E));
-          if (g.kind == Group::kAttn) {
-            QF_RETURN_IF_ERROR(engine.AttentionBlock(l, inputs[i].data(), T, (*ys)[i].data()));
-          } else {
-            QF_RETURN_IF_ERROR(engine.MlpBlock(l, inputs[i].data(), T, (*ys)[i].data()));
-          }
-        }
-      }
-      return Status::Ok();
-    };
-    std::vector<std::vector<float>> y_ref, y;
-    QF_RETURN_IF_ERROR(module(&y_ref, nullptr));
-    std::vector<std::vector<float>> pseudo(g.layers.size());
+    for (const auto& s : g.linears) ws.push_back(&W(s));
+    const std::vector<float> w_mean = AwqWeightMean(ws, K, opts_.spec.GroupLen(K));
+    std::vector<std::vector<float>> y_ref, y, pseudo(g.linears.size());
+    QF_RETURN_IF_ERROR(ModuleOutputs(g, nullptr, &y_ref));
+    std::vector<float> best_scales;
     double best = INFINITY;
     for (int i = 0; i < 20; ++i) {
-      const float ratio = static_cast<float>(i) / 20.0f;
-      std::vector<float> s = AwqScales(x_mean, w_mean, ratio, true);
-      for (size_t li = 0; li < g.layers.size(); ++li) {
-        const std::string& name = g.layers[li];
+      std::vector<float> s = AwqScales(x_mean, w_mean, static_cast<float>(i) / 20.0f, true);
+      for (size_t li = 0; li < g.linears.size(); ++li) {
+        const std::string& name = g.linears[li];
         pseudo[li].resize(W(name).size());
-        AwqPseudoQuantize(W(name).data(), rows_of(name), K, &s, opts.spec, pseudo[li].data());
-        engine.SetWeightOverride(p + name + ".weight", &pseudo[li]);
+        AwqPseudoQuantize(W(name).data(), rows_of(name), K, &s, opts_.spec, pseudo[li].data());
+        engine_.SetWeightOverride(p_ + name + ".weight", &pseudo[li]);
       }
-      QF_RETURN_IF_ERROR(module(&y, &pseudo));
+      QF_RETURN_IF_ERROR(ModuleOutputs(g, &pseudo[0], &y));
       double loss = 0.0;
       size_t count = 0;
       for (size_t q = 0; q < y.size(); ++q) {
@@ -144,60 +183,58 @@ Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const Layerw
       loss /= static_cast<double>(std::max<size_t>(1, count));
       if (loss < best) {
         best = loss;
-        best_scales[gi] = std::move(s);
+        best_scales = std::move(s);
       }
     }
-    engine.ClearWeightOverrides();
+    engine_.ClearWeightOverrides();
+    return best_scales;
   }
 
-  // 3. Fold the scales: the operation before divides, the linears multiply.
-  for (size_t gi = 0; gi < groups.size(); ++gi) {
-    const std::vector<float>& s = best_scales[gi];
-    if (s.empty()) continue;
-    const Group& g = groups[gi];
+  Status Fold(const ScalingGroup& g, const std::vector<float>& s, LayerOutput* out) {
     const int64_t K = static_cast<int64_t>(s.size());
     if (g.prev_is_norm) {
-      QF_ASSIGN_OR_RETURN(std::vector<float> nw, ReadTensorF32(*model.Find(g.prev)));
+      QF_ASSIGN_OR_RETURN(std::vector<float> nw, ReadTensorF32(*model_.Find(p_ + g.prev + ".weight")));
       for (int64_t k = 0; k < K; ++k) nw[static_cast<size_t>(k)] /= s[static_cast<size_t>(k)];
-      out->changed.emplace_back(g.prev, std::move(nw));
+      out->changed.emplace_back(p_ + g.prev + ".weight", std::move(nw));
     } else {
       std::vector<float>& pw = W(g.prev);
       const int64_t cols = cols_of(g.prev);
       for (int64_t r = 0; r < K; ++r)
         for (int64_t c = 0; c < cols; ++c) pw[static_cast<size_t>(r * cols + c)] /= s[static_cast<size_t>(r)];
-      if (!wanted(g.prev)) out->changed.emplace_back(p + g.prev + ".weight", pw);
+      if (!wanted(g.prev)) out->changed.emplace_back(p_ + g.prev + ".weight", pw);
     }
-    for (const auto& name : g.layers) {
+    for (const auto& name : g.linears) {
       std::vector<float>& w = W(name);
       const int64_t rows = rows_of(name);
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t k = 0; k < K; ++k) w[static_cast<size_t>(r * K + k)] *= s[static_cast<size_t>(k)];
     }
-    auto& c = clip_in[g.input];  // the clipping search sees the scaled layers' new inputs
+    auto& c = rec_.clip_in[g.linears[0]];  // the clipping search sees the scaled layers' new inputs
     for (size_t j = 0; j < c.size(); ++j) c[j] /= s[j % static_cast<size_t>(K)];
+    return Status::Ok();
   }
-  tm->search_s += SecondsSince(s0);
 
-  // 4. Clipping, except for q and k (their errors pass through softmax).
-  auto c0 = Clock::now();
-  for (const auto& [name, input] : std::vector<std::pair<std::string, std::string>>{
-           {"attn_v", "attn_q"}, {"attn_output", "attn_output"}, {"ffn_gate", "ffn_gate"}, {"ffn_up", "ffn_gate"}, {"ffn_down", "ffn_down"}}) {
-    if (!wanted(name)) continue;
-    const int64_t K = cols_of(name);
-    const std::vector<float>& xs = clip_in[input];
-    const int64_t n = clip_rows[input];
-    AwqClip(W(name).data(), rows_of(name), K, xs, n, opts.spec, opts.threads);
-  }
-  tm->search_s += SecondsSince(c0);
+  LlamaEngine& engine_;
+  const Model& model_;
+  const BlockLayout& block_;
+  const int64_t l_;
+  const LayerwiseOptions& opts_;
+  const std::string p_;
+  std::map<std::string, std::vector<float>>& weights_;
+  LayerwiseTimings& tm_;
+  AwqRecordings rec_;
+};
 
-  // 5. Quantize.
-  auto q0 = Clock::now();
-  for (const auto& name : LayerLinears(l)) {
-    if (opts.quantize && !opts.quantize(name)) continue;
-    const ModelTensor* t = model.Find(name);
-    out->quantized.emplace_back(name, QuantizeRtn((*weights)[name].data(), t->n_rows(), t->ne[0], opts.spec));
-  }
-  tm->solve_s += SecondsSince(q0);
+}  // namespace
+
+Status AwqLayer(LlamaEngine& engine, const Model& model, int64_t l, const LayerwiseOptions& opts,
+                std::map<std::string, std::vector<float>>* weights, std::vector<std::vector<float>>* x,
+                LayerOutput* out, LayerwiseTimings* tm) {
+  AwqLayerRun run(engine, model, l, opts, weights, tm);
+  QF_RETURN_IF_ERROR(run.Record(x));
+  QF_RETURN_IF_ERROR(run.SearchAndFold(out));
+  run.Clip();
+  run.Quantize(out);
   return Status::Ok();
 }
 

@@ -1,5 +1,6 @@
 #include "pipeline/layerwise.h"
 
+#include <algorithm>
 #include <map>
 
 #include "arch/llama_family.h"
@@ -26,9 +27,9 @@ std::optional<LayerwiseOptions::BlockTarget> BlockTargetOf(const LayerwiseOption
 }
 
 // Every linear to quantize exists and fits its target's grouping.
-Status CheckLinears(const Model& model, int64_t n_layer, const LayerwiseOptions& opts) {
+Status CheckLinears(const Model& model, const BlockLayout& block, int64_t n_layer, const LayerwiseOptions& opts) {
   for (int64_t l = 0; l < n_layer; ++l) {
-    for (const auto& name : LayerLinears(l)) {
+    for (const auto& name : LayerLinears(block, l)) {
       const ModelTensor* t = model.Find(name);
       if (t == nullptr) return Status::Error(model.path + ": tensor '" + name + "': missing");
       if (!Wanted(opts, name)) continue;
@@ -79,17 +80,27 @@ void GptqLinear(const std::string& name, const std::vector<float>& w, int64_t N,
 
 // The sets GPTQ solves in turn: true sequential (each set's Hessians taken
 // with the earlier sets already quantized) or the whole layer at once.
-std::vector<std::vector<std::string>> GptqSets(bool true_sequential) {
-  if (true_sequential) return LayerLinearSets();
+std::vector<std::vector<std::string>> GptqSets(const BlockLayout& block, bool true_sequential) {
+  if (true_sequential) return block.input_sets;
   std::vector<std::vector<std::string>> sets(1);
-  for (const auto& set : LayerLinearSets()) sets[0].insert(sets[0].end(), set.begin(), set.end());
+  for (const auto& set : block.input_sets) sets[0].insert(sets[0].end(), set.begin(), set.end());
   return sets;
+}
+
+// The first linear of the input set a linear belongs to: the one whose input
+// (and so Hessian) it shares.
+std::string InputOf(const BlockLayout& block, const std::string& short_name) {
+  for (const auto& set : block.input_sets) {
+    if (std::find(set.begin(), set.end(), short_name) != set.end()) return set.front();
+  }
+  return short_name;
 }
 
 class LayerwiseRun {
  public:
   LayerwiseRun(const Model& model, LlamaEngine& engine, const LayerwiseOptions& opts, LayerwiseTimings& tm)
-      : model_(model), engine_(engine), opts_(opts), tm_(tm), E_(engine.hparams().n_embd) {}
+      : model_(model), block_(BlockOfArch(model.architecture)), engine_(engine), opts_(opts), tm_(tm),
+        E_(engine.hparams().n_embd) {}
 
   Status Embed(const std::vector<std::vector<int32_t>>& calib) {
     x_.resize(calib.size());
@@ -101,7 +112,7 @@ class LayerwiseRun {
 
   Status Layer(int64_t l, LayerOutput* out) {
     Weights weights;
-    for (const auto& name : LayerLinears(l)) {
+    for (const auto& name : LayerLinears(block_, l)) {
       QF_ASSIGN_OR_RETURN(weights[name], ReadTensorF32(*model_.Find(name)));
     }
     switch (opts_.method) {
@@ -143,7 +154,7 @@ class LayerwiseRun {
   int64_t Tokens(const std::vector<float>& xs) const { return static_cast<int64_t>(xs.size()) / E_; }
 
   Status RtnLayer(int64_t l, Weights& weights, LayerOutput* out) {
-    for (const auto& name : LayerLinears(l)) {
+    for (const auto& name : LayerLinears(block_, l)) {
       if (!Wanted(opts_, name)) continue;
       auto [N, K] = ShapeOf(model_, name);
       auto s0 = Clock::now();
@@ -162,12 +173,12 @@ class LayerwiseRun {
     std::string last_first;
     for (const auto& short_name : set) {
       const std::string name = p + short_name + ".weight";
-      const bool shares = short_name == "attn_k" || short_name == "attn_v" || short_name == "ffn_up";
-      if (!shares || last_first.empty()) {
-        last_first = name;
-        hessians->emplace(name, Hessian(ShapeOf(model_, name).second));
+      const std::string input = p + InputOf(block_, short_name) + ".weight";
+      if (hessians->find(input) == hessians->end()) {
+        last_first = input;
+        hessians->emplace(input, Hessian(ShapeOf(model_, input).second));
       }
-      (*hessian_of)[name] = last_first;
+      (*hessian_of)[name] = input;
     }
     return last_first;
   }
@@ -198,7 +209,7 @@ class LayerwiseRun {
   Status GptqLayer(int64_t l, Weights& weights, LayerOutput* out) {
     const std::string p = "blk." + std::to_string(l) + ".";
     Weights dequant;  // quantized weights, as the next passes see them
-    for (const auto& set : GptqSets(opts_.true_sequential)) {
+    for (const auto& set : GptqSets(block_, opts_.true_sequential)) {
       std::map<std::string, Hessian> hessians;
       std::map<std::string, std::string> hessian_of;
       // The pass can stop once the last distinct input of the set is seen.
@@ -223,6 +234,7 @@ class LayerwiseRun {
   }
 
   const Model& model_;
+  const BlockLayout& block_;
   LlamaEngine& engine_;
   const LayerwiseOptions& opts_;
   LayerwiseTimings& tm_;
@@ -256,7 +268,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   }
   QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, opts.threads));
   const int64_t n_layer = engine->hparams().n_layer;
-  QF_RETURN_IF_ERROR(CheckLinears(model, n_layer, opts));
+  QF_RETURN_IF_ERROR(CheckLinears(model, BlockOfArch(model.architecture), n_layer, opts));
   LayerwiseRun run(model, *engine, opts, tm);
   QF_RETURN_IF_ERROR(run.Embed(calib));
   for (int64_t l = 0; l < n_layer; ++l) {

@@ -36,7 +36,7 @@ class PlanFeeder {
         ready_.erase(it);
       }
       QF_RETURN_IF_ERROR(sink_.Add(tp, std::move(t)));
-      DropSourcePages(*tp.source);
+      tp.source->DropPages();  // its pages are not needed again
       ++next_;
     }
     rep_.sink_s += SecondsSince(t0);
@@ -53,11 +53,6 @@ class PlanFeeder {
   }
 
  private:
-  // The source's pages are not needed again once its tensor is written.
-  static void DropSourcePages(const ModelTensor& t) {
-    if (t.file && t.data) t.file->DropRange(static_cast<size_t>(t.data - t.file->data()), t.nbytes);
-  }
-
   const Plan& plan_;
   Sink& sink_;
   PlanRunReport& rep_;

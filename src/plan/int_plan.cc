@@ -12,14 +12,6 @@ namespace qforge {
 namespace fs = std::filesystem;
 namespace {
 
-// One of the seven linear weights of a decoder layer.
-bool IsLayerLinear(const std::string& gguf_name) {
-  const int l = BlockOf(gguf_name);
-  if (l < 0) return false;
-  const auto linears = LayerLinears(l);
-  return std::find(linears.begin(), linears.end(), gguf_name) != linears.end();
-}
-
 // Float tensors keep the source's half type: BF16 unless config.json says float16.
 GgmlType FloatTypeOf(const Model& model) {
   auto cfg = ReadJsonFile((fs::path(model.path) / "config.json").string());
@@ -134,6 +126,7 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     if (!t.owned) order.push_back(&t);  // generated tensors (rope_freqs) are not part of an HF checkpoint
   }
   SortInLoaderOrder(&order);
+  const BlockLayout& block = BlockOfArch(model.architecture);
   std::vector<TensorPlan> head;  // a quantized lm_head is written after the layers
   for (const ModelTensor* t : order) {
     TensorPlan tp;
@@ -141,7 +134,7 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     tp.name = t->name;
     tp.ne = t->ne;
     const bool is_head = opts.quantize_lm_head && t->name == "output.weight";
-    bool quantize = IsLayerLinear(t->name) || is_head;
+    bool quantize = IsLayerLinear(block, t->name) || is_head;
     if (quantize) {
       const std::string module = ModuleOf(t->source_name);
       for (const auto& re : ignore) {

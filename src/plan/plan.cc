@@ -301,45 +301,34 @@ std::string TensorPlan::TargetName() const {
   return "W" + std::to_string(s.bits) + "A16" + (s.symmetric ? "" : "_ASYM") + " g" + std::to_string(s.group_size);
 }
 
-int UseGptqForLayerLinears(Plan* plan) {
+int UseGptqForLayerLinears(Plan* plan, const std::string& gguf_arch) {
+  const BlockLayout& block = BlockOfArch(gguf_arch);
   int changed = 0;
   for (auto& tp : plan->tensors) {
-    const int l = BlockOf(tp.name);
-    if (l < 0 || tp.copy_bytes || BlockGridOf(tp.type) == nullptr) continue;
-    const auto linears = LayerLinears(l);
-    if (std::find(linears.begin(), linears.end(), tp.name) == linears.end()) continue;
+    if (tp.copy_bytes || BlockGridOf(tp.type) == nullptr || !IsLayerLinear(block, tp.name)) continue;
     tp.method = Method::kGptq;
     ++changed;
   }
   return changed;
 }
 
-Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptions& opts) {
-  Plan plan;
-  plan.preset = preset.name;
-  plan.metadata = model.metadata;
-  const bool has_tensor_options = opts.pure || opts.leave_output_tensor || opts.output_tensor_type ||
-                                  opts.token_embedding_type || !opts.tensor_types.empty() || opts.imatrix;
-  // A Hugging Face source written as F32/F16/BF16/Q8_0 follows llama.cpp's
-  // converter; everything else follows llama-quantize run on that F32 file.
-  const bool converter = model.source == ModelSource::kHfFolder && IsConverterPreset(preset) && !has_tensor_options;
+namespace {
+
+// The output's metadata: the converter's keys, or llama-quantize's re-set
+// file_type and quantization_version (which moves them to the end).
+void SetPlanMetadata(const Preset& preset, bool converter, GgufMetadata* md) {
   const uint32_t ftype = static_cast<uint32_t>(preset.ftype);
   if (converter) {
-    plan.metadata.Append("general.file_type", GgufValue::U32(ftype));
-  } else {
-    // llama-quantize re-sets both keys, which moves them to the end.
-    plan.metadata.Set("general.quantization_version", GgufValue::U32(2));
-    plan.metadata.Set("general.file_type", GgufValue::U32(ftype));
-    for (const char* k : {"split.no", "split.count", "split.tensors.count"}) plan.metadata.Remove(k);
+    md->Append("general.file_type", GgufValue::U32(ftype));
+    return;
   }
-  if (preset.ftype == F::MOSTLY_Q2_K_S && opts.imatrix == nullptr) {
-    return Status::Error("-f Q2_K_S: this type needs an importance matrix (--imatrix FILE), as llama-quantize requires");
-  }
+  md->Set("general.quantization_version", GgufValue::U32(2));
+  md->Set("general.file_type", GgufValue::U32(ftype));
+  for (const char* k : {"split.no", "split.count", "split.tensors.count"}) md->Remove(k);
+}
 
-  std::vector<const ModelTensor*> order;
-  for (const auto& t : model.tensors) order.push_back(&t);
-  if (!converter) SortInLoaderOrder(&order);
-
+RuleContext MakeRuleContext(const Model& model, const Preset& preset, const PlanOptions& opts,
+                            const std::vector<const ModelTensor*>& order) {
   RuleContext ctx;
   ctx.ftype = preset.ftype;
   ctx.arch = model.architecture;
@@ -352,7 +341,140 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
   for (const ModelTensor* t : order) {
     if (IsVLike(CategoryOf(t->name)) && QuantizeMayTouch(*t, false)) ++ctx.n_attention_wv;
   }
-  const bool quantized_preset = TraitsOf(preset.default_type).quantized;
+  return ctx;
+}
+
+// llama-quantize's choice for a tensor it may quantize: a manual type, the
+// mixture rule, or the preset's default, then the shape fallback.
+Status ChooseQuantizedType(RuleContext& ctx, const Model& model, const ModelTensor& t, const Preset& preset,
+                           const PlanOptions& opts, TensorPlan* tp, std::vector<std::string>* warnings) {
+  const Category cat = CategoryOf(t.name);
+  bool check_shape = true;
+  if (opts.token_embedding_type && cat == Category::kTokenEmbd) {
+    tp->type = *opts.token_embedding_type;
+    tp->reason = "manual";
+    check_shape = false;
+  } else if (opts.output_tensor_type && cat == Category::kOutput) {
+    tp->type = *opts.output_tensor_type;
+    tp->reason = "manual";
+    check_shape = false;
+  } else {
+    tp->type = preset.default_type;
+    tp->reason = "default";
+    if (TraitsOf(preset.default_type).quantized) {
+      const TensorTypeOverride* manual = nullptr;
+      for (const auto& o : opts.tensor_types) {
+        if (std::regex_search(t.name, o.re)) {
+          manual = &o;
+          break;
+        }
+      }
+      if (manual) {
+        tp->type = manual->type;
+        tp->reason = "manual";
+      } else if (!opts.pure) {
+        tp->type = MixtureRule(ctx, t, cat, preset.default_type, opts);
+        if (tp->type != preset.default_type) tp->reason = "rule";
+      }
+    } else {
+      check_shape = false;
+    }
+  }
+  if (check_shape) {
+    QF_ASSIGN_OR_RETURN(GgmlType fb, ShapeFallback(t, tp->type, model.path));
+    if (fb != tp->type) {
+      warnings->push_back("tensor '" + t.name + "': row length " + std::to_string(t.ne[0]) + " does not fit " +
+                          GgmlTypeName(tp->type) + ", using " + GgmlTypeName(fb));
+      tp->type = fb;
+      tp->reason = "fallback";
+    }
+  }
+  if (tp->ne[0] % TraitsOf(tp->type).block_elems != 0) {
+    return Status::Error(model.path + ": tensor '" + t.name + "': row length " + std::to_string(tp->ne[0]) +
+                         " is not a multiple of the " + GgmlTypeName(tp->type) + " block size");
+  }
+  return Status::Ok();
+}
+
+// What may go out: requantizing needs the flag, the target needs an
+// encoder, a re-encoded source needs a decoder.
+Status CheckConvertible(const Model& model, const ModelTensor& t, GgmlType stored, const PlanOptions& opts,
+                        TensorPlan* tp, std::vector<std::string>* warnings) {
+  if (TraitsOf(stored).quantized && tp->type != stored) {
+    if (!opts.allow_requantize) {
+      return Status::Error(model.path + ": tensor '" + t.name + "': already quantized as " + GgmlTypeName(t.type) +
+                           "; pass --allow-requantize to convert it (quality suffers)");
+    }
+    warnings->push_back("requantizing '" + t.name + "' from " + GgmlTypeName(t.type) +
+                        ": quality suffers compared with quantizing the original weights");
+  }
+  tp->copy_bytes = tp->type == t.type && t.stored_as_is();
+  if (!tp->copy_bytes && TraitsOf(tp->type).encode == nullptr) {
+    return Status::Error("tensor '" + t.name + "': qforge cannot write " + GgmlTypeName(tp->type) + " yet");
+  }
+  if (!tp->copy_bytes && !t.packed && TraitsOf(t.type).decode == nullptr) {
+    return Status::Error(model.path + ": tensor '" + t.name + "': source type " + t.source_dtype +
+                         " cannot be decoded by this version");
+  }
+  return Status::Ok();
+}
+
+// Importance weights for a tensor that will be re-encoded to a quantized type.
+Status AttachImportance(const ModelTensor& t, const Preset& preset, const PlanOptions& opts, TensorPlan* tp) {
+  if (!opts.imatrix || tp->copy_bytes || !TraitsOf(tp->type).quantized) return Status::Ok();
+  auto it = opts.imatrix->entries.find(t.name);
+  const int64_t expected = t.ne[0] * (t.ne.size() > 2 ? t.ne[2] : 1);
+  if (it != opts.imatrix->entries.end()) {
+    if (static_cast<int64_t>(it->second.values.size()) == expected) {
+      tp->importance = std::make_shared<const std::vector<float>>(it->second.values);
+    } else if (CategoryOf(t.name) != Category::kTokenEmbd) {
+      return Status::Error(opts.imatrix->path + ": entry '" + t.name + "': has " + std::to_string(it->second.values.size()) +
+                           " values, the tensor needs " + std::to_string(expected) +
+                           " (ne0 x experts); the imatrix does not fit this model");
+    }
+  } else if (preset.ftype == F::MOSTLY_Q2_K_S && tp->type == T::Q2_K && CategoryOf(t.name) != Category::kOutput &&
+             CategoryOf(t.name) != Category::kTokenEmbd) {
+    return Status::Error(opts.imatrix->path + ": no entry for tensor '" + t.name + "', which Q2_K_S needs");
+  }
+  return Status::Ok();
+}
+
+// llama-quantize records where the importance matrix came from.
+void AddImatrixMetadata(const PlanOptions& opts, GgufMetadata* md) {
+  if (!opts.imatrix) return;
+  std::string file = opts.imatrix_arg.empty() ? opts.imatrix->path : opts.imatrix_arg;
+  if (file.size() > 127) file.resize(127);
+  md->Set("quantize.imatrix.file", GgufValue::Str(file));
+  if (!opts.imatrix->datasets.empty()) {
+    std::string ds = opts.imatrix->datasets.front();
+    if (ds.size() > 127) ds.resize(127);
+    md->Set("quantize.imatrix.dataset", GgufValue::Str(ds));
+  }
+  md->Set("quantize.imatrix.entries_count", GgufValue::U32(static_cast<uint32_t>(opts.imatrix->entries.size())));
+  if (opts.imatrix->chunk_count > 0) {
+    md->Set("quantize.imatrix.chunks_count", GgufValue::U32(static_cast<uint32_t>(opts.imatrix->chunk_count)));
+  }
+}
+
+}  // namespace
+
+Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptions& opts) {
+  Plan plan;
+  plan.preset = preset.name;
+  plan.metadata = model.metadata;
+  const bool has_tensor_options = opts.pure || opts.leave_output_tensor || opts.output_tensor_type ||
+                                  opts.token_embedding_type || !opts.tensor_types.empty() || opts.imatrix;
+  // A Hugging Face source written as F32/F16/BF16/Q8_0 follows llama.cpp's
+  // converter; everything else follows llama-quantize run on that F32 file.
+  const bool converter = model.source == ModelSource::kHfFolder && IsConverterPreset(preset) && !has_tensor_options;
+  SetPlanMetadata(preset, converter, &plan.metadata);
+  if (preset.ftype == F::MOSTLY_Q2_K_S && opts.imatrix == nullptr) {
+    return Status::Error("-f Q2_K_S: this type needs an importance matrix (--imatrix FILE), as llama-quantize requires");
+  }
+  std::vector<const ModelTensor*> order;
+  for (const auto& t : model.tensors) order.push_back(&t);
+  if (!converter) SortInLoaderOrder(&order);
+  RuleContext ctx = MakeRuleContext(model, preset, opts, order);
 
   for (const ModelTensor* tp_src : order) {
     const ModelTensor& t = *tp_src;
@@ -371,108 +493,17 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
       tp.type = stored;
       tp.reason = "kept";
     } else {
-      const Category cat = CategoryOf(t.name);
-      bool check_shape = true;
-      if (opts.token_embedding_type && cat == Category::kTokenEmbd) {
-        tp.type = *opts.token_embedding_type;
-        tp.reason = "manual";
-        check_shape = false;
-      } else if (opts.output_tensor_type && cat == Category::kOutput) {
-        tp.type = *opts.output_tensor_type;
-        tp.reason = "manual";
-        check_shape = false;
-      } else {
-        tp.type = preset.default_type;
-        tp.reason = "default";
-        if (quantized_preset) {
-          const TensorTypeOverride* manual = nullptr;
-          for (const auto& o : opts.tensor_types) {
-            if (std::regex_search(t.name, o.re)) {
-              manual = &o;
-              break;
-            }
-          }
-          if (manual) {
-            tp.type = manual->type;
-            tp.reason = "manual";
-          } else if (!opts.pure) {
-            tp.type = MixtureRule(ctx, t, cat, preset.default_type, opts);
-            if (tp.type != preset.default_type) tp.reason = "rule";
-          }
-        } else {
-          check_shape = false;
-        }
-      }
-      if (check_shape) {
-        QF_ASSIGN_OR_RETURN(GgmlType fb, ShapeFallback(t, tp.type, model.path));
-        if (fb != tp.type) {
-          plan.warnings.push_back("tensor '" + t.name + "': row length " + std::to_string(t.ne[0]) + " does not fit " +
-                                  GgmlTypeName(tp.type) + ", using " + GgmlTypeName(fb));
-          tp.type = fb;
-          tp.reason = "fallback";
-        }
-      }
-      if (tp.ne[0] % TraitsOf(tp.type).block_elems != 0) {
-        return Status::Error(model.path + ": tensor '" + t.name + "': row length " + std::to_string(tp.ne[0]) +
-                             " is not a multiple of the " + GgmlTypeName(tp.type) + " block size");
-      }
+      QF_RETURN_IF_ERROR(ChooseQuantizedType(ctx, model, t, preset, opts, &tp, &plan.warnings));
     }
-    if (TraitsOf(stored).quantized && tp.type != stored) {
-      if (!opts.allow_requantize) {
-        return Status::Error(model.path + ": tensor '" + t.name + "': already quantized as " + GgmlTypeName(t.type) +
-                             "; pass --allow-requantize to convert it (quality suffers)");
-      }
-      plan.warnings.push_back("requantizing '" + t.name + "' from " + GgmlTypeName(t.type) +
-                              ": quality suffers compared with quantizing the original weights");
-    }
-    tp.copy_bytes = tp.type == t.type && t.permute_heads == 0 && !t.packed;
-    if (!tp.copy_bytes && TraitsOf(tp.type).encode == nullptr) {
-      return Status::Error("tensor '" + t.name + "': qforge cannot write " + GgmlTypeName(tp.type) + " yet");
-    }
-    if (!tp.copy_bytes && !t.packed && TraitsOf(t.type).decode == nullptr) {
-      return Status::Error(model.path + ": tensor '" + t.name + "': source type " + t.source_dtype +
-                           " cannot be decoded by this version");
-    }
-    // Importance weights for the tensors that will be re-encoded.
-    if (opts.imatrix && !tp.copy_bytes && TraitsOf(tp.type).quantized) {
-      auto it = opts.imatrix->entries.find(t.name);
-      const int64_t expected = t.ne[0] * (t.ne.size() > 2 ? t.ne[2] : 1);
-      if (it != opts.imatrix->entries.end()) {
-        if (static_cast<int64_t>(it->second.values.size()) != expected) {
-          if (CategoryOf(t.name) != Category::kTokenEmbd) {
-            return Status::Error(opts.imatrix->path + ": entry '" + t.name + "': has " +
-                                 std::to_string(it->second.values.size()) + " values, the tensor needs " +
-                                 std::to_string(expected) + " (ne0 x experts); the imatrix does not fit this model");
-          }
-        } else {
-          tp.importance = std::make_shared<const std::vector<float>>(it->second.values);
-        }
-      } else if (preset.ftype == F::MOSTLY_Q2_K_S && tp.type == T::Q2_K && CategoryOf(t.name) != Category::kOutput &&
-                 CategoryOf(t.name) != Category::kTokenEmbd) {
-        return Status::Error(opts.imatrix->path + ": no entry for tensor '" + t.name + "', which Q2_K_S needs");
-      }
-    }
+    QF_RETURN_IF_ERROR(CheckConvertible(model, t, stored, opts, &tp, &plan.warnings));
+    QF_RETURN_IF_ERROR(AttachImportance(t, preset, opts, &tp));
     tp.nbytes = BytesOf(tp.type, tp.ne);
     tp.method = tp.copy_bytes ? Method::kCopy
                 : !TraitsOf(tp.type).quantized ? Method::kConvert
                 : tp.importance ? Method::kImatrix : Method::kRtn;
     plan.tensors.push_back(std::move(tp));
   }
-  if (opts.imatrix) {
-    std::string file = opts.imatrix_arg.empty() ? opts.imatrix->path : opts.imatrix_arg;
-    if (file.size() > 127) file.resize(127);
-    plan.metadata.Set("quantize.imatrix.file", GgufValue::Str(file));
-    if (!opts.imatrix->datasets.empty()) {
-      std::string ds = opts.imatrix->datasets.front();
-      if (ds.size() > 127) ds.resize(127);
-      plan.metadata.Set("quantize.imatrix.dataset", GgufValue::Str(ds));
-    }
-    plan.metadata.Set("quantize.imatrix.entries_count",
-                      GgufValue::U32(static_cast<uint32_t>(opts.imatrix->entries.size())));
-    if (opts.imatrix->chunk_count > 0) {
-      plan.metadata.Set("quantize.imatrix.chunks_count", GgufValue::U32(static_cast<uint32_t>(opts.imatrix->chunk_count)));
-    }
-  }
+  AddImatrixMetadata(opts, &plan.metadata);
   return plan;
 }
 

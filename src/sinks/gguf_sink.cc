@@ -77,7 +77,7 @@ Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opt
                            " contains NaN or Inf; refusing to quantize it to " + GgmlTypeName(tp.type));
     }
     QF_RETURN_IF_ERROR(w.WriteTensorData(out.data(), static_cast<size_t>(n) * out_row_bytes));
-    if (src.file) {
+    if (src.file && src.parts.empty()) {
       src.file->DropRange(static_cast<size_t>(src.data - src.file->data()) + static_cast<size_t>(r0) * in_row_bytes,
                           static_cast<size_t>(n) * in_row_bytes);
     }

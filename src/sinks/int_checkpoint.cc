@@ -118,10 +118,13 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
 Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const {
   const int64_t n = t.n_elements();
   std::vector<float> f;
-  if (changed != nullptr || t.packed) {
+  // Raw source bytes are already in the source's row order; only values a
+  // method changed or a tensor that needs decoding (packed, stacked, offset)
+  // come through the GGUF row order.
+  if (changed != nullptr || t.packed || !t.parts.empty() || t.add_on_read != 0.0f) {
     if (changed != nullptr) {
       f = *changed;
-    } else {  // an ignored linear of a packed source: decoded through its layout
+    } else {  // e.g. an ignored linear of a packed source: decoded through its layout
       QF_ASSIGN_OR_RETURN(f, ReadTensorF32(t));
     }
     // GGUF row order: put Q/K rows back in the source order.

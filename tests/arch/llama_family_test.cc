@@ -81,3 +81,38 @@ TEST(LlamaFamily, Llama3RopeFactors) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+// The architecture facts live in one ArchSpec per family.
+TEST(ArchSpec, FamiliesAndTheirBlockLayout) {
+  const ArchSpec* mistral = ArchOfModelType("mistral");
+  ASSERT_NE(mistral, nullptr);
+  EXPECT_EQ(mistral->gguf_arch, "llama");
+  EXPECT_TRUE(mistral->permutes_qk);
+  EXPECT_FALSE(mistral->rope_neox);
+  ASSERT_NE(ArchOfModelType("qwen3"), nullptr);
+  EXPECT_TRUE(ArchOfModelType("qwen3")->rope_neox);
+  EXPECT_EQ(ArchOfModelType("gpt_neox"), nullptr);
+  EXPECT_EQ(ArchOfGguf("qwen2"), ArchOfModelType("qwen2"));
+  EXPECT_EQ(KnownModelTypes(), "llama, mistral, qwen2 or qwen3");
+
+  const BlockLayout& b = BlockOfArch("llama");
+  EXPECT_EQ(LayerLinears(b, 2), (std::vector<std::string>{"blk.2.attn_q.weight", "blk.2.attn_k.weight", "blk.2.attn_v.weight",
+                                                          "blk.2.attn_output.weight", "blk.2.ffn_gate.weight",
+                                                          "blk.2.ffn_up.weight", "blk.2.ffn_down.weight"}));
+  EXPECT_TRUE(IsLayerLinear(b, "blk.31.ffn_up.weight"));
+  EXPECT_FALSE(IsLayerLinear(b, "blk.3.attn_norm.weight"));
+  EXPECT_FALSE(IsLayerLinear(b, "blk.3.ffn_up.bias"));
+  EXPECT_FALSE(IsLayerLinear(b, "output.weight"));
+  // AWQ folds into the two norms and the two linears before o and down.
+  ASSERT_EQ(b.scaling.size(), 4u);
+  EXPECT_EQ(b.scaling[0].prev, "attn_norm");
+  EXPECT_TRUE(b.scaling[0].prev_is_norm);
+  EXPECT_EQ(b.scaling[3].prev, "ffn_up");
+  EXPECT_EQ(b.scaling[3].linears, std::vector<std::string>{"ffn_down"});
+}
+
+}  // namespace
+}  // namespace qforge

@@ -1,7 +1,8 @@
-#include "io/hf_config.h"
+#include "arch/hf_config.h"
 
 #include <filesystem>
 
+#include "arch/arch_spec.h"
 #include "io/json_file.h"
 
 namespace qforge {
@@ -51,10 +52,8 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   auto mt = j.find("model_type");
   if (mt == j.end() || !mt->is_string()) return Status::Error(path + ": model_type: missing (expected a string)");
   c.model_type = mt->get<std::string>();
-  if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "qwen2" &&
-      c.model_type != "qwen3") {
-    return Status::Error(path + ": model_type: '" + c.model_type +
-                         "' is not supported (expected llama, mistral, qwen2 or qwen3)");
+  if (ArchOfModelType(c.model_type) == nullptr) {
+    return Status::Error(path + ": model_type: '" + c.model_type + "' is not supported (expected " + KnownModelTypes() + ")");
   }
   QF_RETURN_IF_ERROR(RequireInt(j, path, "num_hidden_layers", 1, &c.n_layer));
   QF_RETURN_IF_ERROR(RequireInt(j, path, "hidden_size", 1, &c.n_embd));
