@@ -55,9 +55,9 @@ Status IntOptionsFromArgs(const GlobalOptions& g, const QuantizeArgs& args, IntP
   else if (a.method == "gptq") pl.method = Method::kGptq;
   else if (a.method == "awq") pl.method = Method::kAwq;
   else return Status::Error("--method '" + a.method + "': expected rtn, gptq or awq");
-  if (!IntLayoutFromName(a.layout, &pl.layout)) {
-    return Status::Error("--layout '" + a.layout + "': expected compressed-tensors, gptq or awq");
-  }
+  const std::optional<IntLayout> layout = IntLayoutFromName(a.layout);
+  if (!layout) return Status::Error("--layout '" + a.layout + "': expected compressed-tensors, gptq or awq");
+  pl.layout = *layout;
   if (!(a.damp > 0.0f && a.damp < 1.0f)) return Status::Error("--damp: expected a fraction between 0 and 1");
   if ((a.act_order || a.static_groups) && pl.method != Method::kGptq) {
     return Status::Error("--act-order and --static-groups apply to --method gptq only");

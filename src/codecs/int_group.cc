@@ -27,17 +27,17 @@ const char* ScaleDtypeName(ScaleDtype d) {
   return "?";
 }
 
-std::string IntQuantSpec::Check(int64_t cols) const {
+Status IntQuantSpec::Check(int64_t cols) const {
   if (bits != 2 && bits != 3 && bits != 4 && bits != 8) {
-    return "bits " + std::to_string(bits) + " is not supported (expected 2, 3, 4 or 8)";
+    return Status::Error("bits " + std::to_string(bits) + " is not supported (expected 2, 3, 4 or 8)");
   }
   if (group_size == 0 || group_size < -1) {
-    return "group size " + std::to_string(group_size) + " is not valid (expected -1 for per channel, or positive)";
+    return Status::Error("group size " + std::to_string(group_size) + " is not valid (expected -1 for per channel, or positive)");
   }
   if (group_size > 0 && cols % group_size != 0) {
-    return std::to_string(cols) + " input columns are not a multiple of group size " + std::to_string(group_size);
+    return Status::Error(std::to_string(cols) + " input columns are not a multiple of group size " + std::to_string(group_size));
   }
-  return {};
+  return Status::Ok();
 }
 
 namespace {

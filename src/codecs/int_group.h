@@ -32,8 +32,9 @@ struct IntQuantSpec {
   int maxq() const { return (1 << bits) - 1; }
   int64_t GroupLen(int64_t cols) const { return group_size > 0 ? group_size : cols; }
   int64_t Groups(int64_t cols) const { return (cols + GroupLen(cols) - 1) / GroupLen(cols); }
-  // "bits must be 2, 3, 4 or 8 and group size -1 or positive": empty if fine.
-  std::string Check(int64_t cols) const;
+  // Whether cols input columns can be quantized with this spec; the error
+  // says why not (bits 2, 3, 4 or 8; group size -1 or a divisor of cols).
+  Status Check(int64_t cols) const;
 };
 
 struct GroupParams {

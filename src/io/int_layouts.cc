@@ -89,14 +89,11 @@ const char* IntLayoutName(IntLayout l) {
   return "?";
 }
 
-bool IntLayoutFromName(const std::string& s, IntLayout* out) {
+std::optional<IntLayout> IntLayoutFromName(const std::string& s) {
   for (IntLayout l : {IntLayout::kCompressedTensors, IntLayout::kGptq, IntLayout::kAwq}) {
-    if (s == IntLayoutName(l)) {
-      *out = l;
-      return true;
-    }
+    if (s == IntLayoutName(l)) return l;
   }
-  return false;
+  return std::nullopt;
 }
 
 ScaleDtype LayoutScaleDtype(IntLayout l, StDtype model_dtype) {
@@ -124,25 +121,28 @@ std::vector<uint32_t> PackBits(const std::vector<uint32_t>& values, int bits) {
 
 uint32_t UnpackBits(const uint32_t* words, int64_t index, int bits) { return StridedBits(words, 1, index, bits); }
 
-std::string LayoutSupports(IntLayout l, int64_t rows, int64_t cols, const IntQuantSpec& spec, bool act_order_groups) {
-  if (std::string why = spec.Check(cols); !why.empty()) return why;
+Status LayoutSupports(IntLayout l, int64_t rows, int64_t cols, const IntQuantSpec& spec, bool act_order_groups) {
+  QF_RETURN_IF_ERROR(spec.Check(cols));
   switch (l) {
     case IntLayout::kCompressedTensors:
-      return {};
+      return Status::Ok();
     case IntLayout::kGptq:
       if ((cols * spec.bits) % 32 != 0 || (rows * spec.bits) % 32 != 0) {
-        return "the GPTQ layout packs " + std::to_string(spec.bits) + "-bit codes into 32-bit words, so rows (" +
-               std::to_string(rows) + ") and columns (" + std::to_string(cols) + ") times bits must be multiples of 32";
+        return Status::Error("the GPTQ layout packs " + std::to_string(spec.bits) + "-bit codes into 32-bit words, so rows (" +
+                             std::to_string(rows) + ") and columns (" + std::to_string(cols) +
+                             ") times bits must be multiples of 32");
       }
-      if (!spec.symmetric && !spec.zero_at_least_one) return "asymmetric GPTQ (v1) needs zero points of at least 1";
-      return {};
+      if (!spec.symmetric && !spec.zero_at_least_one) return Status::Error("asymmetric GPTQ (v1) needs zero points of at least 1");
+      return Status::Ok();
     case IntLayout::kAwq:
-      if (spec.bits != 4) return "the AWQ GEMM layout stores 4-bit codes only";
-      if (rows % 8 != 0) return "the AWQ layout packs 8 output rows per word; " + std::to_string(rows) + " rows do not divide";
-      if (act_order_groups) return "the AWQ layout has no g_idx, so act-order groups cannot be stored";
-      return {};
+      if (spec.bits != 4) return Status::Error("the AWQ GEMM layout stores 4-bit codes only");
+      if (rows % 8 != 0) {
+        return Status::Error("the AWQ layout packs 8 output rows per word; " + std::to_string(rows) + " rows do not divide");
+      }
+      if (act_order_groups) return Status::Error("the AWQ layout has no g_idx, so act-order groups cannot be stored");
+      return Status::Ok();
   }
-  return "unknown layout";
+  return Status::Error("unknown layout");
 }
 
 std::vector<StTensorSpec> LayoutTensors(IntLayout l, const std::string& prefix, int64_t rows, int64_t cols,
@@ -263,7 +263,7 @@ std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, co
 
 Status PackedLinear::Validate(const std::string& what) const {
   const int64_t N = rows, K = cols;
-  if (std::string why = spec.Check(K); !why.empty()) return Status::Error(what + ": " + why);
+  QF_RETURN_IF_ERROR(spec.Check(K).WithContext(what));
   const int b = spec.bits;
   const int64_t G = spec.Groups(K);
   switch (layout) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,15 +17,15 @@ namespace qforge {
 
 enum class IntLayout { kCompressedTensors, kGptq, kAwq };
 const char* IntLayoutName(IntLayout l);
-bool IntLayoutFromName(const std::string& s, IntLayout* out);
+std::optional<IntLayout> IntLayoutFromName(const std::string& s);  // "compressed-tensors", "gptq", "awq"
 
 // The dtype each layout keeps scales in: compressed-tensors the model's
 // float dtype, GPTQ and AWQ F16.
 ScaleDtype LayoutScaleDtype(IntLayout l, StDtype model_dtype);
 
-// Empty if the layout can store a [rows x cols] weight with this spec and
-// these groups; else why not.
-std::string LayoutSupports(IntLayout l, int64_t rows, int64_t cols, const IntQuantSpec& spec, bool act_order_groups);
+// Whether the layout can store a [rows x cols] weight with this spec and
+// these groups; the error says why not.
+Status LayoutSupports(IntLayout l, int64_t rows, int64_t cols, const IntQuantSpec& spec, bool act_order_groups);
 
 struct StTensorSpec {
   std::string name;

@@ -45,14 +45,11 @@ constexpr uint64_t kMaxHeader = 100000000;
 const char* StDtypeName(StDtype d) { return kDtypes[DtypeRank(d)].name; }
 int StDtypeBytes(StDtype d) { return kDtypes[DtypeRank(d)].bytes; }
 
-bool StDtypeFromName(const std::string& s, StDtype* out) {
+std::optional<StDtype> StDtypeFromName(const std::string& s) {
   for (const auto& r : kDtypes) {
-    if (s == r.name) {
-      *out = r.dtype;
-      return true;
-    }
+    if (s == r.name) return r.dtype;
   }
-  return false;
+  return std::nullopt;
 }
 
 int64_t StTensor::numel() const {
@@ -110,9 +107,9 @@ Result<std::vector<StTensor>> ReadSafetensorsFile(const std::string& path,
     t.file = file;
     auto dt = v.find("dtype");
     if (dt == v.end() || !dt->is_string()) return Status::Error(what + ": dtype: expected a string");
-    if (!StDtypeFromName(dt->get<std::string>(), &t.dtype)) {
-      return Status::Error(what + ": dtype: '" + dt->get<std::string>() + "' is not supported");
-    }
+    const std::optional<StDtype> dtype = StDtypeFromName(dt->get<std::string>());
+    if (!dtype) return Status::Error(what + ": dtype: '" + dt->get<std::string>() + "' is not supported");
+    t.dtype = *dtype;
     auto sh = v.find("shape");
     if (sh == v.end() || !sh->is_array()) return Status::Error(what + ": shape: expected an array");
     int64_t numel = 1;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,7 +21,7 @@ enum class StDtype {
 };
 const char* StDtypeName(StDtype d);
 int StDtypeBytes(StDtype d);
-bool StDtypeFromName(const std::string& s, StDtype* out);
+std::optional<StDtype> StDtypeFromName(const std::string& s);
 
 struct StTensor {
   std::string name;

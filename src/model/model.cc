@@ -62,17 +62,17 @@ uint64_t Model::n_bytes() const {
 
 namespace {
 
-bool GgmlTypeOfSafetensors(StDtype d, GgmlType* out) {
+std::optional<GgmlType> GgmlTypeOfSafetensors(StDtype d) {
   switch (d) {
-    case StDtype::F32: *out = GgmlType::F32; return true;
-    case StDtype::F16: *out = GgmlType::F16; return true;
-    case StDtype::BF16: *out = GgmlType::BF16; return true;
-    case StDtype::F64: *out = GgmlType::F64; return true;
-    case StDtype::I8: *out = GgmlType::I8; return true;
-    case StDtype::I16: *out = GgmlType::I16; return true;
-    case StDtype::I32: *out = GgmlType::I32; return true;
-    case StDtype::I64: *out = GgmlType::I64; return true;
-    default: return false;
+    case StDtype::F32: return GgmlType::F32;
+    case StDtype::F16: return GgmlType::F16;
+    case StDtype::BF16: return GgmlType::BF16;
+    case StDtype::F64: return GgmlType::F64;
+    case StDtype::I8: return GgmlType::I8;
+    case StDtype::I16: return GgmlType::I16;
+    case StDtype::I32: return GgmlType::I32;
+    case StDtype::I64: return GgmlType::I64;
+    default: return std::nullopt;
   }
 }
 
@@ -282,10 +282,12 @@ Result<std::optional<ModelTensor>> FloatTensorOf(const HfConfig& cfg, const StTe
   t.name = mapped->gguf_name;
   t.source_name = s.name;
   t.source_dtype = StDtypeName(s.dtype);
-  if (!GgmlTypeOfSafetensors(s.dtype, &t.type)) {
+  const std::optional<GgmlType> type = GgmlTypeOfSafetensors(s.dtype);
+  if (!type) {
     return Status::Error(dir + ": tensor '" + s.name + "': dtype " + StDtypeName(s.dtype) +
                          " is not supported for conversion (expected F32, F16 or BF16)");
   }
+  t.type = *type;
   t.ne.assign(s.shape.rbegin(), s.shape.rend());
   if (t.ne.empty()) t.ne.push_back(1);
   t.data = s.data;

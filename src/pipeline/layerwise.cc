@@ -38,8 +38,8 @@ Status CheckLinears(const Model& model, const BlockLayout& block, int64_t n_laye
           return Status::Error(model.path + ": tensor '" + t->source_name + "': GPTQ cannot fill " +
                                GgmlTypeName(bt->type) + " blocks of it");
         }
-      } else if (std::string why = opts.spec.Check(t->ne[0]); !why.empty()) {
-        return Status::Error(model.path + ": tensor '" + t->source_name + "': " + why);
+      } else {
+        QF_RETURN_IF_ERROR(opts.spec.Check(t->ne[0]).WithContext(model.path + ": tensor '" + t->source_name + "'"));
       }
     }
   }
@@ -128,7 +128,7 @@ class LayerwiseRun {
   Status Head(LayerOutput* out) {
     const ModelTensor* t = model_.Find("output.weight");
     const int64_t N = t->n_rows(), K = t->ne[0];
-    if (std::string why = opts_.spec.Check(K); !why.empty()) return Status::Error(model_.path + ": lm_head: " + why);
+    QF_RETURN_IF_ERROR(opts_.spec.Check(K).WithContext(model_.path + ": lm_head"));
     QF_ASSIGN_OR_RETURN(std::vector<float> w, ReadTensorF32(*t));
     out->layer = -1;
     if (opts_.method != IntMethod::kGptq) {

@@ -70,10 +70,9 @@ Status QuantizedRecipe(const Model& model, const ModelTensor& t, const IntPlanOp
   const int64_t N = t.n_rows(), K = t.ne[0];
   // act-order groups (non-monotonic g_idx) need a g_idx tensor in compressed-tensors.
   const bool act = opts.method == Method::kGptq && opts.act_order && !opts.static_groups && spec.group_size > 0;
-  if (std::string why = LayoutSupports(opts.layout, N, K, spec, act); !why.empty()) {
-    return Status::Error(model.path + ": tensor '" + t.source_name + "' [" + std::to_string(N) + ", " +
-                         std::to_string(K) + "]: " + IntLayoutName(opts.layout) + ": " + why);
-  }
+  QF_RETURN_IF_ERROR(LayoutSupports(opts.layout, N, K, spec, act)
+                         .WithContext(model.path + ": tensor '" + t.source_name + "' [" + std::to_string(N) + ", " +
+                                      std::to_string(K) + "]: " + IntLayoutName(opts.layout)));
   tp->int_scheme = spec;
   tp->method = opts.method;
   tp->reason = "scheme";

@@ -136,17 +136,17 @@ TEST(LayoutTensors, AwqAsTheSpecNamesThem) {
 TEST(LayoutSupports, RefusesWhatALayoutCannotHold) {
   IntQuantSpec s;
   s.bits = 8;
-  EXPECT_NE(LayoutSupports(IntLayout::kAwq, 512, 512, s, false), "");
+  EXPECT_FALSE(LayoutSupports(IntLayout::kAwq, 512, 512, s, false).ok());
   s.bits = 4;
-  EXPECT_NE(LayoutSupports(IntLayout::kAwq, 512, 512, s, true), "");  // act-order needs g_idx
-  EXPECT_NE(LayoutSupports(IntLayout::kAwq, 500, 512, s, false), "");
-  EXPECT_EQ(LayoutSupports(IntLayout::kAwq, 512, 512, s, false), "");
+  EXPECT_FALSE(LayoutSupports(IntLayout::kAwq, 512, 512, s, true).ok());  // act-order needs g_idx
+  EXPECT_FALSE(LayoutSupports(IntLayout::kAwq, 500, 512, s, false).ok());
+  EXPECT_TRUE(LayoutSupports(IntLayout::kAwq, 512, 512, s, false).ok());
   s.symmetric = false;
-  EXPECT_NE(LayoutSupports(IntLayout::kGptq, 512, 512, s, false), "");  // v1 needs zeros >= 1
+  EXPECT_FALSE(LayoutSupports(IntLayout::kGptq, 512, 512, s, false).ok());  // v1 needs zeros >= 1
   s.zero_at_least_one = true;
-  EXPECT_EQ(LayoutSupports(IntLayout::kGptq, 512, 512, s, false), "");
+  EXPECT_TRUE(LayoutSupports(IntLayout::kGptq, 512, 512, s, false).ok());
   s.group_size = 100;
-  EXPECT_NE(LayoutSupports(IntLayout::kCompressedTensors, 512, 512, s, false), "");
+  EXPECT_FALSE(LayoutSupports(IntLayout::kCompressedTensors, 512, 512, s, false).ok());
 }
 
 TEST(GptqLayout, SymmetricZerosAreSevens) {
@@ -212,7 +212,7 @@ TEST_P(LayoutRoundTrip, UnpackGivesTheQuantizersGrid) {
       const int64_t len = s.GroupLen(cols);
       for (int64_t k = 0; k < cols; ++k) q.g_idx[static_cast<size_t>(k)] = static_cast<int32_t>((k % (cols / len)));
     }
-    ASSERT_EQ(LayoutSupports(c.layout, rows, cols, s, c.act_order), "");
+    ASSERT_TRUE(LayoutSupports(c.layout, rows, cols, s, c.act_order).ok());
     const auto tensors = PackLayout(c.layout, "p", q, StDtype::BF16);
     const auto specs = LayoutTensors(c.layout, "p", rows, cols, s, c.act_order, StDtype::BF16);
     ASSERT_EQ(tensors.size(), specs.size());
