@@ -299,123 +299,129 @@ int64_t GgufTensorInfo::n_elements() const {
 
 // ----------------------------------------------------------------- GgufFile
 
-Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  QF_ASSIGN_OR_RETURN(auto mapped, MappedFile::Open(path));
-  auto g = std::unique_ptr<GgufFile>(new GgufFile());
-  g->file_ = mapped;
-  Cursor c(mapped->data(), mapped->size(), mapped->path());
+namespace {
 
+// Magic and version; the counts, bounded by what the file can hold (every
+// key/value record takes at least 12 bytes, every tensor info 24).
+Status ReadHeader(Cursor& c, const MappedFile& mapped, const std::string& path, uint32_t* version, int64_t* n_tensors,
+                  int64_t* n_kv) {
   char magic[4] = {};
-  if (mapped->size() < 4 || std::memcmp(mapped->data(), "GGUF", 4) != 0) {
+  if (mapped.size() < 4 || std::memcmp(mapped.data(), "GGUF", 4) != 0) {
     return Status::Error(path + ": magic: expected 'GGUF' in the first 4 bytes (not a GGUF file)");
   }
   QF_RETURN_IF_ERROR(c.Read(&magic, "magic"));
-  QF_RETURN_IF_ERROR(c.Read(&g->version_, "version"));
-  if ((g->version_ & 0xFFFF) == 0) {
-    return Status::Error(path + ": version: " + std::to_string(g->version_) +
+  QF_RETURN_IF_ERROR(c.Read(version, "version"));
+  if ((*version & 0xFFFF) == 0) {
+    return Status::Error(path + ": version: " + std::to_string(*version) +
                          " looks byte-swapped (a big-endian GGUF); only little-endian files are supported");
   }
-  if (g->version_ < 2 || g->version_ > 3) {
-    return Status::Error(path + ": version: " + std::to_string(g->version_) +
-                         " is not supported (expected 2 or 3)");
+  if (*version < 2 || *version > 3) {
+    return Status::Error(path + ": version: " + std::to_string(*version) + " is not supported (expected 2 or 3)");
   }
-  int64_t n_tensors = 0, n_kv = 0;
-  QF_RETURN_IF_ERROR(c.Read(&n_tensors, "tensor count"));
-  QF_RETURN_IF_ERROR(c.Read(&n_kv, "metadata count"));
-  // Every key/value record takes at least 12 bytes, every tensor info 24.
-  if (n_kv < 0 || static_cast<uint64_t>(n_kv) > c.remaining() / 12) {
-    return Status::Error(path + ": metadata count: " + std::to_string(n_kv) +
+  QF_RETURN_IF_ERROR(c.Read(n_tensors, "tensor count"));
+  QF_RETURN_IF_ERROR(c.Read(n_kv, "metadata count"));
+  if (*n_kv < 0 || static_cast<uint64_t>(*n_kv) > c.remaining() / 12) {
+    return Status::Error(path + ": metadata count: " + std::to_string(*n_kv) + " is negative or larger than the file can hold");
+  }
+  if (*n_tensors < 0 || static_cast<uint64_t>(*n_tensors) > c.remaining() / 24) {
+    return Status::Error(path + ": tensor count: " + std::to_string(*n_tensors) +
                          " is negative or larger than the file can hold");
   }
-  if (n_tensors < 0 || static_cast<uint64_t>(n_tensors) > c.remaining() / 24) {
-    return Status::Error(path + ": tensor count: " + std::to_string(n_tensors) +
-                         " is negative or larger than the file can hold");
-  }
+  return Status::Ok();
+}
 
+Status ReadMetadata(Cursor& c, const std::string& path, int64_t n_kv, GgufMetadata* md) {
   std::set<std::string> keys;
   for (int64_t i = 0; i < n_kv; ++i) {
     std::string key;
     QF_RETURN_IF_ERROR(c.ReadString(&key, "metadata key #" + std::to_string(i)));
     if (key.empty()) return Status::Error(path + ": metadata key #" + std::to_string(i) + ": empty key");
-    if (!keys.insert(key).second) {
-      return Status::Error(path + ": metadata '" + key + "': duplicate key");
-    }
+    if (!keys.insert(key).second) return Status::Error(path + ": metadata '" + key + "': duplicate key");
     int32_t t = 0;
     QF_RETURN_IF_ERROR(c.Read(&t, "metadata '" + key + "' type"));
     if (!ValidValueType(t)) {
-      return Status::Error(path + ": metadata '" + key + "': value type " + std::to_string(t) +
-                           " is invalid (expected 0..12)");
+      return Status::Error(path + ": metadata '" + key + "': value type " + std::to_string(t) + " is invalid (expected 0..12)");
     }
     GgufValue v;
     QF_RETURN_IF_ERROR(ReadValue(c, static_cast<GgufType>(t), key, &v));
-    g->metadata_.Append(key, std::move(v));
+    md->Append(key, std::move(v));
   }
+  return Status::Ok();
+}
 
-  if (const GgufValue* a = g->metadata_.Find("general.alignment")) {
-    if (a->type() != GgufType::UINT32) {
-      return Status::Error(path + ": metadata 'general.alignment': expected UINT32, found " +
-                           GgufTypeName(a->type()));
-    }
-    uint64_t al = a->AsU64();
-    if (al == 0 || (al & (al - 1)) != 0) {
-      return Status::Error(path + ": metadata 'general.alignment': " + std::to_string(al) +
-                           " is not a non-zero power of two");
-    }
-    g->alignment_ = al;
+// general.alignment when present (a power of two), else the default.
+Result<uint64_t> AlignmentOf(const GgufMetadata& md, const std::string& path, uint64_t def) {
+  const GgufValue* a = md.Find("general.alignment");
+  if (a == nullptr) return def;
+  if (a->type() != GgufType::UINT32) {
+    return Status::Error(path + ": metadata 'general.alignment': expected UINT32, found " + GgufTypeName(a->type()));
   }
+  const uint64_t al = a->AsU64();
+  if (al == 0 || (al & (al - 1)) != 0) {
+    return Status::Error(path + ": metadata 'general.alignment': " + std::to_string(al) + " is not a non-zero power of two");
+  }
+  return al;
+}
 
+// One tensor info: name, shape (no overflow), a known type whose block fits
+// the rows, and the offset the previous tensors imply.
+Result<GgufTensorInfo> ReadTensorInfo(Cursor& c, const std::string& path, int64_t i, uint64_t expected_offset) {
+  GgufTensorInfo ti;
+  QF_RETURN_IF_ERROR(c.ReadString(&ti.name, "tensor #" + std::to_string(i) + " name"));
+  const std::string what = "tensor '" + ti.name + "'";
+  if (ti.name.size() > kMaxTensorName) {
+    return Status::Error(path + ": " + what + ": name is " + std::to_string(ti.name.size()) + " bytes (at most 63 allowed)");
+  }
+  uint32_t n_dims = 0;
+  QF_RETURN_IF_ERROR(c.Read(&n_dims, what + " n_dims"));
+  if (n_dims < 1 || n_dims > kMaxDims) {
+    return Status::Error(path + ": " + what + ": n_dims " + std::to_string(n_dims) + " is out of range (expected 1..4)");
+  }
+  int64_t numel = 1;
+  for (uint32_t d = 0; d < n_dims; ++d) {
+    int64_t ne = 0;
+    QF_RETURN_IF_ERROR(c.Read(&ne, what + " ne[" + std::to_string(d) + "]"));
+    if (ne < 0) return Status::Error(path + ": " + what + ": ne[" + std::to_string(d) + "] = " + std::to_string(ne) + " is negative");
+    if (MulOverflows(numel, ne, &numel)) return Status::Error(path + ": " + what + ": element count overflows 63 bits");
+    ti.ne.push_back(ne);
+  }
+  int32_t type = 0;
+  QF_RETURN_IF_ERROR(c.Read(&type, what + " type"));
+  const GgmlTypeTraits* tr = TraitsOf(type);
+  if (tr == nullptr) return Status::Error(path + ": " + what + ": ggml type " + std::to_string(type) + " is not a known tensor type");
+  ti.type = static_cast<GgmlType>(type);
+  if (ti.ne[0] % tr->block_elems != 0) {
+    return Status::Error(path + ": " + what + ": row length " + std::to_string(ti.ne[0]) + " is not a multiple of the " +
+                         GgmlTypeName(ti.type) + " block size " + std::to_string(tr->block_elems));
+  }
+  QF_RETURN_IF_ERROR(c.Read(&ti.offset, what + " offset"));
+  const uint64_t rows = ti.ne[0] == 0 ? 0 : static_cast<uint64_t>(numel / ti.ne[0]);
+  ti.nbytes = rows * RowBytes(ti.type, ti.ne[0]);
+  if (ti.offset != expected_offset) {
+    return Status::Error(path + ": " + what + ": data offset " + std::to_string(ti.offset) + ", expected " +
+                         std::to_string(expected_offset) +
+                         " (tensor data must follow the infos in order, padded to the alignment)");
+  }
+  return ti;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
+  QF_ASSIGN_OR_RETURN(auto mapped, MappedFile::Open(path));
+  auto g = std::unique_ptr<GgufFile>(new GgufFile());
+  g->file_ = mapped;
+  Cursor c(mapped->data(), mapped->size(), mapped->path());
+  int64_t n_tensors = 0, n_kv = 0;
+  QF_RETURN_IF_ERROR(ReadHeader(c, *mapped, path, &g->version_, &n_tensors, &n_kv));
+  QF_RETURN_IF_ERROR(ReadMetadata(c, path, n_kv, &g->metadata_));
+  QF_ASSIGN_OR_RETURN(g->alignment_, AlignmentOf(g->metadata_, path, g->alignment_));
   std::set<std::string> names;
   uint64_t expected_offset = 0;
   g->tensors_.reserve(static_cast<size_t>(n_tensors));
   for (int64_t i = 0; i < n_tensors; ++i) {
-    GgufTensorInfo ti;
-    QF_RETURN_IF_ERROR(c.ReadString(&ti.name, "tensor #" + std::to_string(i) + " name"));
-    const std::string what = "tensor '" + ti.name + "'";
-    if (ti.name.size() > kMaxTensorName) {
-      return Status::Error(path + ": " + what + ": name is " + std::to_string(ti.name.size()) +
-                           " bytes (at most 63 allowed)");
-    }
-    if (!names.insert(ti.name).second) return Status::Error(path + ": " + what + ": duplicate name");
-    uint32_t n_dims = 0;
-    QF_RETURN_IF_ERROR(c.Read(&n_dims, what + " n_dims"));
-    if (n_dims < 1 || n_dims > kMaxDims) {
-      return Status::Error(path + ": " + what + ": n_dims " + std::to_string(n_dims) +
-                           " is out of range (expected 1..4)");
-    }
-    int64_t numel = 1;
-    for (uint32_t d = 0; d < n_dims; ++d) {
-      int64_t ne = 0;
-      QF_RETURN_IF_ERROR(c.Read(&ne, what + " ne[" + std::to_string(d) + "]"));
-      if (ne < 0) {
-        return Status::Error(path + ": " + what + ": ne[" + std::to_string(d) + "] = " +
-                             std::to_string(ne) + " is negative");
-      }
-      if (MulOverflows(numel, ne, &numel)) {
-        return Status::Error(path + ": " + what + ": element count overflows 63 bits");
-      }
-      ti.ne.push_back(ne);
-    }
-    int32_t type = 0;
-    QF_RETURN_IF_ERROR(c.Read(&type, what + " type"));
-    const GgmlTypeTraits* tr = TraitsOf(type);
-    if (tr == nullptr) {
-      return Status::Error(path + ": " + what + ": ggml type " + std::to_string(type) +
-                           " is not a known tensor type");
-    }
-    ti.type = static_cast<GgmlType>(type);
-    if (ti.ne[0] % tr->block_elems != 0) {
-      return Status::Error(path + ": " + what + ": row length " + std::to_string(ti.ne[0]) +
-                           " is not a multiple of the " + GgmlTypeName(ti.type) + " block size " +
-                           std::to_string(tr->block_elems));
-    }
-    QF_RETURN_IF_ERROR(c.Read(&ti.offset, what + " offset"));
-    const uint64_t rows = ti.ne[0] == 0 ? 0 : static_cast<uint64_t>(numel / ti.ne[0]);
-    ti.nbytes = rows * RowBytes(ti.type, ti.ne[0]);
-    if (ti.offset != expected_offset) {
-      return Status::Error(path + ": " + what + ": data offset " + std::to_string(ti.offset) +
-                           ", expected " + std::to_string(expected_offset) +
-                           " (tensor data must follow the infos in order, padded to the alignment)");
-    }
+    QF_ASSIGN_OR_RETURN(GgufTensorInfo ti, ReadTensorInfo(c, path, i, expected_offset));
+    if (!names.insert(ti.name).second) return Status::Error(path + ": tensor '" + ti.name + "': duplicate name");
     expected_offset += PadTo(ti.nbytes, g->alignment_);
     g->tensors_.push_back(std::move(ti));
   }
@@ -423,8 +429,8 @@ Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
   const uint64_t data_size = mapped->size() >= g->data_offset_ ? mapped->size() - g->data_offset_ : 0;
   for (const auto& t : g->tensors_) {
     if (t.nbytes > 0 && (g->data_offset_ > mapped->size() || t.offset + t.nbytes > data_size)) {
-      return Status::Error(path + ": tensor '" + t.name + "': data [" + std::to_string(t.offset) +
-                           ", " + std::to_string(t.offset + t.nbytes) + ") lies past the end of the file (" +
+      return Status::Error(path + ": tensor '" + t.name + "': data [" + std::to_string(t.offset) + ", " +
+                           std::to_string(t.offset + t.nbytes) + ") lies past the end of the file (" +
                            std::to_string(data_size) + " data bytes; truncated file?)");
     }
   }

@@ -74,147 +74,170 @@ std::optional<std::string> TokenContent(const json& entry) {
   return std::nullopt;
 }
 
+// What SpecialVocab reads special tokens from: tokenizer.json and
+// tokenizer_config.json (either may be absent).
+struct SpecialSources {
+  json tok, tcfg;
+  bool have_tok = false, have_tcfg = false;
+
+  // A token named in tokenizer_config.json ("bos_token"), as its content.
+  std::optional<std::string> ConfigToken(const char* key) const {
+    if (!have_tcfg || !tcfg.contains(key)) return std::nullopt;
+    return TokenContent(tcfg[key]);
+  }
+};
+
+// Records a special id once (the first source wins), when it is a valid id.
+void SetSpecialId(const std::string& typ, const json& id, size_t n_vocab, GgufVocab* v) {
+  if (!id.is_number_integer()) return;
+  const int64_t t = id.get<int64_t>();
+  if (t < 0 || static_cast<size_t>(t) >= n_vocab) return;
+  for (const auto& kv : v->special_ids) {
+    if (kv.first == typ) return;
+  }
+  v->special_ids.emplace_back(typ, static_cast<uint32_t>(t));
+}
+
+std::optional<std::string> SpecialIdOf(const json& e) {
+  if (e.is_object() && e.contains("SpecialToken") && e["SpecialToken"].contains("id") && e["SpecialToken"]["id"].is_string()) {
+    return e["SpecialToken"]["id"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> SequenceIdOf(const json& e) {
+  if (e.is_object() && e.contains("Sequence") && e["Sequence"].contains("id") && e["Sequence"]["id"].is_string()) {
+    return e["Sequence"]["id"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+// add_bos/add_eos from a TemplateProcessing's single template, add_sep from
+// its pair template, as SpecialVocab infers them.
+void ReadTemplateProcessing(const json& proc, const SpecialSources& src, std::optional<std::string>& bos,
+                            std::optional<std::string>& eos, const std::optional<std::string>& sep,
+                            const std::optional<std::string>& cls, GgufVocab* v) {
+  const json single = proc.value("single", json::array());
+  const json pair = proc.value("pair", json::array());
+  std::optional<std::string> first, last;
+  if (single.is_array() && single.size() > 1) {
+    first = SpecialIdOf(single.front());
+    if (first) {
+      if (!src.have_tcfg) bos = first;
+      Upsert(v->add_flags, "bos", first == bos || (cls && first == cls));
+    }
+    last = SpecialIdOf(single.back());
+    if (last) {
+      if (!src.have_tcfg) eos = last;
+      Upsert(v->add_flags, "eos", last == eos);
+    }
+  }
+  if (!pair.is_array() || pair.empty()) return;
+  const size_t begin = (first && SpecialIdOf(pair.front()) == first) ? 1 : 0;
+  const size_t end = (last && SpecialIdOf(pair.back()) == last) ? pair.size() - 1 : pair.size();
+  if (end <= begin) return;
+  if (SequenceIdOf(pair[begin]) != "A" || SequenceIdOf(pair[end - 1]) != "B" || end - begin <= 2) return;
+  bool add_sep = false;
+  auto is_sep = [&](const std::optional<std::string>& s) { return s && (s == sep || s == eos); };
+  if (is_sep(SpecialIdOf(pair[begin + 1])) && !last) add_sep = true;
+  if (end - begin - 2 == 2 && is_sep(SpecialIdOf(pair[begin + 2]))) add_sep = true;
+  Upsert(v->add_flags, "sep", add_sep);
+}
+
+// tokenizer.json's post-processor: the add_* flags it implies.
+void ReadPostProcessor(const SpecialSources& src, GgufVocab* v) {
+  if (!src.have_tok || !src.tok.contains("post_processor") || !src.tok["post_processor"].is_object()) return;
+  const json& pp = src.tok["post_processor"];
+  std::vector<json> procs;
+  if (pp.contains("processors") && pp["processors"].is_array()) {
+    for (const auto& p : pp["processors"]) procs.push_back(p);
+  } else {
+    procs.push_back(pp);
+  }
+  auto bos = src.ConfigToken("bos_token"), eos = src.ConfigToken("eos_token");
+  const auto sep = src.ConfigToken("sep_token"), cls = src.ConfigToken("cls_token");
+  if (!bos && cls) bos = cls;
+  if (!eos && sep) eos = sep;
+  for (const auto& proc : procs) {
+    const std::string type = proc.value("type", "");
+    if (type == "RobertaProcessing") {
+      Upsert(v->add_flags, "bos", true);
+      Upsert(v->add_flags, "eos", true);
+      Upsert(v->add_flags, "sep", true);
+    } else if (type == "TemplateProcessing") {
+      ReadTemplateProcessing(proc, src, bos, eos, sep, cls, v);
+    }
+  }
+}
+
+// The chat template: tokenizer_config.json's, else chat_template.jinja, else chat_template.json's.
+Result<std::optional<std::string>> ReadChatTemplate(const fs::path& dir, const json& tcfg) {
+  if (tcfg.contains("chat_template") && tcfg["chat_template"].is_string()) {
+    return std::optional<std::string>(tcfg["chat_template"].get<std::string>());
+  }
+  if (fs::exists(dir / "chat_template.jinja")) {
+    std::ifstream in(dir / "chat_template.jinja", std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::optional<std::string>(ss.str());
+  }
+  if (fs::exists(dir / "chat_template.json")) {
+    QF_ASSIGN_OR_RETURN(json ct, ReadJsonFile((dir / "chat_template.json").string()));
+    if (ct.is_object() && ct.contains("chat_template") && ct["chat_template"].is_string()) {
+      return std::optional<std::string>(ct["chat_template"].get<std::string>());
+    }
+  }
+  return std::optional<std::string>();
+}
+
+// tokenizer_config.json: the chat template, add_* flags and the ids of the
+// named special tokens (through tokenizer.json's added_tokens).
+Status ReadTokenizerConfig(const fs::path& dir, const SpecialSources& src, size_t n_vocab, GgufVocab* v) {
+  if (!src.have_tcfg) return Status::Ok();
+  QF_ASSIGN_OR_RETURN(v->chat_template, ReadChatTemplate(dir, src.tcfg));
+  const json added = src.have_tok ? src.tok.value("added_tokens", json::array()) : json::array();
+  for (const char* typ : kSpecialTypes) {
+    const std::string t(typ);
+    auto add = src.tcfg.find("add_" + t + "_token");
+    if (add != src.tcfg.end() && add->is_boolean()) Upsert(v->add_flags, t, add->get<bool>());
+    auto content = src.ConfigToken((t + "_token").c_str());
+    if (!content) continue;
+    for (const auto& a : added) {
+      if (a.is_object() && a.value("content", "") == *content && a.contains("id")) {
+        SetSpecialId(t, a["id"], n_vocab, v);
+        break;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 // Special ids, add_* flags and chat template, as gguf-py's SpecialVocab reads
 // them: tokenizer.json's post-processor, then tokenizer_config.json, then
 // config.json for ids still unknown.
 Status LoadSpecials(const fs::path& dir, size_t n_vocab, GgufVocab* v) {
-  json tok, tcfg, cfg;
-  bool have_tok = false, have_tcfg = false;
+  SpecialSources src;
   if (fs::exists(dir / "tokenizer.json")) {
-    QF_ASSIGN_OR_RETURN(tok, ReadJsonFile((dir / "tokenizer.json").string()));
-    have_tok = tok.is_object();
+    QF_ASSIGN_OR_RETURN(src.tok, ReadJsonFile((dir / "tokenizer.json").string()));
+    src.have_tok = src.tok.is_object();
   }
   if (fs::exists(dir / "tokenizer_config.json")) {
-    QF_ASSIGN_OR_RETURN(tcfg, ReadJsonFile((dir / "tokenizer_config.json").string()));
-    have_tcfg = tcfg.is_object();
+    QF_ASSIGN_OR_RETURN(src.tcfg, ReadJsonFile((dir / "tokenizer_config.json").string()));
+    src.have_tcfg = src.tcfg.is_object();
   }
-  auto set_id = [&](const std::string& typ, const json& id) {
-    if (!id.is_number_integer()) return;
-    const int64_t t = id.get<int64_t>();
-    if (t < 0 || static_cast<size_t>(t) >= n_vocab) return;
-    for (const auto& kv : v->special_ids) {
-      if (kv.first == typ) return;
-    }
-    v->special_ids.emplace_back(typ, static_cast<uint32_t>(t));
-  };
-  auto cfg_token = [&](const char* key) -> std::optional<std::string> {
-    if (!have_tcfg || !tcfg.contains(key)) return std::nullopt;
-    return TokenContent(tcfg[key]);
-  };
-
-  if (have_tok && tok.contains("post_processor") && tok["post_processor"].is_object()) {
-    const json& pp = tok["post_processor"];
-    std::vector<json> procs;
-    if (pp.contains("processors") && pp["processors"].is_array()) {
-      for (const auto& p : pp["processors"]) procs.push_back(p);
-    } else {
-      procs.push_back(pp);
-    }
-    auto bos = cfg_token("bos_token"), eos = cfg_token("eos_token"), sep = cfg_token("sep_token"),
-         cls = cfg_token("cls_token");
-    if (!bos && cls) bos = cls;
-    if (!eos && sep) eos = sep;
-    auto special_id_of = [](const json& e) -> std::optional<std::string> {
-      if (e.is_object() && e.contains("SpecialToken") && e["SpecialToken"].contains("id") &&
-          e["SpecialToken"]["id"].is_string()) {
-        return e["SpecialToken"]["id"].get<std::string>();
-      }
-      return std::nullopt;
-    };
-    auto sequence_id_of = [](const json& e) -> std::optional<std::string> {
-      if (e.is_object() && e.contains("Sequence") && e["Sequence"].contains("id") &&
-          e["Sequence"]["id"].is_string()) {
-        return e["Sequence"]["id"].get<std::string>();
-      }
-      return std::nullopt;
-    };
-    for (const auto& proc : procs) {
-      const std::string type = proc.value("type", "");
-      if (type == "RobertaProcessing") {
-        Upsert(v->add_flags, "bos", true);
-        Upsert(v->add_flags, "eos", true);
-        Upsert(v->add_flags, "sep", true);
-        continue;
-      }
-      if (type != "TemplateProcessing") continue;
-      const json single = proc.value("single", json::array());
-      const json pair = proc.value("pair", json::array());
-      std::optional<std::string> first, last;
-      if (single.is_array() && single.size() > 1) {
-        first = special_id_of(single.front());
-        if (first) {
-          if (!have_tcfg) bos = first;
-          Upsert(v->add_flags, "bos", first == bos || (cls && first == cls));
-        }
-        last = special_id_of(single.back());
-        if (last) {
-          if (!have_tcfg) eos = last;
-          Upsert(v->add_flags, "eos", last == eos);
-        }
-      }
-      if (pair.is_array() && !pair.empty()) {
-        size_t begin = (first && special_id_of(pair.front()) == first) ? 1 : 0;
-        size_t end = (last && special_id_of(pair.back()) == last) ? pair.size() - 1 : pair.size();
-        if (end > begin) {
-          auto a = sequence_id_of(pair[begin]);
-          auto b = sequence_id_of(pair[end - 1]);
-          if (a == "A" && b == "B" && end - begin > 2) {
-            bool add_sep = false;
-            auto is_sep = [&](const std::optional<std::string>& s) { return s && (s == sep || s == eos); };
-            auto m0 = special_id_of(pair[begin + 1]);
-            if (is_sep(m0) && !last) add_sep = true;
-            if (end - begin - 2 == 2 && is_sep(special_id_of(pair[begin + 2]))) add_sep = true;
-            Upsert(v->add_flags, "sep", add_sep);
-          }
-        }
-      }
-    }
-  }
-
-  if (have_tcfg) {
-    std::optional<std::string> tmpl;
-    if (tcfg.contains("chat_template") && tcfg["chat_template"].is_string()) {
-      tmpl = tcfg["chat_template"].get<std::string>();
-    } else if (fs::exists(dir / "chat_template.jinja")) {
-      std::ifstream in(dir / "chat_template.jinja", std::ios::binary);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      tmpl = ss.str();
-    } else if (fs::exists(dir / "chat_template.json")) {
-      QF_ASSIGN_OR_RETURN(json ct, ReadJsonFile((dir / "chat_template.json").string()));
-      if (ct.is_object() && ct.contains("chat_template") && ct["chat_template"].is_string()) {
-        tmpl = ct["chat_template"].get<std::string>();
-      }
-    }
-    v->chat_template = tmpl;
-    const json added = have_tok ? tok.value("added_tokens", json::array()) : json::array();
-    for (const char* typ : kSpecialTypes) {
-      const std::string t(typ);
-      auto add = tcfg.find("add_" + t + "_token");
-      if (add != tcfg.end() && add->is_boolean()) Upsert(v->add_flags, t, add->get<bool>());
-      auto content = cfg_token((t + "_token").c_str());
-      if (!content) continue;
-      for (const auto& a : added) {
-        if (a.is_object() && a.value("content", "") == *content && a.contains("id")) {
-          set_id(t, a["id"]);
-          break;
-        }
-      }
-    }
-  }
+  ReadPostProcessor(src, v);
+  QF_RETURN_IF_ERROR(ReadTokenizerConfig(dir, src, n_vocab, v));
   if (fs::exists(dir / "config.json")) {
-    QF_ASSIGN_OR_RETURN(cfg, ReadJsonFile((dir / "config.json").string()));
+    QF_ASSIGN_OR_RETURN(json cfg, ReadJsonFile((dir / "config.json").string()));
     if (cfg.is_object()) {
       for (const char* typ : kSpecialTypes) {
         auto it = cfg.find(std::string(typ) + "_token_id");
-        if (it != cfg.end()) set_id(typ, *it);
+        if (it != cfg.end()) SetSpecialId(typ, *it, n_vocab, v);
       }
     }
   }
   // Only bos, eos and sep have add_* keys in GGUF.
-  std::erase_if(v->add_flags, [](const auto& kv) {
-    return kv.first != "bos" && kv.first != "eos" && kv.first != "sep";
-  });
+  std::erase_if(v->add_flags, [](const auto& kv) { return kv.first != "bos" && kv.first != "eos" && kv.first != "sep"; });
   return Status::Ok();
 }
 
