@@ -174,92 +174,119 @@ std::vector<StTensorSpec> LayoutTensors(IntLayout l, const std::string& prefix, 
   return out;
 }
 
-std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, const IntQuantized& q, StDtype model_dtype) {
-  const int64_t N = q.rows, K = q.cols, G = q.n_groups;
-  const int b = q.spec.bits;
-  const bool act = !q.MonotonicGroups();
-  const std::vector<StTensorSpec> specs = LayoutTensors(l, prefix, N, K, q.spec, act, model_dtype);
-  std::vector<StWriteTensor> out;
-  auto add = [&](size_t i, std::vector<uint8_t> bytes) {
-    out.push_back({specs[i].name, specs[i].dtype, specs[i].shape, std::move(bytes)});
-  };
-  // Scales and zeros transposed to [groups, N] (GPTQ, AWQ).
-  std::vector<float> scales_t(static_cast<size_t>(G * N));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < G; ++g) scales_t[static_cast<size_t>(g * N + n)] = q.scales[static_cast<size_t>(n * G + g)];
-  std::vector<int32_t> g_idx = q.g_idx;
-  switch (l) {
-    case IntLayout::kCompressedTensors: {
-      std::vector<uint32_t> packed;
-      std::vector<uint32_t> row(static_cast<size_t>(K));
-      for (int64_t n = 0; n < N; ++n) {
-        for (int64_t k = 0; k < K; ++k) row[static_cast<size_t>(k)] = q.codes[static_cast<size_t>(n * K + k)];
-        const auto w = PackBits(row, b);
-        packed.insert(packed.end(), w.begin(), w.end());
-      }
-      add(0, Bytes(packed));
-      add(1, ScaleBytes(q.scales, specs[1].dtype));
-      add(2, Bytes(std::vector<int64_t>{N, K}));
-      size_t next = 3;
-      if (!q.spec.symmetric) {
-        // Packed along N: pack each group's column of zeros, then transpose.
-        const int64_t words = Words(N, b);
-        std::vector<uint32_t> zp(static_cast<size_t>(words * G));
-        std::vector<uint32_t> col(static_cast<size_t>(N));
-        for (int64_t g = 0; g < G; ++g) {
-          for (int64_t n = 0; n < N; ++n) col[static_cast<size_t>(n)] = static_cast<uint32_t>(q.zeros[static_cast<size_t>(n * G + g)]);
-          const auto w = PackBits(col, b);
-          for (int64_t i = 0; i < words; ++i) zp[static_cast<size_t>(i * G + g)] = w[static_cast<size_t>(i)];
-        }
-        add(next++, Bytes(zp));
-      }
-      if (act) add(next++, Bytes(g_idx));
-      break;
-    }
-    case IntLayout::kGptq: {
-      // qweight [K*b/32, N]: each column's codes along K as one bitstream.
-      const int64_t kw = K * b / 32;
-      std::vector<uint32_t> qw(static_cast<size_t>(kw * N));
-      std::vector<uint32_t> col(static_cast<size_t>(K));
-      for (int64_t n = 0; n < N; ++n) {
-        for (int64_t k = 0; k < K; ++k) col[static_cast<size_t>(k)] = q.codes[static_cast<size_t>(n * K + k)];
-        const auto w = PackBits(col, b);
-        for (int64_t i = 0; i < kw; ++i) qw[static_cast<size_t>(i * N + n)] = w[static_cast<size_t>(i)];
-      }
-      add(0, Bytes(qw));
-      // qzeros [G, N*b/32]: v1 stores zero - 1.
-      std::vector<uint32_t> qz;
-      std::vector<uint32_t> zrow(static_cast<size_t>(N));
-      for (int64_t g = 0; g < G; ++g) {
-        for (int64_t n = 0; n < N; ++n) zrow[static_cast<size_t>(n)] = static_cast<uint32_t>(q.zeros[static_cast<size_t>(n * G + g)] - 1);
-        const auto w = PackBits(zrow, b);
-        qz.insert(qz.end(), w.begin(), w.end());
-      }
-      add(1, Bytes(qz));
-      add(2, ScaleBytes(scales_t, specs[2].dtype));
-      add(3, Bytes(g_idx));
-      break;
-    }
-    case IntLayout::kAwq: {
-      auto interleave = [&](auto value_at, int64_t n_rows) {
-        std::vector<uint32_t> words(static_cast<size_t>(n_rows * (N / 8)), 0);
-        for (int64_t r = 0; r < n_rows; ++r)
-          for (int64_t c = 0; c < N / 8; ++c) {
-            uint32_t w = 0;
-            for (int i = 0; i < 8; ++i) w |= (static_cast<uint32_t>(value_at(r, 8 * c + kAwqOrder[i])) & 0xF) << (4 * i);
-            words[static_cast<size_t>(r * (N / 8) + c)] = w;
-          }
-        return words;
-      };
-      add(0, Bytes(interleave([&](int64_t k, int64_t n) { return q.codes[static_cast<size_t>(n * K + k)]; }, K)));
-      add(1, Bytes(interleave([&](int64_t g, int64_t n) { return q.zeros[static_cast<size_t>(n * G + g)]; }, G)));
-      add(2, ScaleBytes(scales_t, specs[2].dtype));
-      break;
-    }
+namespace {
+
+// The tensors of one packed linear, filled in the order LayoutTensors lists them.
+class PackedTensors {
+ public:
+  explicit PackedTensors(std::vector<StTensorSpec> specs) : specs_(std::move(specs)) {}
+  const StTensorSpec& spec(size_t i) const { return specs_[i]; }
+  void Add(std::vector<uint8_t> bytes) {
+    const StTensorSpec& s = specs_[out_.size()];
+    out_.push_back({s.name, s.dtype, s.shape, std::move(bytes)});
   }
-  return out;
+  std::vector<StWriteTensor> Take() { return std::move(out_); }
+
+ private:
+  std::vector<StTensorSpec> specs_;
+  std::vector<StWriteTensor> out_;
+};
+
+// Scales transposed to [groups, N] (GPTQ, AWQ).
+std::vector<float> ScalesByGroup(const IntQuantized& q) {
+  const int64_t N = q.rows, G = q.n_groups;
+  std::vector<float> t(static_cast<size_t>(G * N));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < G; ++g) t[static_cast<size_t>(g * N + n)] = q.scales[static_cast<size_t>(n * G + g)];
+  return t;
 }
 
+// compressed-tensors: codes packed along K per row; zeros packed along N.
+void PackCompressedTensors(const IntQuantized& q, bool act, PackedTensors* out) {
+  const int64_t N = q.rows, K = q.cols, G = q.n_groups;
+  const int b = q.spec.bits;
+  std::vector<uint32_t> packed;
+  std::vector<uint32_t> row(static_cast<size_t>(K));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t k = 0; k < K; ++k) row[static_cast<size_t>(k)] = q.codes[static_cast<size_t>(n * K + k)];
+    const auto w = PackBits(row, b);
+    packed.insert(packed.end(), w.begin(), w.end());
+  }
+  out->Add(Bytes(packed));
+  out->Add(ScaleBytes(q.scales, out->spec(1).dtype));
+  out->Add(Bytes(std::vector<int64_t>{N, K}));
+  if (!q.spec.symmetric) {
+    // Packed along N: pack each group's column of zeros, then transpose.
+    const int64_t words = Words(N, b);
+    std::vector<uint32_t> zp(static_cast<size_t>(words * G));
+    std::vector<uint32_t> col(static_cast<size_t>(N));
+    for (int64_t g = 0; g < G; ++g) {
+      for (int64_t n = 0; n < N; ++n) col[static_cast<size_t>(n)] = static_cast<uint32_t>(q.zeros[static_cast<size_t>(n * G + g)]);
+      const auto w = PackBits(col, b);
+      for (int64_t i = 0; i < words; ++i) zp[static_cast<size_t>(i * G + g)] = w[static_cast<size_t>(i)];
+    }
+    out->Add(Bytes(zp));
+  }
+  if (act) out->Add(Bytes(q.g_idx));
+}
+
+// GPTQ v1: qweight [K*b/32, N] (each column's codes along K as one
+// bitstream), qzeros [G, N*b/32] holding zero - 1, scales [G, N], g_idx.
+void PackGptq(const IntQuantized& q, PackedTensors* out) {
+  const int64_t N = q.rows, K = q.cols, G = q.n_groups;
+  const int b = q.spec.bits;
+  const int64_t kw = K * b / 32;
+  std::vector<uint32_t> qw(static_cast<size_t>(kw * N));
+  std::vector<uint32_t> col(static_cast<size_t>(K));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t k = 0; k < K; ++k) col[static_cast<size_t>(k)] = q.codes[static_cast<size_t>(n * K + k)];
+    const auto w = PackBits(col, b);
+    for (int64_t i = 0; i < kw; ++i) qw[static_cast<size_t>(i * N + n)] = w[static_cast<size_t>(i)];
+  }
+  out->Add(Bytes(qw));
+  std::vector<uint32_t> qz;
+  std::vector<uint32_t> zrow(static_cast<size_t>(N));
+  for (int64_t g = 0; g < G; ++g) {
+    for (int64_t n = 0; n < N; ++n) zrow[static_cast<size_t>(n)] = static_cast<uint32_t>(q.zeros[static_cast<size_t>(n * G + g)] - 1);
+    const auto w = PackBits(zrow, b);
+    qz.insert(qz.end(), w.begin(), w.end());
+  }
+  out->Add(Bytes(qz));
+  out->Add(ScaleBytes(ScalesByGroup(q), out->spec(2).dtype));
+  out->Add(Bytes(q.g_idx));
+}
+
+// AWQ GEMM: 4-bit codes and zeros, eight output channels per word in AWQ's
+// interleaved order; scales [G, N].
+void PackAwq(const IntQuantized& q, PackedTensors* out) {
+  const int64_t N = q.rows, K = q.cols, G = q.n_groups;
+  auto interleave = [&](auto value_at, int64_t n_rows) {
+    std::vector<uint32_t> words(static_cast<size_t>(n_rows * (N / 8)), 0);
+    for (int64_t r = 0; r < n_rows; ++r)
+      for (int64_t c = 0; c < N / 8; ++c) {
+        uint32_t w = 0;
+        for (int i = 0; i < 8; ++i) w |= (static_cast<uint32_t>(value_at(r, 8 * c + kAwqOrder[i])) & 0xF) << (4 * i);
+        words[static_cast<size_t>(r * (N / 8) + c)] = w;
+      }
+    return words;
+  };
+  out->Add(Bytes(interleave([&](int64_t k, int64_t n) { return q.codes[static_cast<size_t>(n * K + k)]; }, K)));
+  out->Add(Bytes(interleave([&](int64_t g, int64_t n) { return q.zeros[static_cast<size_t>(n * G + g)]; }, G)));
+  out->Add(ScaleBytes(ScalesByGroup(q), out->spec(2).dtype));
+}
+
+}  // namespace
+
+std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, const IntQuantized& q, StDtype model_dtype) {
+  const bool act = !q.MonotonicGroups();
+  PackedTensors out(LayoutTensors(l, prefix, q.rows, q.cols, q.spec, act, model_dtype));
+  switch (l) {
+    case IntLayout::kCompressedTensors: PackCompressedTensors(q, act, &out); break;
+    case IntLayout::kGptq: PackGptq(q, &out); break;
+    case IntLayout::kAwq: PackAwq(q, &out); break;
+  }
+  return out.Take();
+}
 
 Status PackedLinear::Validate(const std::string& what) const {
   const int64_t N = rows, K = cols;

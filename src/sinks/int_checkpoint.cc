@@ -198,103 +198,122 @@ Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
   return Status::Ok();
 }
 
+namespace {
+
+// What a checkpoint's quantization_config records.
+struct ConfigFacts {
+  const IntQuantSpec& spec;
+  const IntCheckpointOptions& opts;
+  const std::vector<std::string>& ignored_modules;
+  bool quantize_lm_head;
+};
+
+ordered_json CompressedTensorsConfig(const ConfigFacts& f) {
+  const IntQuantSpec& sp = f.spec;
+  const bool act = f.opts.method == IntMethod::kGptq && f.opts.gptq.act_order && sp.group_size > 0;
+  ordered_json weights = {
+      {"actorder", act ? (f.opts.gptq.static_groups ? ordered_json("weight") : ordered_json("group")) : ordered_json(nullptr)},
+      {"block_structure", nullptr},
+      {"dynamic", false},
+      {"group_size", sp.group_size > 0 ? ordered_json(sp.group_size) : ordered_json(nullptr)},
+      {"num_bits", sp.bits},
+      {"observer", "minmax"},
+      {"observer_kwargs", ordered_json::object()},
+      {"strategy", sp.group_size > 0 ? "group" : "channel"},
+      {"symmetric", sp.symmetric},
+      {"type", "int"}};
+  ordered_json ignore = ordered_json::array();
+  for (const auto& m : f.ignored_modules) ignore.push_back(m);
+  if (!f.quantize_lm_head) ignore.push_back("lm_head");
+  return {{"config_groups",
+           {{"group_0",
+             {{"format", "pack-quantized"},
+              {"input_activations", nullptr},
+              {"output_activations", nullptr},
+              {"targets", {"Linear"}},
+              {"weights", weights}}}}},
+          {"format", "pack-quantized"},
+          {"global_compression_ratio", nullptr},
+          {"ignore", ignore},
+          {"kv_cache_scheme", nullptr},
+          {"quant_method", "compressed-tensors"},
+          {"quantization_status", "compressed"},
+          {"sparsity_config", ordered_json::object()},
+          {"transform_config", ordered_json::object()},
+          {"version", "0.12.2"}};
+}
+
+ordered_json GptqConfig(const ConfigFacts& f) {
+  const IntQuantSpec& sp = f.spec;
+  ordered_json q = {{"bits", sp.bits},
+                    {"group_size", sp.group_size > 0 ? sp.group_size : -1},
+                    {"damp_percent", std::stod(std::to_string(f.opts.gptq.damp))},
+                    {"desc_act", f.opts.method == IntMethod::kGptq && f.opts.gptq.act_order},
+                    {"static_groups", f.opts.gptq.static_groups},
+                    {"sym", sp.symmetric},
+                    {"true_sequential", f.opts.true_sequential},
+                    {"model_name_or_path", nullptr},
+                    {"model_file_base_name", nullptr},
+                    {"quant_method", "gptq"},
+                    {"checkpoint_format", "gptq"},
+                    {"lm_head", f.quantize_lm_head}};
+  if (!f.ignored_modules.empty()) {
+    ordered_json dyn = ordered_json::object();
+    for (const auto& m : f.ignored_modules) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
+    q["dynamic"] = dyn;
+  }
+  return q;
+}
+
+ordered_json AwqConfig(const ConfigFacts& f) {
+  ordered_json skip = nullptr;
+  if (!f.ignored_modules.empty()) {
+    skip = ordered_json::array();
+    for (const auto& m : f.ignored_modules) skip.push_back(m);
+  }
+  return {{"quant_method", "awq"},
+          {"zero_point", true},
+          {"group_size", f.spec.group_size > 0 ? f.spec.group_size : -1},
+          {"bits", f.spec.bits},
+          {"version", "gemm"},
+          {"modules_to_not_convert", skip}};
+}
+
+Status WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text << "\n";
+  out.close();
+  if (!out) return Status::Error(path + ": cannot write");
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status IntCheckpointWriter::WriteConfig() const {
   const std::string src_cfg = (fs::path(src_.path) / "config.json").string();
   std::ifstream in(src_cfg);
   ordered_json cfg = ordered_json::parse(in, nullptr, false);
   if (cfg.is_discarded() || !cfg.is_object()) return Status::Error(src_cfg + ": expected a JSON object");
   cfg["torch_dtype"] = float_dtype_ == StDtype::F16 ? "float16" : "bfloat16";
-  const IntQuantSpec& sp = plan_in_->int_spec;
+  const ConfigFacts facts{plan_in_->int_spec, opts_, plan_in_->ignored_modules, quantize_lm_head_};
   ordered_json q;
-  ordered_json quantize_config;  // GPTQ only
   switch (plan_in_->layout) {
-    case IntLayout::kCompressedTensors: {
-      const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && sp.group_size > 0;
-      ordered_json weights = {{"actorder", act ? (opts_.gptq.static_groups ? ordered_json("weight") : ordered_json("group")) : ordered_json(nullptr)},
-                              {"block_structure", nullptr},
-                              {"dynamic", false},
-                              {"group_size", sp.group_size > 0 ? ordered_json(sp.group_size) : ordered_json(nullptr)},
-                              {"num_bits", sp.bits},
-                              {"observer", "minmax"},
-                              {"observer_kwargs", ordered_json::object()},
-                              {"strategy", sp.group_size > 0 ? "group" : "channel"},
-                              {"symmetric", sp.symmetric},
-                              {"type", "int"}};
-      ordered_json ignore = ordered_json::array();
-      for (const auto& m : plan_in_->ignored_modules) ignore.push_back(m);
-      if (!quantize_lm_head_) ignore.push_back("lm_head");
-      q = {{"config_groups",
-            {{"group_0",
-              {{"format", "pack-quantized"},
-               {"input_activations", nullptr},
-               {"output_activations", nullptr},
-               {"targets", {"Linear"}},
-               {"weights", weights}}}}},
-           {"format", "pack-quantized"},
-           {"global_compression_ratio", nullptr},
-           {"ignore", ignore},
-           {"kv_cache_scheme", nullptr},
-           {"quant_method", "compressed-tensors"},
-           {"quantization_status", "compressed"},
-           {"sparsity_config", ordered_json::object()},
-           {"transform_config", ordered_json::object()},
-           {"version", "0.12.2"}};
-      break;
-    }
-    case IntLayout::kGptq: {
-      q = {{"bits", sp.bits},
-           {"group_size", sp.group_size > 0 ? sp.group_size : -1},
-           {"damp_percent", std::stod(std::to_string(opts_.gptq.damp))},
-           {"desc_act", opts_.method == IntMethod::kGptq && opts_.gptq.act_order},
-           {"static_groups", opts_.gptq.static_groups},
-           {"sym", sp.symmetric},
-           {"true_sequential", opts_.true_sequential},
-           {"model_name_or_path", nullptr},
-           {"model_file_base_name", nullptr},
-           {"quant_method", "gptq"},
-           {"checkpoint_format", "gptq"},
-           {"lm_head", quantize_lm_head_}};
-      if (!plan_in_->ignored_modules.empty()) {
-        ordered_json dyn = ordered_json::object();
-        for (const auto& m : plan_in_->ignored_modules) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
-        q["dynamic"] = dyn;
-      }
-      quantize_config = q;
-      break;
-    }
-    case IntLayout::kAwq: {
-      ordered_json skip = nullptr;
-      if (!plan_in_->ignored_modules.empty()) {
-        skip = ordered_json::array();
-        for (const auto& m : plan_in_->ignored_modules) skip.push_back(m);
-      }
-      q = {{"quant_method", "awq"},
-           {"zero_point", true},
-           {"group_size", sp.group_size > 0 ? sp.group_size : -1},
-           {"bits", sp.bits},
-           {"version", "gemm"},
-           {"modules_to_not_convert", skip}};
-      break;
-    }
+    case IntLayout::kCompressedTensors: q = CompressedTensorsConfig(facts); break;
+    case IntLayout::kGptq: q = GptqConfig(facts); break;
+    case IntLayout::kAwq: q = AwqConfig(facts); break;
   }
   cfg["quantization_config"] = q;
-  auto write = [&](const std::string& name, const std::string& text) -> Status {
-    const std::string path = (fs::path(tmp_dir_) / name).string();
-    std::ofstream out(path, std::ios::binary);
-    out << text << "\n";
-    out.close();
-    if (!out) return Status::Error(path + ": cannot write");
-    return Status::Ok();
-  };
-  QF_RETURN_IF_ERROR(write("config.json", cfg.dump(2)));
-  if (!quantize_config.is_null()) QF_RETURN_IF_ERROR(write("quantize_config.json", quantize_config.dump(2)));
+  QF_RETURN_IF_ERROR(WriteTextFile((fs::path(tmp_dir_) / "config.json").string(), cfg.dump(2)));
+  if (plan_in_->layout == IntLayout::kGptq) {
+    QF_RETURN_IF_ERROR(WriteTextFile((fs::path(tmp_dir_) / "quantize_config.json").string(), q.dump(2)));
+  }
   if (shard_files_.size() > 1) {
     ordered_json map = ordered_json::object();
     std::map<std::string, std::string> sorted;
     for (const auto& p : plan_) sorted[p.spec.name] = shard_files_[static_cast<size_t>(p.shard)];
     for (const auto& [name, file] : sorted) map[name] = file;
     ordered_json idx = {{"metadata", {{"total_size", total_bytes_}}}, {"weight_map", map}};
-    QF_RETURN_IF_ERROR(write("model.safetensors.index.json", idx.dump(2)));
+    QF_RETURN_IF_ERROR(WriteTextFile((fs::path(tmp_dir_) / "model.safetensors.index.json").string(), idx.dump(2)));
   }
   return Status::Ok();
 }
