@@ -1,10 +1,11 @@
 #include "base/thread_pool.h"
 
+#include <pthread.h>
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 namespace qforge {
 namespace {
@@ -16,8 +17,14 @@ namespace {
 class Pool {
  public:
   static Pool& Get() {
-    static Pool* pool = new Pool();  // never destroyed: workers may outlive static destructors
-    return *pool;
+    static Pool* pool = [] {
+      // A forked child has none of the parent's workers (only the forking
+      // thread survives): it starts its own pool.
+      pthread_atfork(nullptr, nullptr, [] { Instance() = new Pool(); });
+      return Instance() = new Pool();
+    }();
+    (void)pool;
+    return *Instance();
   }
 
   void Run(int64_t chunks, const std::function<void(int64_t)>& fn) {
@@ -40,6 +47,13 @@ class Pool {
   }
 
  private:
+  // The process's pool; never destroyed (workers may outlive static
+  // destructors), and a forked child's replaces its parent's copy.
+  static Pool*& Instance() {
+    static Pool* instance = nullptr;
+    return instance;
+  }
+
   struct Job {
     const std::function<void(int64_t)>* fn;
     int64_t pending;
@@ -50,10 +64,7 @@ class Pool {
   };
 
   void StartWorkers(int wanted) {
-    while (static_cast<int>(workers_.size()) < wanted) {
-      workers_.emplace_back([this] { WorkerLoop(); });
-      workers_.back().detach();
-    }
+    for (; workers_ < wanted; ++workers_) std::thread([this] { WorkerLoop(); }).detach();
   }
 
   // Pops and runs one queued chunk; called and returns with the lock held.
@@ -77,7 +88,7 @@ class Pool {
   std::mutex mu_;
   std::condition_variable work_cv_, done_cv_;
   std::deque<Task> queue_;
-  std::vector<std::thread> workers_;
+  int workers_ = 0;  // started, detached, never stopped
 };
 
 }  // namespace
