@@ -127,7 +127,7 @@ bool GptqSolve(const float* w, int64_t rows, int64_t cols, std::vector<float> h,
   // Static groups: every group fitted up front from its original columns,
   // before any permutation or error feedback. Blocks whose membership is
   // positional need that under act-order too.
-  const bool fit_first = (opts.static_groups || (opts.act_order && quantizer->positional_groups())) && len < K;
+  const bool fit_first = (opts.static_groups && len < K) || (opts.act_order && quantizer->positional_groups());
   if (fit_first) {
     for (int64_t g = 0; g * len < K; ++g) quantizer->FitGroup(g, wt.data() + g * len * N, std::min(len, K - g * len));
   }

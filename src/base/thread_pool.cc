@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -35,7 +36,14 @@ class Pool {
       for (int64_t c = 1; c < chunks; ++c) queue_.push_back({&job, c});
     }
     work_cv_.notify_all();
-    fn(0);
+    // The queued chunks point at `job` on this stack: whatever chunk 0 does,
+    // they finish before this frame is left.
+    std::exception_ptr error;
+    try {
+      fn(0);
+    } catch (...) {
+      error = std::current_exception();
+    }
     std::unique_lock<std::mutex> lock(mu_);
     while (job.pending > 0) {
       if (!queue_.empty()) {
@@ -44,6 +52,7 @@ class Pool {
         done_cv_.wait(lock);
       }
     }
+    if (error) std::rethrow_exception(error);
   }
 
  private:

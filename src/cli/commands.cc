@@ -137,6 +137,7 @@ Status Prepare(const QuantizeArgs& a, PreparedPlan* pp) {
   po.allow_requantize = a.allow_requantize;
   po.pure = a.pure;
   po.leave_output_tensor = a.leave_output_tensor;
+  po.loader_order = a.method == "gptq";
   if (!a.output_tensor_type.empty()) {
     QF_ASSIGN_OR_RETURN(po.output_tensor_type, TypeArg("--output-tensor-type", a.output_tensor_type));
   }

@@ -40,7 +40,12 @@ struct StTensorSpec {
 std::vector<StTensorSpec> LayoutTensors(IntLayout l, const std::string& prefix, int64_t rows, int64_t cols,
                                         const IntQuantSpec& spec, bool act_order_groups, StDtype model_dtype);
 
-// Packs q (rows in the checkpoint's order) into those tensors.
+// Packs q (rows in the checkpoint's order) into those tensors; act_order_groups
+// as given to LayoutTensors (the g_idx tensor is written when it says so, even
+// if q's groups happen to be in column order).
+std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, const IntQuantized& q, bool act_order_groups,
+                                      StDtype model_dtype);
+// The same, with act_order_groups from q's g_idx.
 std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, const IntQuantized& q, StDtype model_dtype);
 
 // A linear layer stored in one of the layouts, read in place from the

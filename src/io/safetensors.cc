@@ -58,16 +58,17 @@ int64_t StTensor::numel() const {
   return n;
 }
 
-Result<std::vector<StTensor>> ReadSafetensorsFile(const std::string& path,
-                                                  std::map<std::string, std::string>* metadata) {
-  QF_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
-  const size_t size = file->size();
+namespace {
+
+// The header's JSON: its length checked against the file and the limit.
+Result<json> ReadHeaderJson(const MappedFile& file, const std::string& path, uint64_t* header_len) {
+  const size_t size = file.size();
   if (size < 8) {
     return Status::Error(path + ": header length: file has " + std::to_string(size) +
                          " bytes, fewer than the 8-byte header length (truncated file?)");
   }
   uint64_t n = 0;
-  std::memcpy(&n, file->data(), 8);
+  std::memcpy(&n, file.data(), 8);
   if (n > kMaxHeader) {
     return Status::Error(path + ": header length: " + std::to_string(n) +
                          " exceeds the 100000000-byte limit (not a safetensors file?)");
@@ -78,75 +79,74 @@ Result<std::vector<StTensor>> ReadSafetensorsFile(const std::string& path,
   }
   json header;
   try {
-    header = json::parse(file->data() + 8, file->data() + 8 + n);
+    header = json::parse(file.data() + 8, file.data() + 8 + n);
   } catch (const json::exception& e) {
     return Status::Error(path + ": header: invalid JSON: " + e.what());
   }
   if (!header.is_object()) return Status::Error(path + ": header: expected a JSON object");
+  *header_len = n;
+  return header;
+}
 
-  const uint64_t data_size = size - 8 - n;
-  const uint8_t* data = file->data() + 8 + n;
-  std::vector<StTensor> out;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const json& v = it.value();
-    if (name == "__metadata__") {
-      if (!v.is_object()) return Status::Error(path + ": __metadata__: expected an object of strings");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) {
-          return Status::Error(path + ": __metadata__." + m.key() + ": expected a string value");
-        }
-        if (metadata) (*metadata)[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string what = path + ": tensor '" + name + "'";
-    if (!v.is_object()) return Status::Error(what + ": expected an object with dtype, shape, data_offsets");
-    StTensor t;
-    t.name = name;
-    t.file = file;
-    auto dt = v.find("dtype");
-    if (dt == v.end() || !dt->is_string()) return Status::Error(what + ": dtype: expected a string");
-    const std::optional<StDtype> dtype = StDtypeFromName(dt->get<std::string>());
-    if (!dtype) return Status::Error(what + ": dtype: '" + dt->get<std::string>() + "' is not supported");
-    t.dtype = *dtype;
-    auto sh = v.find("shape");
-    if (sh == v.end() || !sh->is_array()) return Status::Error(what + ": shape: expected an array");
-    int64_t numel = 1;
-    for (const auto& d : *sh) {
-      if (!d.is_number_unsigned()) return Status::Error(what + ": shape: expected non-negative integers");
-      const uint64_t dv = d.get<uint64_t>();
-      if (dv > (uint64_t{1} << 62) || __builtin_mul_overflow(numel, static_cast<int64_t>(dv), &numel)) {
-        return Status::Error(what + ": shape: element count overflows");
-      }
-      t.shape.push_back(static_cast<int64_t>(dv));
-    }
-    auto off = v.find("data_offsets");
-    if (off == v.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
-        !(*off)[1].is_number_unsigned()) {
-      return Status::Error(what + ": data_offsets: expected [begin, end] non-negative integers");
-    }
-    const uint64_t b = (*off)[0].get<uint64_t>(), e = (*off)[1].get<uint64_t>();
-    if (b > e || e > data_size) {
-      return Status::Error(what + ": data_offsets: [" + std::to_string(b) + ", " + std::to_string(e) +
-                           ") is out of range of the " + std::to_string(data_size) + "-byte data section");
-    }
-    int64_t expected = 0;
-    if (__builtin_mul_overflow(numel, static_cast<int64_t>(StDtypeBytes(t.dtype)), &expected) ||
-        static_cast<uint64_t>(expected) != e - b) {
-      return Status::Error(what + ": data_offsets: spans " + std::to_string(e - b) + " bytes but dtype " +
-                           StDtypeName(t.dtype) + " and shape need " +
-                           std::to_string(numel * StDtypeBytes(t.dtype)));
-    }
-    t.data = data + b;
-    t.nbytes = e - b;
-    out.push_back(std::move(t));
+Status ReadMetadata(const json& v, const std::string& path, std::map<std::string, std::string>* metadata) {
+  if (!v.is_object()) return Status::Error(path + ": __metadata__: expected an object of strings");
+  for (auto m = v.begin(); m != v.end(); ++m) {
+    if (!m.value().is_string()) return Status::Error(path + ": __metadata__." + m.key() + ": expected a string value");
+    if (metadata) (*metadata)[m.key()] = m.value().get<std::string>();
   }
-  // Tensors may not share bytes.
+  return Status::Ok();
+}
+
+// One header entry: dtype, shape (no overflow) and data_offsets inside the
+// data section, spanning exactly what dtype and shape need.
+Result<StTensor> ReadEntry(const std::string& name, const json& v, const std::string& path, const uint8_t* data,
+                           uint64_t data_size) {
+  const std::string what = path + ": tensor '" + name + "'";
+  if (!v.is_object()) return Status::Error(what + ": expected an object with dtype, shape, data_offsets");
+  StTensor t;
+  t.name = name;
+  auto dt = v.find("dtype");
+  if (dt == v.end() || !dt->is_string()) return Status::Error(what + ": dtype: expected a string");
+  const std::optional<StDtype> dtype = StDtypeFromName(dt->get<std::string>());
+  if (!dtype) return Status::Error(what + ": dtype: '" + dt->get<std::string>() + "' is not supported");
+  t.dtype = *dtype;
+  auto sh = v.find("shape");
+  if (sh == v.end() || !sh->is_array()) return Status::Error(what + ": shape: expected an array");
+  int64_t numel = 1;
+  for (const auto& d : *sh) {
+    if (!d.is_number_unsigned()) return Status::Error(what + ": shape: expected non-negative integers");
+    const uint64_t dv = d.get<uint64_t>();
+    if (dv > (uint64_t{1} << 62) || __builtin_mul_overflow(numel, static_cast<int64_t>(dv), &numel)) {
+      return Status::Error(what + ": shape: element count overflows");
+    }
+    t.shape.push_back(static_cast<int64_t>(dv));
+  }
+  auto off = v.find("data_offsets");
+  if (off == v.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
+      !(*off)[1].is_number_unsigned()) {
+    return Status::Error(what + ": data_offsets: expected [begin, end] non-negative integers");
+  }
+  const uint64_t b = (*off)[0].get<uint64_t>(), e = (*off)[1].get<uint64_t>();
+  if (b > e || e > data_size) {
+    return Status::Error(what + ": data_offsets: [" + std::to_string(b) + ", " + std::to_string(e) +
+                         ") is out of range of the " + std::to_string(data_size) + "-byte data section");
+  }
+  int64_t expected = 0;
+  if (__builtin_mul_overflow(numel, static_cast<int64_t>(StDtypeBytes(t.dtype)), &expected) ||
+      static_cast<uint64_t>(expected) != e - b) {
+    return Status::Error(what + ": data_offsets: spans " + std::to_string(e - b) + " bytes but dtype " +
+                         StDtypeName(t.dtype) + " and shape need " + std::to_string(numel * StDtypeBytes(t.dtype)));
+  }
+  t.data = data + b;
+  t.nbytes = e - b;
+  return t;
+}
+
+// Tensors may not share bytes.
+Status CheckNoOverlap(const std::vector<StTensor>& tensors, const std::string& path) {
   std::vector<const StTensor*> by_offset;
-  for (const auto& t : out) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const StTensor* a, const StTensor* b) { return a->data < b->data; });
+  for (const auto& t : tensors) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(), [](const StTensor* a, const StTensor* b) { return a->data < b->data; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const StTensor* p = by_offset[i - 1];
     const StTensor* q = by_offset[i];
@@ -154,6 +154,29 @@ Result<std::vector<StTensor>> ReadSafetensorsFile(const std::string& path,
       return Status::Error(path + ": tensor '" + q->name + "': data_offsets overlap tensor '" + p->name + "'");
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<StTensor>> ReadSafetensorsFile(const std::string& path,
+                                                  std::map<std::string, std::string>* metadata) {
+  QF_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
+  uint64_t n = 0;
+  QF_ASSIGN_OR_RETURN(json header, ReadHeaderJson(*file, path, &n));
+  const uint64_t data_size = file->size() - 8 - n;
+  const uint8_t* data = file->data() + 8 + n;
+  std::vector<StTensor> out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      QF_RETURN_IF_ERROR(ReadMetadata(it.value(), path, metadata));
+      continue;
+    }
+    QF_ASSIGN_OR_RETURN(StTensor t, ReadEntry(it.key(), it.value(), path, data, data_size));
+    t.file = file;
+    out.push_back(std::move(t));
+  }
+  QF_RETURN_IF_ERROR(CheckNoOverlap(out, path));
   std::sort(out.begin(), out.end(), [](const StTensor& a, const StTensor& b) { return a.name < b.name; });
   return out;
 }

@@ -8,6 +8,7 @@
 #include "arch/llama_family.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
+#include "io/checkpoint_layout.h"
 #include "io/int_layouts.h"
 #include "tokenizer/gguf_vocab.h"
 
@@ -97,94 +98,6 @@ Status AddSamplingKeys(const std::string& dir, GgufMetadata* md) {
   return Status::Ok();
 }
 
-// What config.json's quantization_config says about integer-packed linears.
-struct PackedFormat {
-  IntLayout layout;
-  IntQuantSpec spec;
-  bool zeros_minus_one = true;
-  std::string main_suffix;                // the tensor that names a quantized module
-  std::vector<std::string> part_suffixes;  // every tensor that belongs to one
-};
-
-// Typed reads of quantization_config keys; where names the object in errors.
-struct ConfigReader {
-  std::string where;
-  Result<int64_t> Int(const nlohmann::json& o, std::initializer_list<const char*> keys, int64_t def) const {
-    for (const char* k : keys) {
-      if (!o.contains(k) || o[k].is_null()) continue;
-      if (!o[k].is_number_integer()) return Status::Error(where + "." + k + ": expected an integer");
-      return o[k].get<int64_t>();
-    }
-    return def;
-  }
-  Result<bool> Bool(const nlohmann::json& o, const char* k, bool def) const {
-    if (!o.contains(k) || o[k].is_null()) return def;
-    if (!o[k].is_boolean()) return Status::Error(where + "." + k + ": expected true or false");
-    return o[k].get<bool>();
-  }
-};
-
-// quant_method "gptq" or "awq" (AutoGPTQ / AutoAWQ keys).
-Result<PackedFormat> GptqOrAwqFormat(const nlohmann::json& q, const std::string& method, const ConfigReader& r) {
-  const std::string& where = r.where;
-  PackedFormat f;
-  f.layout = method == "gptq" ? IntLayout::kGptq : IntLayout::kAwq;
-  QF_ASSIGN_OR_RETURN(int64_t bits, r.Int(q, {"bits", "w_bit"}, 4));
-  QF_ASSIGN_OR_RETURN(f.spec.group_size, r.Int(q, {"group_size", "q_group_size"}, 128));
-  f.spec.bits = static_cast<int>(bits);
-  f.main_suffix = ".qweight";
-  f.part_suffixes = {".qweight", ".qzeros", ".scales", ".g_idx"};
-  if (method == "gptq") {
-    QF_ASSIGN_OR_RETURN(f.spec.symmetric, r.Bool(q, "sym", true));
-    const std::string fmt = q.contains("checkpoint_format") && q["checkpoint_format"].is_string()
-                                ? q["checkpoint_format"].get<std::string>() : "gptq";
-    if (fmt != "gptq" && fmt != "gptq_v2") {
-      return Status::Error(where + ".checkpoint_format: '" + fmt + "' is not readable (expected gptq or gptq_v2)");
-    }
-    f.zeros_minus_one = fmt == "gptq";
-    f.spec.symmetric = false;  // zeros are read from qzeros either way
-  } else {
-    QF_ASSIGN_OR_RETURN(bool zp, r.Bool(q, "zero_point", true));
-    const std::string version = q.contains("version") && q["version"].is_string() ? q["version"].get<std::string>() : "gemm";
-    if (!zp || (version != "gemm" && version != "GEMM")) {
-      return Status::Error(where + ": only AWQ's GEMM layout with zero points is readable (version '" + version + "')");
-    }
-    f.spec.symmetric = false;
-  }
-  return f;
-}
-
-// quant_method "compressed-tensors", format pack-quantized.
-Result<PackedFormat> CompressedTensorsFormat(const nlohmann::json& q, const ConfigReader& r) {
-  const std::string& where = r.where;
-  PackedFormat f;
-  f.layout = IntLayout::kCompressedTensors;
-  f.main_suffix = ".weight_packed";
-  f.part_suffixes = {".weight_packed", ".weight_scale", ".weight_shape", ".weight_zero_point", ".weight_g_idx"};
-  const std::string fmt = q.contains("format") && q["format"].is_string() ? q["format"].get<std::string>() : "";
-  if (fmt != "pack-quantized") {
-    return Status::Error(where + ".format: '" + fmt + "' is not readable by qforge yet (expected pack-quantized)");
-  }
-  if (!q.contains("config_groups") || !q["config_groups"].is_object() || q["config_groups"].size() != 1) {
-    return Status::Error(where + ".config_groups: expected exactly one group");
-  }
-  const nlohmann::json& g = q["config_groups"].begin().value();
-  if (!g.is_object() || !g.contains("weights") || !g["weights"].is_object()) {
-    return Status::Error(where + ".config_groups: the group has no 'weights' object");
-  }
-  const nlohmann::json& w = g["weights"];
-  if (w.contains("type") && w["type"] != "int") return Status::Error(where + ".config_groups.weights.type: expected \"int\"");
-  QF_ASSIGN_OR_RETURN(int64_t bits, r.Int(w, {"num_bits"}, 8));
-  f.spec.bits = static_cast<int>(bits);
-  QF_ASSIGN_OR_RETURN(f.spec.group_size, r.Int(w, {"group_size"}, -1));
-  QF_ASSIGN_OR_RETURN(f.spec.symmetric, r.Bool(w, "symmetric", true));
-  const std::string strategy = w.contains("strategy") && w["strategy"].is_string() ? w["strategy"].get<std::string>() : "";
-  if (strategy == "channel") f.spec.group_size = -1;
-  if (!strategy.empty() && strategy != "channel" && strategy != "group") {
-    return Status::Error(where + ".config_groups.weights.strategy: '" + strategy + "' is not readable (expected group or channel)");
-  }
-  return f;
-}
 
 Result<std::optional<PackedFormat>> ReadPackedFormat(const std::string& dir) {
   const std::string path = (fs::path(dir) / "config.json").string();
@@ -196,15 +109,11 @@ Result<std::optional<PackedFormat>> ReadPackedFormat(const std::string& dir) {
     return Status::Error(where + ".quant_method: missing or not a string");
   }
   const std::string method = q["quant_method"].get<std::string>();
-  const ConfigReader reader{where};
-  PackedFormat f;
-  if (method == "gptq" || method == "awq") {
-    QF_ASSIGN_OR_RETURN(f, GptqOrAwqFormat(q, method, reader));
-  } else if (method == "compressed-tensors") {
-    QF_ASSIGN_OR_RETURN(f, CompressedTensorsFormat(q, reader));
-  } else {
+  const CheckpointLayout* layout = LayoutOfQuantMethod(method);
+  if (layout == nullptr) {
     return Status::Error(where + ".quant_method: '" + method + "' is not readable by qforge yet (expected gptq, awq or compressed-tensors)");
   }
+  QF_ASSIGN_OR_RETURN(PackedFormat f, layout->ParseConfig(q, where));
   if (f.spec.bits != 2 && f.spec.bits != 3 && f.spec.bits != 4 && f.spec.bits != 8) {
     return Status::Error(where + ": " + std::to_string(f.spec.bits) + " bits is not supported (expected 2, 3, 4 or 8)");
   }
@@ -223,30 +132,7 @@ Result<std::pair<int64_t, int64_t>> PackedShape(const PackedFormat& f, const Saf
                                                 const std::string& what) {
   const StTensor* main = st.Find(module + f.main_suffix);
   if (main->shape.size() != 2) return Status::Error(what + f.main_suffix + ": expected 2 dimensions");
-  const int b = f.spec.bits;
-  switch (f.layout) {
-    case IntLayout::kCompressedTensors: {
-      const StTensor* s = st.Find(module + ".weight_shape");
-      if (s == nullptr || s->numel() != 2 || (s->dtype != StDtype::I64 && s->dtype != StDtype::I32)) {
-        return Status::Error(what + ".weight_shape: missing or not two integers");
-      }
-      int64_t v[2];
-      for (int i = 0; i < 2; ++i) {
-        if (s->dtype == StDtype::I64) {
-          std::memcpy(&v[i], s->data + 8 * i, 8);
-        } else {
-          int32_t x;
-          std::memcpy(&x, s->data + 4 * i, 4);
-          v[i] = x;
-        }
-      }
-      if (v[0] <= 0 || v[1] <= 0) return Status::Error(what + ".weight_shape: not positive");
-      return std::pair<int64_t, int64_t>{v[0], v[1]};
-    }
-    case IntLayout::kGptq: return std::pair<int64_t, int64_t>{main->shape[1], main->shape[0] * 32 / b};
-    case IntLayout::kAwq: return std::pair<int64_t, int64_t>{main->shape[1] * 8, main->shape[0]};
-  }
-  return Status::Error(what + ": unknown layout");
+  return LayoutOf(f.layout).ShapeOf(st, module, f, what);
 }
 
 bool IsPartOfPacked(const PackedFormat& f, const std::string& name) {

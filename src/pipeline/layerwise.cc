@@ -1,6 +1,7 @@
 #include "pipeline/layerwise.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "arch/llama_family.h"
@@ -41,6 +42,19 @@ Status CheckLinears(const Model& model, const BlockLayout& block, int64_t n_laye
       } else {
         QF_RETURN_IF_ERROR(opts.spec.Check(t->ne[0]).WithContext(model.path + ": tensor '" + t->source_name + "'"));
       }
+    }
+  }
+  return Status::Ok();
+}
+
+// A NaN or Inf would spread through GPTQ's error feedback (or AWQ's scales)
+// into every later column; refuse it, as the plain encoders do.
+Status CheckFinite(const ModelTensor& t, const std::vector<float>& w) {
+  const int64_t K = t.ne[0];
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (!std::isfinite(w[i])) {
+      return Status::Error("tensor '" + t.source_name + "': row " + std::to_string(static_cast<int64_t>(i) / K) +
+                           " contains NaN or Inf; refusing to quantize it");
     }
   }
   return Status::Ok();
@@ -114,6 +128,7 @@ class LayerwiseRun {
     Weights weights;
     for (const auto& name : LayerLinears(block_, l)) {
       QF_ASSIGN_OR_RETURN(weights[name], ReadTensorF32(*model_.Find(name)));
+      if (Wanted(opts_, name)) QF_RETURN_IF_ERROR(CheckFinite(*model_.Find(name), weights[name]));
     }
     switch (opts_.method) {
       case IntMethod::kRtn: return RtnLayer(l, weights, out);
@@ -255,6 +270,11 @@ std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& 
     if (bos >= 0) out.back()[0] = bos;
   }
   return out;
+}
+
+Status CheckLayerwise(const Model& model, const LayerwiseOptions& opts) {
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, 1));
+  return CheckLinears(model, BlockOfArch(model.architecture), engine->hparams().n_layer, opts);
 }
 
 Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32_t>>& calib,

@@ -52,6 +52,11 @@ struct LayerwiseTimings {
 std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& tokens, int64_t seqlen,
                                                     int64_t max_samples, int32_t bos);
 
+// What QuantizeLayerwise checks before its first layer (the engine runs the
+// architecture; every linear to quantize exists and fits its target), for
+// callers that must refuse before writing anything.
+Status CheckLayerwise(const Model& model, const LayerwiseOptions& opts);
+
 // calib may be empty for RTN. Quantized layers reach sink in layer order.
 Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32_t>>& calib,
                          const LayerwiseOptions& opts, const LayerSink& sink, LayerwiseTimings* timings);

@@ -70,7 +70,15 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
   for (const auto& tp : plan.tensors) {
     if (tp.layerwise()) layerwise[tp.name] = &tp;
   }
-  // Calibration comes first: a missing or short text fails before any output exists.
+  LayerwiseOptions lo = opts.layerwise;
+  lo.quantize = [&](const std::string& name) { return layerwise.count(name) > 0; };
+  lo.block_target = [&](const std::string& name) -> std::optional<LayerwiseOptions::BlockTarget> {
+    auto it = layerwise.find(name);
+    if (it == layerwise.end() || it->second->int_scheme) return std::nullopt;
+    return LayerwiseOptions::BlockTarget{it->second->type, it->second->importance.get()};
+  };
+  // Checks and calibration come first: they fail before any output exists.
+  if (!layerwise.empty()) QF_RETURN_IF_ERROR(CheckLayerwise(model, lo));
   Calibration calib;
   if (!layerwise.empty() && opts.layerwise.method != IntMethod::kRtn) {
     QF_ASSIGN_OR_RETURN(calib, LoadCalibration(model, opts.calib, IntMethodName(opts.layerwise.method)));
@@ -84,13 +92,6 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
     return sink.Commit();
   }
 
-  LayerwiseOptions lo = opts.layerwise;
-  lo.quantize = [&](const std::string& name) { return layerwise.count(name) > 0; };
-  lo.block_target = [&](const std::string& name) -> std::optional<LayerwiseOptions::BlockTarget> {
-    auto it = layerwise.find(name);
-    if (it == layerwise.end() || it->second->int_scheme) return std::nullopt;
-    return LayerwiseOptions::BlockTarget{it->second->type, it->second->importance.get()};
-  };
   QF_RETURN_IF_ERROR(feeder.Flush(-1));  // what precedes the decoder layers
   auto on_layer = [&](LayerOutput&& out) -> Status {
     rep.layerwise_tensors += static_cast<int64_t>(out.quantized.size() + out.encoded.size());

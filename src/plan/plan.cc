@@ -473,7 +473,7 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
   }
   std::vector<const ModelTensor*> order;
   for (const auto& t : model.tensors) order.push_back(&t);
-  if (!converter) SortInLoaderOrder(&order);
+  if (!converter || opts.loader_order) SortInLoaderOrder(&order);
   RuleContext ctx = MakeRuleContext(model, preset, opts, order);
 
   for (const ModelTensor* tp_src : order) {

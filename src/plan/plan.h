@@ -51,6 +51,9 @@ struct PlanOptions {
   bool allow_requantize = false;
   bool pure = false;
   bool leave_output_tensor = false;
+  // Tensors in llama.cpp's loader order (blocks in number order) even where
+  // the converter's order would apply: a layer-by-layer method produces them so.
+  bool loader_order = false;
   std::optional<GgmlType> output_tensor_type;
   std::optional<GgmlType> token_embedding_type;
   std::vector<TensorTypeOverride> tensor_types;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "io/checkpoint_layout.h"
 #include "plan/int_plan.h"
 #include "codecs/ggml_types.h"
 #include "io/json_file.h"
@@ -62,6 +63,10 @@ void IntCheckpointWriter::ForgetTempPaths() {
   UnregisterTempPath(tmp_dir_);
 }
 
+bool IntCheckpointWriter::ActOrderGroups(const IntQuantSpec& spec) const {
+  return opts_.method == IntMethod::kGptq && opts_.gptq.act_order && !opts_.gptq.static_groups && spec.group_size > 0;
+}
+
 Status IntCheckpointWriter::Begin(const Plan& plan) {
   if (plan.output != PlanOutput::kCheckpoint) return Status::Error("internal: a GGUF plan reached the checkpoint writer");
   plan_in_ = &plan;
@@ -72,8 +77,7 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
     const ModelTensor* t = tp.source;
     if (tp.int_scheme) {
       if (t->name == "output.weight") quantize_lm_head_ = true;
-      const bool act = opts_.method == IntMethod::kGptq && opts_.gptq.act_order && !opts_.gptq.static_groups &&
-                       tp.int_scheme->group_size > 0;
+      const bool act = ActOrderGroups(*tp.int_scheme);
       for (auto& s : LayoutTensors(plan_in_->layout, ModuleOf(t->source_name), t->n_rows(), t->ne[0], *tp.int_scheme, act,
                                    float_dtype_)) {
         all.push_back(std::move(s));
@@ -185,7 +189,9 @@ Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
   IntQuantized& q = *t.int_grid;
   if (src.permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, src.permute_heads));
   std::map<std::string, StWriteTensor> ready;
-  for (auto& st : PackLayout(plan_in_->layout, ModuleOf(src.source_name), q, float_dtype_)) ready[st.name] = std::move(st);
+  for (auto& st : PackLayout(plan_in_->layout, ModuleOf(src.source_name), q, ActOrderGroups(q.spec), float_dtype_)) {
+    ready[st.name] = std::move(st);
+  }
   q = IntQuantized{};  // release the codes now
   // The layout's parts, in the order the shards were planned.
   while (!ready.empty() && next_ < plan_.size()) {
@@ -199,85 +205,6 @@ Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
 }
 
 namespace {
-
-// What a checkpoint's quantization_config records.
-struct ConfigFacts {
-  const IntQuantSpec& spec;
-  const IntCheckpointOptions& opts;
-  const std::vector<std::string>& ignored_modules;
-  bool quantize_lm_head;
-};
-
-ordered_json CompressedTensorsConfig(const ConfigFacts& f) {
-  const IntQuantSpec& sp = f.spec;
-  const bool act = f.opts.method == IntMethod::kGptq && f.opts.gptq.act_order && sp.group_size > 0;
-  ordered_json weights = {
-      {"actorder", act ? (f.opts.gptq.static_groups ? ordered_json("weight") : ordered_json("group")) : ordered_json(nullptr)},
-      {"block_structure", nullptr},
-      {"dynamic", false},
-      {"group_size", sp.group_size > 0 ? ordered_json(sp.group_size) : ordered_json(nullptr)},
-      {"num_bits", sp.bits},
-      {"observer", "minmax"},
-      {"observer_kwargs", ordered_json::object()},
-      {"strategy", sp.group_size > 0 ? "group" : "channel"},
-      {"symmetric", sp.symmetric},
-      {"type", "int"}};
-  ordered_json ignore = ordered_json::array();
-  for (const auto& m : f.ignored_modules) ignore.push_back(m);
-  if (!f.quantize_lm_head) ignore.push_back("lm_head");
-  return {{"config_groups",
-           {{"group_0",
-             {{"format", "pack-quantized"},
-              {"input_activations", nullptr},
-              {"output_activations", nullptr},
-              {"targets", {"Linear"}},
-              {"weights", weights}}}}},
-          {"format", "pack-quantized"},
-          {"global_compression_ratio", nullptr},
-          {"ignore", ignore},
-          {"kv_cache_scheme", nullptr},
-          {"quant_method", "compressed-tensors"},
-          {"quantization_status", "compressed"},
-          {"sparsity_config", ordered_json::object()},
-          {"transform_config", ordered_json::object()},
-          {"version", "0.12.2"}};
-}
-
-ordered_json GptqConfig(const ConfigFacts& f) {
-  const IntQuantSpec& sp = f.spec;
-  ordered_json q = {{"bits", sp.bits},
-                    {"group_size", sp.group_size > 0 ? sp.group_size : -1},
-                    {"damp_percent", std::stod(std::to_string(f.opts.gptq.damp))},
-                    {"desc_act", f.opts.method == IntMethod::kGptq && f.opts.gptq.act_order},
-                    {"static_groups", f.opts.gptq.static_groups},
-                    {"sym", sp.symmetric},
-                    {"true_sequential", f.opts.true_sequential},
-                    {"model_name_or_path", nullptr},
-                    {"model_file_base_name", nullptr},
-                    {"quant_method", "gptq"},
-                    {"checkpoint_format", "gptq"},
-                    {"lm_head", f.quantize_lm_head}};
-  if (!f.ignored_modules.empty()) {
-    ordered_json dyn = ordered_json::object();
-    for (const auto& m : f.ignored_modules) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
-    q["dynamic"] = dyn;
-  }
-  return q;
-}
-
-ordered_json AwqConfig(const ConfigFacts& f) {
-  ordered_json skip = nullptr;
-  if (!f.ignored_modules.empty()) {
-    skip = ordered_json::array();
-    for (const auto& m : f.ignored_modules) skip.push_back(m);
-  }
-  return {{"quant_method", "awq"},
-          {"zero_point", true},
-          {"group_size", f.spec.group_size > 0 ? f.spec.group_size : -1},
-          {"bits", f.spec.bits},
-          {"version", "gemm"},
-          {"modules_to_not_convert", skip}};
-}
 
 Status WriteTextFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -295,16 +222,19 @@ Status IntCheckpointWriter::WriteConfig() const {
   ordered_json cfg = ordered_json::parse(in, nullptr, false);
   if (cfg.is_discarded() || !cfg.is_object()) return Status::Error(src_cfg + ": expected a JSON object");
   cfg["torch_dtype"] = float_dtype_ == StDtype::F16 ? "float16" : "bfloat16";
-  const ConfigFacts facts{plan_in_->int_spec, opts_, plan_in_->ignored_modules, quantize_lm_head_};
-  ordered_json q;
-  switch (plan_in_->layout) {
-    case IntLayout::kCompressedTensors: q = CompressedTensorsConfig(facts); break;
-    case IntLayout::kGptq: q = GptqConfig(facts); break;
-    case IntLayout::kAwq: q = AwqConfig(facts); break;
-  }
+  ConfigFacts facts;
+  facts.spec = plan_in_->int_spec;
+  facts.act_order = opts_.method == IntMethod::kGptq && opts_.gptq.act_order;
+  facts.static_groups = opts_.gptq.static_groups;
+  facts.true_sequential = opts_.true_sequential;
+  facts.damp = opts_.gptq.damp;
+  facts.ignored_modules = plan_in_->ignored_modules;
+  facts.quantize_lm_head = quantize_lm_head_;
+  const CheckpointLayout& layout = LayoutOf(plan_in_->layout);
+  const ordered_json q = layout.Config(facts);
   cfg["quantization_config"] = q;
   QF_RETURN_IF_ERROR(WriteTextFile((fs::path(tmp_dir_) / "config.json").string(), cfg.dump(2)));
-  if (plan_in_->layout == IntLayout::kGptq) {
+  if (layout.writes_quantize_config()) {
     QF_RETURN_IF_ERROR(WriteTextFile((fs::path(tmp_dir_) / "quantize_config.json").string(), q.dump(2)));
   }
   if (shard_files_.size() > 1) {

@@ -332,6 +332,50 @@ std::optional<std::string> DetectPreTokenizer(const json& tok) {
   return std::nullopt;
 }
 
+// model.vocab of a tokenizer.json: id -> token.
+Result<std::map<int64_t, std::string>> ReadBpeVocab(const json& model, const std::string& path) {
+  std::map<int64_t, std::string> by_id;
+  for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > (int64_t{1} << 30)) {
+      return Status::Error(path + ": model.vocab['" + it.key() + "']: expected a token id in [0, 2^30]");
+    }
+    by_id[it.value().get<int64_t>()] = it.key();
+  }
+  return by_id;
+}
+
+// added_tokens: id -> (content, special).
+Result<std::map<int64_t, std::pair<std::string, bool>>> ReadAddedTokens(const json& tok, const std::string& path) {
+  std::map<int64_t, std::pair<std::string, bool>> added;
+  if (!tok.contains("added_tokens") || !tok["added_tokens"].is_array()) return added;
+  for (const auto& a : tok["added_tokens"]) {
+    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
+        !a["content"].is_string()) {
+      return Status::Error(path + ": added_tokens: each entry needs an integer id and a string content");
+    }
+    const int64_t id = a["id"].get<int64_t>();
+    if (id < 0 || id > (int64_t{1} << 30)) return Status::Error(path + ": added_tokens: id out of range");
+    added[id] = {a["content"].get<std::string>(), a.value("special", false)};
+  }
+  return added;
+}
+
+// model.merges, as "left right" strings (pair form: spaces become U+0120).
+Status ReadMerges(const json& model, const std::string& path, GgufVocab* v) {
+  if (!model.contains("merges") || !model["merges"].is_array()) return Status::Ok();
+  for (const auto& m : model["merges"]) {
+    if (m.is_string()) {
+      v->merges.push_back(m.get<std::string>());
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      v->merges.push_back(ReplaceAll(m[0].get<std::string>(), " ", "\xC4\xA0") + " " +
+                          ReplaceAll(m[1].get<std::string>(), " ", "\xC4\xA0"));
+    } else {
+      return Status::Error(path + ": model.merges: expected strings or [left, right] pairs");
+    }
+  }
+  return Status::Ok();
+}
+
 Status LoadBpe(const fs::path& dir, const VocabOptions& opts, GgufVocab* v) {
   const std::string path = (dir / "tokenizer.json").string();
   QF_ASSIGN_OR_RETURN(json tok, ReadJsonFile(path));
@@ -347,26 +391,8 @@ Status LoadBpe(const fs::path& dir, const VocabOptions& opts, GgufVocab* v) {
     return Status::Error(path + ": model.vocab: expected an object mapping tokens to ids");
   }
   const bool byte_fallback = model.value("byte_fallback", false);
-  std::map<int64_t, std::string> by_id;
-  for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-        it.value().get<int64_t>() > (int64_t{1} << 30)) {
-      return Status::Error(path + ": model.vocab['" + it.key() + "']: expected a token id in [0, 2^30]");
-    }
-    by_id[it.value().get<int64_t>()] = it.key();
-  }
-  std::map<int64_t, std::pair<std::string, bool>> added;  // id -> (content, special)
-  if (tok.contains("added_tokens") && tok["added_tokens"].is_array()) {
-    for (const auto& a : tok["added_tokens"]) {
-      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
-          !a["content"].is_string()) {
-        return Status::Error(path + ": added_tokens: each entry needs an integer id and a string content");
-      }
-      const int64_t id = a["id"].get<int64_t>();
-      if (id < 0 || id > (int64_t{1} << 30)) return Status::Error(path + ": added_tokens: id out of range");
-      added[id] = {a["content"].get<std::string>(), a.value("special", false)};
-    }
-  }
+  QF_ASSIGN_OR_RETURN(auto by_id, ReadBpeVocab(model, path));
+  QF_ASSIGN_OR_RETURN(auto added, ReadAddedTokens(tok, path));
   int64_t n = 0;
   if (!by_id.empty()) n = by_id.rbegin()->first + 1;
   if (!added.empty()) n = std::max(n, added.rbegin()->first + 1);
@@ -406,19 +432,7 @@ Status LoadBpe(const fs::path& dir, const VocabOptions& opts, GgufVocab* v) {
                                   "(e.g. llama-bpe, qwen2, gpt-2)");
     }
   }
-  if (model.contains("merges") && model["merges"].is_array()) {
-    for (const auto& m : model["merges"]) {
-      if (m.is_string()) {
-        v->merges.push_back(m.get<std::string>());
-      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-        // Pair form: a space inside a piece is written as U+0120.
-        v->merges.push_back(ReplaceAll(m[0].get<std::string>(), " ", "\xC4\xA0") + " " +
-                            ReplaceAll(m[1].get<std::string>(), " ", "\xC4\xA0"));
-      } else {
-        return Status::Error(path + ": model.merges: expected strings or [left, right] pairs");
-      }
-    }
-  }
+  QF_RETURN_IF_ERROR(ReadMerges(model, path, v));
   if (!opts.tokenizer_pre.empty()) v->pre = opts.tokenizer_pre;
   return LoadSpecials(dir, static_cast<size_t>(n), v);
 }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -68,6 +70,53 @@ TEST(GgufGptq, StockQ4KMFileWithThePlansTypesAndLowerKld) {
   std::printf("[ figure ] house-14m Q4_K_M mean KLD (eval.txt ctx 256, 32 chunks): plain %.4g, GPTQ %.4g (%.2fx)\n",
               kld_plain, kld_gptq, kld_gptq / kld_plain);
   EXPECT_LT(kld_gptq, kld_plain);
+}
+
+// A weight GPTQ would spread an Inf from is refused, naming the tensor, as
+// the plain encoders refuse it; nothing is written.
+TEST(GgufGptq, NonFiniteWeightIsRefused) {
+  test::ScratchDir dir;
+  const std::string src = dir.File("m");
+  std::filesystem::create_directories(src);
+  for (const auto& e : std::filesystem::directory_iterator(test::HouseModelDir())) {
+    std::filesystem::copy_file(e.path(), src + "/" + e.path().filename().string());
+  }
+  {
+    std::fstream f(src + "/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t n = 0;
+    f.read(reinterpret_cast<char*>(&n), 8);
+    std::string header(n, '\0');
+    f.read(header.data(), static_cast<std::streamsize>(n));
+    const auto j = nlohmann::json::parse(header);
+    const auto& t = j["model.layers.1.mlp.down_proj.weight"];
+    ASSERT_EQ(t["dtype"], "BF16");
+    const uint64_t at = 8 + n + t["data_offsets"][0].get<uint64_t>() + 2 * 700;  // row 0, column 700
+    const uint16_t inf = 0x7F80;
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(reinterpret_cast<const char*>(&inf), 2);
+  }
+  const auto r = test::RunQforge({"quantize", src, "-f", "Q4_K_M", "--method", "gptq", "--calib",
+                                  test::SharedDir() + "/text/calib.txt", "--calib-samples", "2", "--calib-seqlen", "64", "-o",
+                                  dir.File("out.gguf")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("model.layers.1.mlp.down_proj.weight"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("NaN or Inf"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("out.gguf")));
+}
+
+// compressed-tensors with act-order but one group per row: g_idx is in column
+// order, and the checkpoint still holds the weight_g_idx its plan counted
+// (this used to abort with "not next in the checkpoint's order").
+TEST(IntCheckpointActOrder, OneGroupPerRowStillWritesItsGIdx) {
+  test::ScratchDir dir;
+  const auto r = test::RunQforge({"quantize", test::HouseModelDir(), "--scheme", "W4A16", "--group-size", "512", "--act-order",
+                                  "--method", "gptq", "--calib", test::SharedDir() + "/text/calib.txt", "--calib-samples", "2",
+                                  "--calib-seqlen", "64", "--json", "-o", dir.File("ct")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto ppl = test::RunQforge({"perplexity", dir.File("ct"), "--text", test::SharedDir() + "/text/eval.txt", "--ctx",
+                                    "128", "--chunks", "2", "--json"});
+  ASSERT_EQ(ppl.exit_code, 0) << ppl.err;
+  EXPECT_LT(nlohmann::json::parse(ppl.out)["ppl"].get<double>(), 300.0);
 }
 
 TEST(GgufGptq, ClearErrors) {
