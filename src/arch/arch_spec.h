@@ -41,6 +41,10 @@ struct BlockLayout {
   // AWQ's clipping: each linear clipped, and the first linear of the input
   // set whose recorded input it is scored on. q and k are never clipped.
   std::vector<std::pair<std::string, std::string>> clip;
+  // Mixture-of-experts layers: the GGUF short names of the tensors stacked
+  // per expert ("ffn_gate_exps", ...) and the router; empty for dense layers.
+  std::vector<std::string> expert_linears;
+  std::string router;
 };
 
 struct ArchSpec {

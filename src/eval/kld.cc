@@ -147,6 +147,101 @@ Result<KldBase> ReadKldBase(const std::string& path) {
   return b;
 }
 
+namespace {
+
+// One predicted token compared with the base's stored log-probabilities.
+struct TokenComparison {
+  float nll = 0, nll_base = 0;
+  double kld = 0;
+  bool same_top = false;
+};
+
+// l: the model's V logits; rec: the base's record (scale, min log-prob,
+// then V 16-bit levels); tok: the token that followed.
+TokenComparison CompareToken(const float* l, int64_t V, const uint16_t* rec, int32_t tok) {
+  float scale, min_log_prob;
+  std::memcpy(&scale, rec, 4);
+  std::memcpy(&min_log_prob, rec + 2, 4);
+  const uint16_t* q = rec + 4;
+  float max_l = l[0];
+  int64_t imax = 0;
+  for (int64_t i = 1; i < V; ++i) {
+    if (l[i] > max_l) {
+      max_l = l[i];
+      imax = i;
+    }
+  }
+  double sum_exp = 0;
+  for (int64_t i = 0; i < V; ++i) sum_exp += std::exp(l[i] - max_l);
+  const float lse = static_cast<float>(std::log(sum_exp));
+  TokenComparison r;
+  r.nll = max_l + lse - l[tok];
+  r.nll_base = -(scale * q[tok] + min_log_prob);
+  int64_t imax_base = 0;
+  float best = scale * q[0] + min_log_prob;
+  for (int64_t i = 0; i < V; ++i) {
+    const float lp = scale * q[i] + min_log_prob;
+    if (lp > best) {
+      best = lp;
+      imax_base = i;
+    }
+    if (lp > -16.0f) r.kld += std::exp(lp) * (lp - (l[i] - (max_l + lse)));
+  }
+  r.same_top = imax == imax_base;
+  return r;
+}
+
+// Sums over every compared token, and the statistics llama-perplexity prints.
+class KldAccumulator {
+ public:
+  void Add(const TokenComparison& t) {
+    const float pq = std::exp(-t.nll), pb = std::exp(-t.nll_base);
+    const float dp = pq - pb;
+    s_nll_ += t.nll;
+    s_nll2_ += static_cast<double>(t.nll) * t.nll;
+    s_nb_ += t.nll_base;
+    s_nb2_ += static_cast<double>(t.nll_base) * t.nll_base;
+    s_kld_ += t.kld;
+    s_kld2_ += t.kld * t.kld;
+    s_dp2_ += static_cast<double>(dp) * dp;
+    same_top_ += t.same_top;
+    klds_.push_back(static_cast<float>(t.kld));
+    ++n_;
+  }
+
+  KldStats Finish() {
+    KldStats s;
+    s.n = n_;
+    double mean, unc;
+    MeanAndUncertainty(s_nll_, s_nll2_, n_, &mean, &unc);
+    s.ppl = std::exp(mean);
+    s.ppl_stderr = unc * s.ppl;
+    double mean_b, unc_b;
+    MeanAndUncertainty(s_nb_, s_nb2_, n_, &mean_b, &unc_b);
+    s.ppl_base = std::exp(mean_b);
+    s.ppl_ratio = std::exp(mean - mean_b);
+    MeanAndUncertainty(s_kld_, s_kld2_, n_, &s.kld_mean, &s.kld_stderr);
+    std::sort(klds_.begin(), klds_.end());
+    s.kld_max = klds_.empty() ? 0 : klds_.back();
+    s.kld_median = klds_.empty() ? 0
+                   : klds_.size() % 2 == 0 ? 0.5 * (klds_[klds_.size() / 2] + klds_[klds_.size() / 2 - 1])
+                                           : klds_[klds_.size() / 2];
+    s.kld_p90 = Percentile(klds_, 0.900f);
+    s.kld_p99 = Percentile(klds_, 0.990f);
+    s.kld_p999 = Percentile(klds_, 0.999f);
+    s.top1 = n_ ? static_cast<double>(same_top_) / static_cast<double>(n_) : 0;
+    s.rms_dp = n_ ? std::sqrt(s_dp2_ / static_cast<double>(n_)) : 0;
+    return s;
+  }
+
+ private:
+  double s_nll_ = 0, s_nll2_ = 0, s_nb_ = 0, s_nb2_ = 0, s_kld_ = 0, s_kld2_ = 0, s_dp2_ = 0;
+  int64_t n_ = 0, same_top_ = 0;
+  std::vector<float> klds_;
+};
+
+}  // namespace
+
 Result<KldStats> EvaluateKld(LlamaEngine& engine, const KldBase& b, int32_t bos,
                              const std::function<void(int64_t, int64_t)>& on_chunk) {
   if (engine.hparams().n_vocab != b.n_vocab) {
@@ -155,84 +250,21 @@ Result<KldStats> EvaluateKld(LlamaEngine& engine, const KldBase& b, int32_t bos,
   }
   const int64_t n_ctx = b.n_ctx, V = b.n_vocab, first = n_ctx / 2;
   const size_t words = b.RecordWords();
-  double s_nll = 0, s_nll2 = 0, s_nb = 0, s_nb2 = 0, s_kld = 0, s_kld2 = 0, s_dp2 = 0, s_dp4 = 0;
-  int64_t n = 0, same_top = 0;
-  std::vector<float> klds, logits;
+  KldAccumulator acc;
+  std::vector<float> logits;
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t c = 0; c < b.n_chunk; ++c) {
     std::vector<int32_t> chunk(b.tokens.begin() + c * n_ctx, b.tokens.begin() + (c + 1) * n_ctx);
     if (bos >= 0) chunk[0] = bos;
     QF_RETURN_IF_ERROR(engine.Forward(chunk, first, &logits));
     for (int64_t p = first; p < n_ctx - 1; ++p) {
-      const float* l = logits.data() + (p - first) * V;
       const uint16_t* rec = b.records.data() + (static_cast<size_t>(c) * b.PredictionsPerChunk() + static_cast<size_t>(p - first)) * words;
-      float scale, min_log_prob;
-      std::memcpy(&scale, rec, 4);
-      std::memcpy(&min_log_prob, rec + 2, 4);
-      const uint16_t* q = rec + 4;
-      float max_l = l[0];
-      int64_t imax = 0;
-      for (int64_t i = 1; i < V; ++i) {
-        if (l[i] > max_l) {
-          max_l = l[i];
-          imax = i;
-        }
-      }
-      double sum_exp = 0;
-      for (int64_t i = 0; i < V; ++i) sum_exp += std::exp(l[i] - max_l);
-      const float lse = static_cast<float>(std::log(sum_exp));
-      const int32_t tok = chunk[static_cast<size_t>(p + 1)];
-      const float nll = max_l + lse - l[tok];
-      const float nll_base = -(scale * q[tok] + min_log_prob);
-      double kld = 0;
-      int64_t imax_base = 0;
-      float best = scale * q[0] + min_log_prob;
-      for (int64_t i = 0; i < V; ++i) {
-        const float lp = scale * q[i] + min_log_prob;
-        if (lp > best) {
-          best = lp;
-          imax_base = i;
-        }
-        if (lp > -16.0f) kld += std::exp(lp) * (lp - (l[i] - (max_l + lse)));
-      }
-      const float pq = std::exp(-nll), pb = std::exp(-nll_base);
-      const float dp = pq - pb;
-      s_nll += nll;
-      s_nll2 += static_cast<double>(nll) * nll;
-      s_nb += nll_base;
-      s_nb2 += static_cast<double>(nll_base) * nll_base;
-      s_kld += kld;
-      s_kld2 += kld * kld;
-      s_dp2 += static_cast<double>(dp) * dp;
-      s_dp4 += static_cast<double>(dp) * dp * dp * dp;
-      same_top += imax == imax_base;
-      klds.push_back(static_cast<float>(kld));
-      ++n;
+      acc.Add(CompareToken(logits.data() + (p - first) * V, V, rec, chunk[static_cast<size_t>(p + 1)]));
     }
     if (on_chunk) on_chunk(c + 1, b.n_chunk);
   }
-  KldStats s;
-  s.n = n;
+  KldStats s = acc.Finish();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double mean, unc;
-  MeanAndUncertainty(s_nll, s_nll2, n, &mean, &unc);
-  s.ppl = std::exp(mean);
-  s.ppl_stderr = unc * s.ppl;
-  double mean_b, unc_b;
-  MeanAndUncertainty(s_nb, s_nb2, n, &mean_b, &unc_b);
-  s.ppl_base = std::exp(mean_b);
-  s.ppl_ratio = std::exp(mean - mean_b);
-  MeanAndUncertainty(s_kld, s_kld2, n, &s.kld_mean, &s.kld_stderr);
-  std::sort(klds.begin(), klds.end());
-  s.kld_max = klds.empty() ? 0 : klds.back();
-  s.kld_median = klds.empty() ? 0
-                 : klds.size() % 2 == 0 ? 0.5 * (klds[klds.size() / 2] + klds[klds.size() / 2 - 1])
-                                        : klds[klds.size() / 2];
-  s.kld_p90 = Percentile(klds, 0.900f);
-  s.kld_p99 = Percentile(klds, 0.990f);
-  s.kld_p999 = Percentile(klds, 0.999f);
-  s.top1 = n ? static_cast<double>(same_top) / static_cast<double>(n) : 0;
-  s.rms_dp = n ? std::sqrt(s_dp2 / static_cast<double>(n)) : 0;
   return s;
 }
 
