@@ -32,6 +32,26 @@ double SquaredError(const std::vector<float>& a, const std::vector<float>& b) {
   return e;
 }
 
+// Sum over every step-th input row x (T x K) of |(W - Wq) x|^2, with Wq the
+// decoded blocks: the layer's output error on those inputs.
+double OutputError(GgmlType type, const std::vector<float>& w, const std::vector<uint8_t>& bytes, const std::vector<float>& x,
+                   int64_t K, int64_t T, int64_t step) {
+  std::vector<float> wq(w.size());
+  TraitsOf(type).decode(bytes.data(), wq.data(), kRows * K);
+  double e = 0.0;
+  for (int64_t t = 0; t < T; t += step) {
+    for (int64_t n = 0; n < kRows; ++n) {
+      double d = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        d += (static_cast<double>(w[static_cast<size_t>(n * K + k)]) - wq[static_cast<size_t>(n * K + k)]) *
+             x[static_cast<size_t>(t * K + k)];
+      }
+      e += d * d;
+    }
+  }
+  return e;
+}
+
 class BlockQuantizerTest : public ::testing::TestWithParam<GgmlType> {};
 
 TEST_P(BlockQuantizerTest, ReportedValuesAreWhatTheDecoderReads) {
@@ -89,23 +109,7 @@ TEST_P(BlockQuantizerTest, GptqLowersOutputErrorOnCorrelatedInputs) {
   ASSERT_TRUE(GptqSolve(w.data(), kRows, kCols, h.Matrix(), GptqOptions{}, &q, 1, nullptr));
   std::vector<uint8_t> gptq = q.Take(), plain(gptq.size());
   for (int64_t n = 0; n < kRows; ++n) tr.encode(w.data() + n * kCols, nullptr, plain.data() + n * RowBytes(type, kCols), kCols);
-  auto output_error = [&](const std::vector<uint8_t>& bytes) {
-    std::vector<float> wq(w.size());
-    tr.decode(bytes.data(), wq.data(), kRows * kCols);
-    double e = 0.0;
-    for (int64_t t = 0; t < T; t += 4) {
-      for (int64_t n = 0; n < kRows; ++n) {
-        double d = 0.0;
-        for (int64_t k = 0; k < kCols; ++k) {
-          d += (static_cast<double>(w[static_cast<size_t>(n * kCols + k)]) - wq[static_cast<size_t>(n * kCols + k)]) *
-               x[static_cast<size_t>(t * kCols + k)];
-        }
-        e += d * d;
-      }
-    }
-    return e;
-  };
-  const double ratio = output_error(gptq) / output_error(plain);
+  const double ratio = OutputError(type, w, gptq, x, kCols, T, 4) / OutputError(type, w, plain, x, kCols, T, 4);
   std::printf("[ figure ] %s GPTQ / plain output error = %.3f\n", GgmlTypeName(type).c_str(), ratio);
   EXPECT_LT(ratio, 0.8) << GgmlTypeName(type);
 }
@@ -116,7 +120,6 @@ TEST_P(BlockQuantizerTest, GptqLowersOutputErrorOnCorrelatedInputs) {
 // when the row was one block long).
 TEST_P(BlockQuantizerTest, ActOrderKeepsBlocksPositional) {
   const GgmlType type = GetParam();
-  const GgmlTypeTraits& tr = TraitsOf(type);
   for (int64_t K : {int64_t{256}, int64_t{512}}) {
     std::mt19937 rng(5);
     std::normal_distribution<float> g(0.0f, 1.0f);
@@ -132,21 +135,7 @@ TEST_P(BlockQuantizerTest, ActOrderKeepsBlocksPositional) {
       GptqOptions o;
       o.act_order = act_order;
       EXPECT_TRUE(GptqSolve(w.data(), kRows, K, h.Matrix(), o, &q, 1, nullptr));
-      std::vector<uint8_t> bytes = q.Take();
-      std::vector<float> wq(w.size());
-      tr.decode(bytes.data(), wq.data(), kRows * K);
-      double e = 0.0;
-      for (int64_t t = 0; t < 1024; t += 8) {
-        for (int64_t n = 0; n < kRows; ++n) {
-          double d = 0.0;
-          for (int64_t k = 0; k < K; ++k) {
-            d += (static_cast<double>(w[static_cast<size_t>(n * K + k)]) - wq[static_cast<size_t>(n * K + k)]) *
-                 x[static_cast<size_t>(t * K + k)];
-          }
-          e += d * d;
-        }
-      }
-      return e;
+      return OutputError(type, w, q.Take(), x, K, 1024, 8);
     };
     const double ratio = output_error(true) / output_error(false);
     std::printf("[ figure ] %s K=%lld act-order / in-order output error = %.3f\n", GgmlTypeName(type).c_str(),
