@@ -1,4 +1,5 @@
 #include "model/model.h"
+#include "model/shape_check.h"
 
 #include <algorithm>
 #include <cstring>
@@ -334,6 +335,7 @@ Result<Model> OpenModel(const std::string& path, const OpenOptions& opts) {
   if (!fs::is_directory(path, ec) && !fs::exists(path, ec)) return Status::Error(path + ": no such file or folder");
   QF_ASSIGN_OR_RETURN(Model m, fs::is_directory(path, ec) ? OpenHfFolder(path, opts) : OpenGguf(path));
   m.ReIndex();  // built once here, so concurrent Find calls only read it
+  QF_RETURN_IF_ERROR(CheckTensorShapes(m));
   return m;
 }
 

@@ -1,0 +1,95 @@
+#include "model/shape_check.h"
+
+#include <map>
+
+#include "arch/arch_spec.h"
+
+namespace qforge {
+namespace {
+
+int64_t MetaInt(const Model& m, const std::string& key, int64_t def) {
+  const GgufValue* v = m.metadata.Find(m.architecture + "." + key);
+  if (v == nullptr) return def;
+  if (v->is_array()) return v->count() > 0 ? v->ArrayI64(0) : def;
+  return v->is_integer() ? v->AsI64() : def;
+}
+
+std::string ShapeText(const std::vector<int64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
+// The expected ggml shape (ne[0] innermost) of each rule, and what it is made of.
+struct Expected {
+  std::vector<int64_t> ne;
+  std::string why;
+};
+
+std::map<std::string, Expected> LayerRules(int64_t E, int64_t F, int64_t H, int64_t HKV, int64_t Dk, int64_t Dv) {
+  const std::string e = "embedding_length " + std::to_string(E);
+  return {
+      {"attn_norm.weight", {{E}, e}},
+      {"ffn_norm.weight", {{E}, e}},
+      {"attn_q.weight", {{E, H * Dk}, e + " x head_count*key_length " + std::to_string(H * Dk)}},
+      {"attn_k.weight", {{E, HKV * Dk}, e + " x head_count_kv*key_length " + std::to_string(HKV * Dk)}},
+      {"attn_v.weight", {{E, HKV * Dv}, e + " x head_count_kv*value_length " + std::to_string(HKV * Dv)}},
+      {"attn_output.weight", {{H * Dv, E}, "head_count*value_length " + std::to_string(H * Dv) + " x " + e}},
+      {"attn_q.bias", {{H * Dk}, "head_count*key_length"}},
+      {"attn_k.bias", {{HKV * Dk}, "head_count_kv*key_length"}},
+      {"attn_v.bias", {{HKV * Dv}, "head_count_kv*value_length"}},
+      {"attn_q_norm.weight", {{Dk}, "key_length"}},
+      {"attn_k_norm.weight", {{Dk}, "key_length"}},
+      {"ffn_gate.weight", {{E, F}, e + " x feed_forward_length " + std::to_string(F)}},
+      {"ffn_up.weight", {{E, F}, e + " x feed_forward_length " + std::to_string(F)}},
+      {"ffn_down.weight", {{F, E}, "feed_forward_length " + std::to_string(F) + " x " + e}},
+  };
+}
+
+// "blk.N.rest" -> rest when N < n_layer; else empty.
+std::string LayerPart(const std::string& name, int64_t n_layer) {
+  const int l = BlockOf(name);
+  if (l < 0 || l >= n_layer) return {};
+  return name.substr(name.find('.', 4) + 1);
+}
+
+// ne with trailing 1s dropped (GGUF may store [E, 1] for a vector).
+std::vector<int64_t> Trimmed(std::vector<int64_t> ne) {
+  while (ne.size() > 1 && ne.back() == 1) ne.pop_back();
+  return ne;
+}
+
+}  // namespace
+
+Status CheckTensorShapes(const Model& m) {
+  if (ArchOfGguf(m.architecture) == nullptr) return Status::Ok();
+  const int64_t E = MetaInt(m, "embedding_length", 0), F = MetaInt(m, "feed_forward_length", 0);
+  const int64_t H = MetaInt(m, "attention.head_count", 0), HKV = MetaInt(m, "attention.head_count_kv", H);
+  const int64_t n_layer = MetaInt(m, "block_count", 0);
+  if (E <= 0 || H <= 0 || HKV <= 0 || n_layer <= 0) return Status::Ok();  // the engine names missing keys
+  const int64_t Dk = MetaInt(m, "attention.key_length", E / H), Dv = MetaInt(m, "attention.value_length", Dk);
+  const auto rules = LayerRules(E, F, H, HKV, Dk, Dv);
+  int64_t n_vocab = 0;
+  if (const GgufValue* t = m.metadata.Find("tokenizer.ggml.tokens"); t && t->is_array()) n_vocab = static_cast<int64_t>(t->count());
+  for (const ModelTensor& t : m.tensors) {
+    Expected want;
+    if (t.name == "token_embd.weight" || t.name == "output.weight") {
+      want = {{E, n_vocab > 0 ? n_vocab : (t.ne.size() > 1 ? t.ne[1] : 0)},
+              "embedding_length " + std::to_string(E) + " x the tokenizer's " + std::to_string(n_vocab) + " tokens"};
+    } else if (t.name == "output_norm.weight") {
+      want = {{E}, "embedding_length " + std::to_string(E)};
+    } else if (std::string part = LayerPart(t.name, n_layer); !part.empty() && rules.count(part)) {
+      want = rules.at(part);
+      if (part.rfind("ffn_", 0) == 0 && part != "ffn_norm.weight" && F <= 0) continue;
+    } else {
+      continue;
+    }
+    if (Trimmed(t.ne) != Trimmed(want.ne)) {
+      return Status::Error(m.path + ": tensor '" + t.source_name + "': shape " + ShapeText(t.ne) + " (ggml order), expected " +
+                           ShapeText(want.ne) + " (" + want.why + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace qforge
