@@ -19,13 +19,6 @@ namespace {
 
 const GgufValue* Key(const Model& m, const std::string& suffix) { return m.metadata.Find(m.architecture + "." + suffix); }
 
-int64_t IntKey(const Model& m, const std::string& suffix, int64_t def) {
-  const GgufValue* v = Key(m, suffix);
-  if (v == nullptr) return def;
-  if (v->is_array()) return v->count() ? v->ArrayI64(0) : def;
-  return v->AsI64();
-}
-
 float FloatKey(const Model& m, const std::string& suffix, float def) {
   const GgufValue* v = Key(m, suffix);
   return v && (v->is_float() || v->is_integer()) ? static_cast<float>(v->AsF64()) : def;
@@ -123,17 +116,17 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
   }
   LlamaHparams hp;
   hp.arch = a;
-  hp.n_layer = IntKey(model, "block_count", 0);
-  hp.n_embd = IntKey(model, "embedding_length", 0);
-  hp.n_head = IntKey(model, "attention.head_count", 0);
-  hp.n_head_kv = IntKey(model, "attention.head_count_kv", hp.n_head);
-  hp.n_ff = IntKey(model, "feed_forward_length", 0);
+  hp.n_layer = model.ArchInt("block_count", 0);
+  hp.n_embd = model.ArchInt("embedding_length", 0);
+  hp.n_head = model.ArchInt("attention.head_count", 0);
+  hp.n_head_kv = model.ArchInt("attention.head_count_kv", hp.n_head);
+  hp.n_ff = model.ArchInt("feed_forward_length", 0);
   if (hp.n_layer <= 0 || hp.n_embd <= 0 || hp.n_head <= 0 || hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0) {
     return Status::Error(model.path + ": metadata '" + a + ".block_count/embedding_length/attention.head_count*': "
                                       "missing or inconsistent hyper-parameters");
   }
-  hp.head_dim = IntKey(model, "attention.key_length", hp.n_embd / hp.n_head);
-  hp.n_rot = IntKey(model, "rope.dimension_count", hp.head_dim);
+  hp.head_dim = model.ArchInt("attention.key_length", hp.n_embd / hp.n_head);
+  hp.n_rot = model.ArchInt("rope.dimension_count", hp.head_dim);
   hp.rms_eps = FloatKey(model, "attention.layer_norm_rms_epsilon", 1e-5f);
   hp.rope_base = FloatKey(model, "rope.freq_base", 10000.0f);
   if (const GgufValue* t = Key(model, "rope.scaling.type"); t && t->type() == GgufType::STRING && t->AsString() == "linear") {

@@ -50,6 +50,13 @@ const ModelTensor* Model::Find(const std::string& name) const {
   return &tensors[it->second];
 }
 
+int64_t Model::ArchInt(const std::string& key, int64_t def) const {
+  const GgufValue* v = metadata.Find(architecture + "." + key);
+  if (v == nullptr) return def;
+  if (v->is_array()) return v->count() > 0 ? v->ArrayI64(0) : def;
+  return v->AsI64();
+}
+
 int64_t Model::n_params() const {
   int64_t n = 0;
   for (const auto& t : tensors) n += t.n_elements();
@@ -297,16 +304,10 @@ Result<Model> OpenGguf(const std::string& path) {
   } else {
     return Status::Error(path + ": metadata 'general.architecture': missing (expected a string)");
   }
-  auto get_u = [&](const std::string& key, int64_t def) -> int64_t {
-    const GgufValue* v = m.metadata.Find(m.architecture + "." + key);
-    if (v == nullptr) return def;
-    if (v->is_array()) return v->count() > 0 ? v->ArrayI64(0) : def;
-    return v->AsI64();
-  };
-  m.n_layer = get_u("block_count", 0);
-  m.n_head = get_u("attention.head_count", 0);
-  m.n_head_kv = get_u("attention.head_count_kv", m.n_head);
-  m.expert_count = get_u("expert_count", 0);
+  m.n_layer = m.ArchInt("block_count", 0);
+  m.n_head = m.ArchInt("attention.head_count", 0);
+  m.n_head_kv = m.ArchInt("attention.head_count_kv", m.n_head);
+  m.expert_count = m.ArchInt("expert_count", 0);
   for (const auto& ti : g->tensors()) {
     ModelTensor t;
     t.name = ti.name;

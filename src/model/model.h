@@ -83,6 +83,9 @@ struct Model {
   // renaming or reordering tensors in place).
   const ModelTensor* Find(const std::string& name) const;
   void ReIndex() const;
+  // The integer hyper-parameter "<architecture>.<key>" (an array's first
+  // element, as llama.cpp reads per-layer keys), or def when absent.
+  int64_t ArchInt(const std::string& key, int64_t def) const;
   int64_t n_params() const;
   uint64_t n_bytes() const;
 

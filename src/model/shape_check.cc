@@ -7,13 +7,6 @@
 namespace qforge {
 namespace {
 
-int64_t MetaInt(const Model& m, const std::string& key, int64_t def) {
-  const GgufValue* v = m.metadata.Find(m.architecture + "." + key);
-  if (v == nullptr) return def;
-  if (v->is_array()) return v->count() > 0 ? v->ArrayI64(0) : def;
-  return v->is_integer() ? v->AsI64() : def;
-}
-
 std::string ShapeText(const std::vector<int64_t>& ne) {
   std::string s = "[";
   for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
@@ -63,11 +56,11 @@ std::vector<int64_t> Trimmed(std::vector<int64_t> ne) {
 
 Status CheckTensorShapes(const Model& m) {
   if (ArchOfGguf(m.architecture) == nullptr) return Status::Ok();
-  const int64_t E = MetaInt(m, "embedding_length", 0), F = MetaInt(m, "feed_forward_length", 0);
-  const int64_t H = MetaInt(m, "attention.head_count", 0), HKV = MetaInt(m, "attention.head_count_kv", H);
-  const int64_t n_layer = MetaInt(m, "block_count", 0);
+  const int64_t E = m.ArchInt("embedding_length", 0), F = m.ArchInt("feed_forward_length", 0);
+  const int64_t H = m.ArchInt("attention.head_count", 0), HKV = m.ArchInt("attention.head_count_kv", H);
+  const int64_t n_layer = m.ArchInt("block_count", 0);
   if (E <= 0 || H <= 0 || HKV <= 0 || n_layer <= 0) return Status::Ok();  // the engine names missing keys
-  const int64_t Dk = MetaInt(m, "attention.key_length", E / H), Dv = MetaInt(m, "attention.value_length", Dk);
+  const int64_t Dk = m.ArchInt("attention.key_length", E / H), Dv = m.ArchInt("attention.value_length", Dk);
   const auto rules = LayerRules(E, F, H, HKV, Dk, Dv);
   int64_t n_vocab = 0;
   if (const GgufValue* t = m.metadata.Find("tokenizer.ggml.tokens"); t && t->is_array()) n_vocab = static_cast<int64_t>(t->count());
