@@ -47,6 +47,14 @@ uint64_t PeakRssBytes() {
   return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
+Status CheckGptqAndCalibrationArgs(const QuantizeArgs& a) {
+  if (!(a.damp > 0.0f && a.damp < 1.0f)) return Status::Error("--damp: expected a fraction between 0 and 1");
+  if (a.calib_samples <= 0 || a.calib_seqlen <= 1) {
+    return Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)");
+  }
+  return Status::Ok();
+}
+
 namespace {
 
 // The name a recipe's tensor has in the output: GGUF names in GGUF files,

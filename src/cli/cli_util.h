@@ -20,6 +20,8 @@ std::string ShapeString(const std::vector<int64_t>& ne);
 // A model's name for default output names: folder name or file stem.
 std::string ModelStem(const std::string& path);
 int Threads(const GlobalOptions& g);
+// --damp and --calib-samples/--calib-seqlen, for GGUF and checkpoint runs alike.
+Status CheckGptqAndCalibrationArgs(const QuantizeArgs& a);
 // A plan's recipes as JSON rows, and as the table plan and quantize print
 // (the same for GGUF and checkpoint plans).
 nlohmann::ordered_json PlanJson(const Plan& plan);

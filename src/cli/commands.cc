@@ -185,11 +185,7 @@ Status CheckGgufMethod(const QuantizeArgs& a) {
     return Status::Error("--method '" + a.method + "' with --type: GGUF files take --method gptq only (rtn is the default; awq needs --scheme)");
   }
   if (a.static_groups) return Status::Error("--static-groups: GGUF blocks are always fitted from their own columns");
-  if (!(a.damp > 0.0f && a.damp < 1.0f)) return Status::Error("--damp: expected a fraction between 0 and 1");
-  if (a.calib_samples <= 0 || a.calib_seqlen <= 1) {
-    return Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)");
-  }
-  return Status::Ok();
+  return CheckGptqAndCalibrationArgs(a);
 }
 
 // GGUF GPTQ's run options from the command line.

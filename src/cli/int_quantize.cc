@@ -58,14 +58,11 @@ Status IntOptionsFromArgs(const GlobalOptions& g, const QuantizeArgs& args, IntP
   const std::optional<IntLayout> layout = IntLayoutFromName(a.layout);
   if (!layout) return Status::Error("--layout '" + a.layout + "': expected compressed-tensors, gptq or awq");
   pl.layout = *layout;
-  if (!(a.damp > 0.0f && a.damp < 1.0f)) return Status::Error("--damp: expected a fraction between 0 and 1");
+  QF_RETURN_IF_ERROR(CheckGptqAndCalibrationArgs(a));
   if ((a.act_order || a.static_groups) && pl.method != Method::kGptq) {
     return Status::Error("--act-order and --static-groups apply to --method gptq only");
   }
   if (a.awq_search_samples < 0) return Status::Error("--awq-search-samples: expected 0 (all) or a positive count");
-  if (a.calib_samples <= 0 || a.calib_seqlen <= 1) {
-    return Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)");
-  }
   pl.act_order = a.act_order;
   pl.static_groups = a.static_groups;
   pl.ignore = a.ignore;
