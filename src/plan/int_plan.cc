@@ -22,6 +22,11 @@ GgmlType FloatTypeOf(const Model& model) {
   return GgmlType::BF16;
 }
 
+// act-order groups (non-monotonic g_idx) need a g_idx tensor in compressed-tensors.
+bool ActOrderGroups(const IntPlanOptions& opts, const IntQuantSpec& spec) {
+  return opts.method == Method::kGptq && opts.act_order && !opts.static_groups && spec.group_size > 0;
+}
+
 // Why a tensor the ignore list did not name stays float.
 std::string FloatReason(const ModelTensor& t) {
   if (t.name == "token_embd.weight") return "embedding";
@@ -68,8 +73,7 @@ Status QuantizedRecipe(const Model& model, const ModelTensor& t, const IntPlanOp
                         ": quality suffers compared with quantizing the original weights");
   }
   const int64_t N = t.n_rows(), K = t.ne[0];
-  // act-order groups (non-monotonic g_idx) need a g_idx tensor in compressed-tensors.
-  const bool act = opts.method == Method::kGptq && opts.act_order && !opts.static_groups && spec.group_size > 0;
+  const bool act = ActOrderGroups(opts, spec);
   QF_RETURN_IF_ERROR(LayoutSupports(opts.layout, N, K, spec, act)
                          .WithContext(model.path + ": tensor '" + t.source_name + "' [" + std::to_string(N) + ", " +
                                       std::to_string(K) + "]: " + IntLayoutName(opts.layout)));
@@ -118,6 +122,7 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
   spec.scale_dtype = LayoutScaleDtype(opts.layout, float_dtype);
   spec.zero_at_least_one = opts.layout == IntLayout::kGptq && !spec.symmetric;
   plan.int_spec = spec;
+  plan.act_order_groups = ActOrderGroups(opts, spec);
   plan.float_type = float_type;
 
   std::vector<const ModelTensor*> order;

@@ -96,6 +96,9 @@ struct Plan {
   std::vector<std::string> ignored_modules;          // checkpoints: linears --ignore keeps float
   IntQuantSpec int_spec;                             // checkpoints: the quantized linears' grid
   GgmlType float_type = GgmlType::BF16;              // checkpoints: F16 or BF16 for float tensors
+  // Checkpoints: the linears' groups may be permuted (GPTQ act-order without
+  // static groups), so the layout stores g_idx for them.
+  bool act_order_groups = false;
   GgufMetadata metadata;
   std::vector<TensorPlan> tensors;
   std::vector<std::string> warnings;

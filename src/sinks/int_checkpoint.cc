@@ -63,10 +63,6 @@ void IntCheckpointWriter::ForgetTempPaths() {
   UnregisterTempPath(tmp_dir_);
 }
 
-bool IntCheckpointWriter::ActOrderGroups(const IntQuantSpec& spec) const {
-  return opts_.method == IntMethod::kGptq && opts_.gptq.act_order && !opts_.gptq.static_groups && spec.group_size > 0;
-}
-
 Status IntCheckpointWriter::Begin(const Plan& plan) {
   if (plan.output != PlanOutput::kCheckpoint) return Status::Error("internal: a GGUF plan reached the checkpoint writer");
   plan_in_ = &plan;
@@ -77,8 +73,8 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
     const ModelTensor* t = tp.source;
     if (tp.int_scheme) {
       if (t->name == "output.weight") quantize_lm_head_ = true;
-      const bool act = ActOrderGroups(*tp.int_scheme);
-      for (auto& s : LayoutTensors(plan_in_->layout, ModuleOf(t->source_name), t->n_rows(), t->ne[0], *tp.int_scheme, act,
+      for (auto& s : LayoutTensors(plan_in_->layout, ModuleOf(t->source_name), t->n_rows(), t->ne[0], *tp.int_scheme,
+                                   plan_in_->act_order_groups,
                                    float_dtype_)) {
         all.push_back(std::move(s));
       }
@@ -189,7 +185,7 @@ Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
   IntQuantized& q = *t.int_grid;
   if (src.permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, src.permute_heads));
   std::map<std::string, StWriteTensor> ready;
-  for (auto& st : PackLayout(plan_in_->layout, ModuleOf(src.source_name), q, ActOrderGroups(q.spec), float_dtype_)) {
+  for (auto& st : PackLayout(plan_in_->layout, ModuleOf(src.source_name), q, plan_in_->act_order_groups, float_dtype_)) {
     ready[st.name] = std::move(st);
   }
   q = IntQuantized{};  // release the codes now

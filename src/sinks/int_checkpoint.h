@@ -50,9 +50,6 @@ class IntCheckpointWriter : public Sink {
  private:
   IntCheckpointWriter(const Model& src, std::string dir, IntCheckpointOptions opts)
       : src_(src), dir_(std::move(dir)), opts_(std::move(opts)) {}
-  // Whether the linears' groups may be permuted (act-order without static
-  // groups): the layout then stores g_idx, as the plan counted it.
-  bool ActOrderGroups(const IntQuantSpec& spec) const;
   Status Emit(StWriteTensor t);
   Result<StWriteTensor> FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const;
   Status WriteConfig() const;
