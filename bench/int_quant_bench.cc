@@ -19,13 +19,12 @@
 namespace {
 namespace fs = std::filesystem;
 
-int RunOne(qforge::IntMethod method, const std::string& shared, const std::string& out) {
+int RunOne(qforge::Method method, const std::string& shared, const std::string& out) {
   auto model = qforge::OpenModel(std::string(QFORGE_SOURCE_DIR) + "/models/house-14m");
   if (!model.ok()) return 1;
   qforge::IntPipelineOptions o;
   if (!qforge::ParseIntScheme("W4A16_ASYM", &o.plan.spec).ok()) return 1;
-  o.plan.method = method == qforge::IntMethod::kRtn ? qforge::Method::kRtn
-                  : method == qforge::IntMethod::kGptq ? qforge::Method::kGptq : qforge::Method::kAwq;
+  o.plan.method = method;
   o.calib.text_path = shared + "/text/calib.txt";
   o.threads = 2;
   qforge::IntPipelineReport r;
@@ -39,7 +38,7 @@ int RunOne(qforge::IntMethod method, const std::string& shared, const std::strin
   const auto& t = r.timings;
   std::printf("%-5s %7.2f s  forward %6.2f  hessian %5.2f  solve %5.2f  search %6.2f  pack+write %5.2f  "
               "(%lld x %lld tokens)  peak RSS %6.1f MiB\n",
-              qforge::IntMethodName(method), r.total_s, t.forward_s, t.hessian_s, t.solve_s, t.search_s, r.pack_write_s,
+              qforge::MethodName(method), r.total_s, t.forward_s, t.hessian_s, t.solve_s, t.search_s, r.pack_write_s,
               static_cast<long long>(r.samples), static_cast<long long>(r.seqlen), static_cast<double>(ru.ru_maxrss) / 1024.0);
   return 0;
 }
@@ -52,11 +51,11 @@ int main(int argc, char** argv) {
   fs::create_directories(tmp);
   std::printf("house-14m W4A16_ASYM g128, 2 threads\n");
   int rc = 0;
-  for (auto m : {qforge::IntMethod::kRtn, qforge::IntMethod::kGptq, qforge::IntMethod::kAwq}) {
+  for (auto m : {qforge::Method::kRtn, qforge::Method::kGptq, qforge::Method::kAwq}) {
     std::fflush(stdout);
     const pid_t pid = fork();
     if (pid == 0) {
-      const int code = RunOne(m, shared, (tmp / qforge::IntMethodName(m)).string());
+      const int code = RunOne(m, shared, (tmp / qforge::MethodName(m)).string());
       std::fflush(stdout);
       _exit(code);
     }

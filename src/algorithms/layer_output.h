@@ -9,20 +9,10 @@
 #include <vector>
 
 #include "codecs/int_group.h"
+#include "plan/method.h"
 #include "qforge/status.h"
 
 namespace qforge {
-
-enum class IntMethod { kRtn, kGptq, kAwq };
-
-inline const char* IntMethodName(IntMethod m) {
-  switch (m) {
-    case IntMethod::kRtn: return "rtn";
-    case IntMethod::kGptq: return "gptq";
-    case IntMethod::kAwq: return "awq";
-  }
-  return "?";
-}
 
 struct LayerOutput {
   int64_t layer = 0;  // -1: the output head alone

@@ -191,7 +191,7 @@ Status CheckGgufMethod(const QuantizeArgs& a) {
 // GGUF GPTQ's run options from the command line.
 PlanRunOptions GgufGptqOptions(const GlobalOptions& g, const QuantizeArgs& a) {
   PlanRunOptions ro;
-  ro.layerwise.method = IntMethod::kGptq;
+  ro.layerwise.method = Method::kGptq;
   ro.layerwise.gptq.damp = a.damp;
   ro.layerwise.gptq.act_order = a.act_order;
   ro.layerwise.threads = Threads(g);

@@ -4,14 +4,6 @@
 
 namespace qforge {
 
-IntMethod IntMethodOf(Method m) {
-  switch (m) {
-    case Method::kGptq: return IntMethod::kGptq;
-    case Method::kAwq: return IntMethod::kAwq;
-    default: return IntMethod::kRtn;
-  }
-}
-
 Status QuantizeToIntCheckpoint(const Model& model, const std::string& out_dir, const IntPipelineOptions& opts,
                                IntPipelineReport* report) {
   QF_ASSIGN_OR_RETURN(Plan plan, BuildIntPlan(model, opts.plan));
@@ -25,7 +17,7 @@ Status QuantizeToIntCheckpoint(const Model& model, const Plan& plan, const std::
   rep = IntPipelineReport{};
   rep.warnings = plan.warnings;
   const auto start = Clock::now();
-  const IntMethod method = IntMethodOf(opts.plan.method);
+  const Method method = opts.plan.method;
   IntCheckpointOptions co;
   co.method = method;
   co.gptq = opts.gptq;

@@ -38,9 +38,6 @@ struct IntPipelineReport {
   std::vector<std::string> warnings;
 };
 
-// The layer-by-layer method of a checkpoint recipe's Method.
-IntMethod IntMethodOf(Method m);
-
 // Builds the plan from opts.plan, then runs it.
 Status QuantizeToIntCheckpoint(const Model& model, const std::string& out_dir, const IntPipelineOptions& opts,
                                IntPipelineReport* report);

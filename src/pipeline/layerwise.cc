@@ -131,11 +131,12 @@ class LayerwiseRun {
       if (Wanted(opts_, name)) QF_RETURN_IF_ERROR(CheckFinite(*model_.Find(name), weights[name]));
     }
     switch (opts_.method) {
-      case IntMethod::kRtn: return RtnLayer(l, weights, out);
-      case IntMethod::kGptq: return GptqLayer(l, weights, out);
-      case IntMethod::kAwq: return AwqLayer(engine_, model_, l, opts_, &weights, &x_, out, &tm_);
+      case Method::kRtn: return RtnLayer(l, weights, out);
+      case Method::kGptq: return GptqLayer(l, weights, out);
+      case Method::kAwq: return AwqLayer(engine_, model_, l, opts_, &weights, &x_, out, &tm_);
+      default: break;
     }
-    return Status::Ok();
+    return Status::Error(std::string("internal: ") + MethodName(opts_.method) + " is not a layer-by-layer method");
   }
 
   // The output head: GPTQ on the final normed hidden states, otherwise round
@@ -146,7 +147,7 @@ class LayerwiseRun {
     QF_RETURN_IF_ERROR(opts_.spec.Check(K).WithContext(model_.path + ": lm_head"));
     QF_ASSIGN_OR_RETURN(std::vector<float> w, ReadTensorF32(*t));
     out->layer = -1;
-    if (opts_.method != IntMethod::kGptq) {
+    if (opts_.method != Method::kGptq) {
       out->quantized.emplace_back("output.weight", QuantizeRtn(w.data(), N, K, opts_.spec));
       return Status::Ok();
     }
@@ -282,8 +283,8 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   LayerwiseTimings local;
   LayerwiseTimings& tm = timings ? *timings : local;
   tm = LayerwiseTimings{};
-  if (opts.method != IntMethod::kRtn && calib.empty()) {
-    return Status::Error(std::string(IntMethodName(opts.method)) +
+  if (opts.method != Method::kRtn && calib.empty()) {
+    return Status::Error(std::string(MethodName(opts.method)) +
                          ": no calibration sequences (the text is shorter than one sequence)");
   }
   QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, opts.threads));

@@ -22,7 +22,7 @@
 namespace qforge {
 
 struct LayerwiseOptions {
-  IntMethod method = IntMethod::kGptq;
+  Method method = Method::kGptq;
   IntQuantSpec spec;
   GptqOptions gptq;
   bool true_sequential = true;  // GPTQ: q,k,v -> o -> gate,up -> down, each on the others' quantized outputs

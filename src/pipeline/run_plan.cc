@@ -80,8 +80,8 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
   // Checks and calibration come first: they fail before any output exists.
   if (!layerwise.empty()) QF_RETURN_IF_ERROR(CheckLayerwise(model, lo));
   Calibration calib;
-  if (!layerwise.empty() && opts.layerwise.method != IntMethod::kRtn) {
-    QF_ASSIGN_OR_RETURN(calib, LoadCalibration(model, opts.calib, IntMethodName(opts.layerwise.method)));
+  if (!layerwise.empty() && opts.layerwise.method != Method::kRtn) {
+    QF_ASSIGN_OR_RETURN(calib, LoadCalibration(model, opts.calib, MethodName(opts.layerwise.method)));
     rep.samples = static_cast<int64_t>(calib.sequences.size());
     rep.seqlen = calib.seqlen;
   }

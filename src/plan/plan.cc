@@ -283,18 +283,6 @@ uint64_t Plan::FileBytes() const {
   return w.TotalBytes();
 }
 
-const char* MethodName(Method m) {
-  switch (m) {
-    case Method::kCopy: return "copy";
-    case Method::kConvert: return "convert";
-    case Method::kRtn: return "rtn";
-    case Method::kImatrix: return "imatrix";
-    case Method::kGptq: return "gptq";
-    case Method::kAwq: return "awq";
-  }
-  return "?";
-}
-
 std::string TensorPlan::TargetName() const {
   if (!int_scheme) return GgmlTypeName(type);
   const IntQuantSpec& s = *int_scheme;

@@ -16,6 +16,7 @@
 #include "io/gguf.h"
 #include "io/imatrix.h"
 #include "io/int_layouts.h"
+#include "plan/method.h"
 #include "model/model.h"
 #include "qforge/status.h"
 
@@ -60,11 +61,6 @@ struct PlanOptions {
   const Imatrix* imatrix = nullptr;  // already filtered by include/exclude
   std::string imatrix_arg;           // the path as the user gave it (recorded in metadata)
 };
-
-// How a tensor's values are chosen: copied, converted between float types,
-// rounded to nearest, imatrix-weighted search, GPTQ error feedback, AWQ.
-enum class Method { kCopy, kConvert, kRtn, kImatrix, kGptq, kAwq };
-const char* MethodName(Method m);  // "copy", "convert", "rtn", "imatrix", "gptq", "awq"
 
 // What will happen to one tensor: the recipe. The Plan is a list of these,
 // the same for GGUF and for safetensors checkpoints.

@@ -220,7 +220,7 @@ Status IntCheckpointWriter::WriteConfig() const {
   cfg["torch_dtype"] = float_dtype_ == StDtype::F16 ? "float16" : "bfloat16";
   ConfigFacts facts;
   facts.spec = plan_in_->int_spec;
-  facts.act_order = opts_.method == IntMethod::kGptq && opts_.gptq.act_order;
+  facts.act_order = opts_.method == Method::kGptq && opts_.gptq.act_order;
   facts.static_groups = opts_.gptq.static_groups;
   facts.true_sequential = opts_.true_sequential;
   facts.damp = opts_.gptq.damp;

@@ -23,7 +23,7 @@ namespace qforge {
 
 // What the checkpoint records about how it was made, and how it is split.
 struct IntCheckpointOptions {
-  IntMethod method = IntMethod::kGptq;
+  Method method = Method::kGptq;
   GptqOptions gptq;
   bool true_sequential = true;
   uint64_t max_shard_bytes = 5000000000ull;

@@ -27,10 +27,10 @@ namespace qforge {
 namespace {
 namespace fs = std::filesystem;
 
-IntPipelineOptions Options(const std::string& scheme, IntMethod method, IntLayout layout = IntLayout::kCompressedTensors) {
+IntPipelineOptions Options(const std::string& scheme, Method method, IntLayout layout = IntLayout::kCompressedTensors) {
   IntPipelineOptions o;
   EXPECT_TRUE(ParseIntScheme(scheme, &o.plan.spec).ok());
-  o.plan.method = method == IntMethod::kRtn ? Method::kRtn : method == IntMethod::kGptq ? Method::kGptq : Method::kAwq;
+  o.plan.method = method;
   o.plan.layout = layout;
   o.calib.text_path = test::SharedDir() + "/text/calib.txt";
   o.threads = 2;
@@ -94,9 +94,9 @@ int32_t HouseInt::bos_ = -1;
 std::map<std::string, double> HouseInt::kld_;
 
 TEST_F(HouseInt, GptqHalvesTheErrorOfRtn) {
-  const double rtn = Kld("rtn", Options("W4A16_ASYM", IntMethod::kRtn));
+  const double rtn = Kld("rtn", Options("W4A16_ASYM", Method::kRtn));
   IntPipelineReport rep;
-  const double gptq = Kld("gptq", Options("W4A16_ASYM", IntMethod::kGptq), &rep);
+  const double gptq = Kld("gptq", Options("W4A16_ASYM", Method::kGptq), &rep);
   std::cout << "[ figure ] GPTQ / RTN mean KLD = " << gptq / rtn << " (calibrated on " << rep.samples << " x "
             << rep.seqlen << " tokens; " << rep.total_s << " s)\n";
   EXPECT_EQ(rep.seqlen, 512);  // 2048 clipped to the model's context
@@ -105,27 +105,27 @@ TEST_F(HouseInt, GptqHalvesTheErrorOfRtn) {
 }
 
 TEST_F(HouseInt, AwqWithinTenPercentOfRtn) {
-  const double rtn = Kld("rtn", Options("W4A16_ASYM", IntMethod::kRtn));
-  const double awq = Kld("awq", Options("W4A16_ASYM", IntMethod::kAwq));
+  const double rtn = Kld("rtn", Options("W4A16_ASYM", Method::kRtn));
+  const double awq = Kld("awq", Options("W4A16_ASYM", Method::kAwq));
   std::cout << "[ figure ] AWQ / RTN mean KLD = " << awq / rtn << "\n";
   EXPECT_LE(awq, 1.1 * rtn);
 }
 
 TEST_F(HouseInt, W8A16RtnIsNearlyLossless) {
-  const double w8 = Kld("w8", Options("W8A16", IntMethod::kRtn));
+  const double w8 = Kld("w8", Options("W8A16", Method::kRtn));
   EXPECT_LE(w8, 1e-4);
 }
 
 TEST_F(HouseInt, GptqActOrderInEveryLayoutThatStoresIt) {
   // Act-order groups survive the compressed-tensors (weight_g_idx) and GPTQ
   // (g_idx) layouts; the two checkpoints hold the same grid up to scale dtype.
-  IntPipelineOptions ct = Options("W4A16", IntMethod::kGptq);
+  IntPipelineOptions ct = Options("W4A16", Method::kGptq);
   ct.plan.act_order = true;
   ct.calib.samples = 8;
   IntPipelineOptions gq = ct;
   gq.plan.layout = IntLayout::kGptq;
   const double a = Kld("gptq-act-ct", ct), b = Kld("gptq-act-gptq", gq);
-  const double rtn = Kld("rtn-sym", Options("W4A16", IntMethod::kRtn));
+  const double rtn = Kld("rtn-sym", Options("W4A16", Method::kRtn));
   EXPECT_LT(a, rtn);
   EXPECT_LT(b, rtn);
   auto st = SafetensorsModel::Open(dir_->File("gptq-act-ct"));
@@ -141,7 +141,7 @@ TEST(IntCheckpoint, FolderHasWhatRuntimesRead) {
   auto model = OpenModel(test::HouseModelDir());
   ASSERT_TRUE(model.ok());
   for (IntLayout layout : {IntLayout::kCompressedTensors, IntLayout::kGptq, IntLayout::kAwq}) {
-    IntPipelineOptions o = Options("W4A16_ASYM", IntMethod::kRtn, layout);
+    IntPipelineOptions o = Options("W4A16_ASYM", Method::kRtn, layout);
     o.plan.ignore = {"layers\\.1\\.mlp\\.down_proj"};
     o.max_shard_bytes = 4000000;
     const std::string out = dir.File(IntLayoutName(layout));
@@ -209,7 +209,7 @@ TEST(IntCheckpoint, LmHeadOnlyWhenAsked) {
   auto model = OpenModel(test::HouseModelDir());
   ASSERT_TRUE(model.ok());
   for (IntLayout layout : {IntLayout::kCompressedTensors, IntLayout::kGptq}) {
-    IntPipelineOptions o = Options("W4A16", IntMethod::kGptq, layout);
+    IntPipelineOptions o = Options("W4A16", Method::kGptq, layout);
     o.calib.samples = 4;
     o.plan.quantize_lm_head = true;
     const std::string out = dir.File(IntLayoutName(layout));
@@ -239,7 +239,7 @@ TEST(IntCheckpoint, LmHeadOnlyWhenAsked) {
     EXPECT_EQ(logits.size(), 4096u);
     for (float v : logits) ASSERT_TRUE(std::isfinite(v));
   }
-  IntPipelineOptions o = Options("W4A16_ASYM", IntMethod::kRtn, IntLayout::kAwq);
+  IntPipelineOptions o = Options("W4A16_ASYM", Method::kRtn, IntLayout::kAwq);
   o.plan.quantize_lm_head = true;
   Status s = QuantizeToIntCheckpoint(*model, dir.File("awq"), o, nullptr);
   ASSERT_FALSE(s.ok());
@@ -252,7 +252,7 @@ TEST(IntCheckpoint, ReaderRowsEqualTheQuantizersRows) {
   test::ScratchDir dir;
   auto model = OpenModel(test::HouseModelDir());
   ASSERT_TRUE(model.ok());
-  IntPipelineOptions o = Options("W4A16_ASYM", IntMethod::kRtn);
+  IntPipelineOptions o = Options("W4A16_ASYM", Method::kRtn);
   ASSERT_TRUE(QuantizeToIntCheckpoint(*model, dir.File("q"), o, nullptr).ok());
   auto back = OpenModel(dir.File("q"));
   ASSERT_TRUE(back.ok());
@@ -277,7 +277,7 @@ TEST(IntCheckpoint, ReaderRejectsInconsistentCheckpoints) {
   auto model = OpenModel(test::HouseModelDir());
   ASSERT_TRUE(model.ok());
   const std::string out = dir.File("ct");
-  ASSERT_TRUE(QuantizeToIntCheckpoint(*model, out, Options("W4A16", IntMethod::kRtn), nullptr).ok());
+  ASSERT_TRUE(QuantizeToIntCheckpoint(*model, out, Options("W4A16", Method::kRtn), nullptr).ok());
   auto cfg = ReadJsonFile(out + "/config.json");
   ASSERT_TRUE(cfg.ok());
   auto edit = [&](const std::function<void(nlohmann::json&)>& f) {
@@ -310,22 +310,22 @@ TEST(IntCheckpoint, RefusesAndLeavesNothingBehind) {
   // An existing non-empty folder is never replaced.
   fs::create_directories(dir.File("taken"));
   test::WriteFile(dir.File("taken/keep.txt"), "mine");
-  Status s = QuantizeToIntCheckpoint(*model, dir.File("taken"), Options("W4A16", IntMethod::kRtn), nullptr);
+  Status s = QuantizeToIntCheckpoint(*model, dir.File("taken"), Options("W4A16", Method::kRtn), nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("not empty"), std::string::npos);
   EXPECT_EQ(test::ReadFile(dir.File("taken/keep.txt")), "mine");
   // AWQ's layout has no 8-bit codes: refused before any work.
-  s = QuantizeToIntCheckpoint(*model, dir.File("w8awq"), Options("W8A16", IntMethod::kRtn, IntLayout::kAwq), nullptr);
+  s = QuantizeToIntCheckpoint(*model, dir.File("w8awq"), Options("W8A16", Method::kRtn, IntLayout::kAwq), nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("4-bit"), std::string::npos) << s.message();
   // GPTQ without calibration text.
-  IntPipelineOptions o = Options("W4A16", IntMethod::kGptq);
+  IntPipelineOptions o = Options("W4A16", Method::kGptq);
   o.calib.text_path.clear();
   s = QuantizeToIntCheckpoint(*model, dir.File("nocalib"), o, nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("--calib"), std::string::npos);
   // A group size that does not divide the columns names the tensor.
-  o = Options("W4A16", IntMethod::kRtn);
+  o = Options("W4A16", Method::kRtn);
   o.plan.spec.group_size = 96;
   s = QuantizeToIntCheckpoint(*model, dir.File("g96"), o, nullptr);
   ASSERT_FALSE(s.ok());
@@ -448,8 +448,8 @@ TEST(AwqSalient, HalvesRtnLayerErrorWhereChannelsStandOut) {
   ASSERT_EQ(WriteSalientModel(dir.File("salient")), "");
   auto model = OpenModel(dir.File("salient"));
   ASSERT_TRUE(model.ok()) << model.status().message();
-  IntPipelineOptions rtn = Options("W4A16_ASYM", IntMethod::kRtn);
-  IntPipelineOptions awq = Options("W4A16_ASYM", IntMethod::kAwq);
+  IntPipelineOptions rtn = Options("W4A16_ASYM", Method::kRtn);
+  IntPipelineOptions awq = Options("W4A16_ASYM", Method::kAwq);
   awq.calib.samples = 16;
   ASSERT_TRUE(QuantizeToIntCheckpoint(*model, dir.File("rtn"), rtn, nullptr).ok());
   IntPipelineReport rep;
