@@ -96,16 +96,10 @@ Status GgufSink::Begin(const Plan& plan) {
 }
 
 Status GgufSink::Add(const TensorPlan& recipe, EncodedTensor t) {
-  const size_t row_bytes = RowBytes(recipe.type, recipe.ne[0]);
-  const int64_t rows = static_cast<int64_t>(recipe.nbytes / std::max<size_t>(1, row_bytes));
-  if (t.values) {
-    const GgmlTypeTraits& tr = TraitsOf(recipe.type);
-    t.ggml.resize(recipe.nbytes);
-    for (int64_t r = 0; r < rows; ++r) {
-      tr.encode(t.values->data() + r * recipe.ne[0], recipe.importance ? recipe.importance->data() : nullptr,
-                t.ggml.data() + static_cast<size_t>(r) * row_bytes, recipe.ne[0]);
-    }
-  }
+  // No GGUF method changes float tensors (AWQ writes checkpoints only), so
+  // values have no encoder here: one would need ConvertTensor's finite check
+  // and per-expert importance.
+  if (t.values) return Status::Error("internal: tensor '" + recipe.name + "': changed float values reached the GGUF sink");
   if (t.int_grid) return Status::Error("internal: an integer-grid tensor reached the GGUF sink");
   if (t.ggml.empty()) return ConvertTensor(recipe, writer_, opts_);
   if (t.ggml.size() != recipe.nbytes) {

@@ -21,7 +21,7 @@ struct SinkOptions {
 
 // The GGUF writer as a Sink. A tensor added without values is read from its
 // source and encoded chunk by chunk; one added with encoded rows is written
-// as given; changed float values are encoded to the recipe's type.
+// as given.
 class GgufSink : public Sink {
  public:
   GgufSink(std::string path, SinkOptions opts) : path_(std::move(path)), opts_(std::move(opts)) {}
