@@ -2,12 +2,15 @@
 
 #include "io/imatrix.h"
 #include "model/model.h"
+#include "numeric/half.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <charconv>
@@ -24,6 +27,27 @@ std::string SourceDir() { return QFORGE_SOURCE_DIR; }
 std::string SharedDir() { return QFORGE_SHARED_DIR; }
 std::string QforgeBinary() { return QFORGE_BINARY; }
 std::string HouseModelDir() { return SourceDir() + "/models/house-14m"; }
+
+std::string CopyHouseModel(const std::string& dst) {
+  fs::create_directories(dst);
+  for (const auto& e : fs::directory_iterator(HouseModelDir())) fs::copy_file(e.path(), dst + "/" + e.path().filename().string());
+  return dst;
+}
+
+void PokeBf16(const std::string& safetensors_path, const std::string& name, int64_t index, float v) {
+  std::fstream f(safetensors_path, std::ios::in | std::ios::out | std::ios::binary);
+  uint64_t n = 0;
+  f.read(reinterpret_cast<char*>(&n), 8);
+  std::string header(n, '\0');
+  f.read(header.data(), static_cast<std::streamsize>(n));
+  const auto j = nlohmann::json::parse(header);
+  const auto& t = j.at(name);
+  ASSERT_EQ(t.at("dtype"), "BF16") << name;
+  const uint16_t b = FloatToBf16(v);
+  f.seekp(static_cast<std::streamoff>(8 + n + t.at("data_offsets")[0].get<uint64_t>() + 2 * static_cast<uint64_t>(index)));
+  f.write(reinterpret_cast<const char*>(&b), 2);
+  ASSERT_TRUE(f.good()) << safetensors_path;
+}
 
 ScratchDir::ScratchDir() {
   std::random_device rd;

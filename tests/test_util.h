@@ -36,6 +36,12 @@ struct CommandResult {
 // Runs the qforge binary with arguments (shell-quoted for you).
 CommandResult RunQforge(const std::vector<std::string>& args);
 
+// Copies the house model's folder to dst (created) and returns dst.
+std::string CopyHouseModel(const std::string& dst);
+// Overwrites element `index` (row-major) of BF16 tensor `name` in a
+// single-file safetensors model with v rounded to BF16.
+void PokeBf16(const std::string& safetensors_path, const std::string& name, int64_t index, float v);
+
 void WriteFile(const std::string& path, const std::string& bytes);
 std::vector<std::string> SplitString(const std::string& s, const std::string& sep);
 std::string ReadFile(const std::string& path);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 
 #include "codecs/block_grid.h"
 #include "codecs/fp4.h"
@@ -99,6 +100,52 @@ std::optional<GgmlType> GgmlTypeFromName(std::string_view name) {
     if (same) return row.type;
   }
   return std::nullopt;
+}
+
+namespace {
+
+// Byte offsets of the fp16 fields in one block of a type (ggml's block
+// structs); count 0 for types without them.
+struct HalfFields {
+  int count = 0;
+  int offset[2] = {0, 0};
+};
+
+HalfFields HalfFieldsOf(GgmlType t) {
+  using T = GgmlType;
+  switch (t) {
+    case T::F16: case T::BF16: case T::Q4_0: case T::Q5_0: case T::Q8_0: case T::IQ4_NL: case T::IQ4_XS:
+    case T::IQ2_XXS: case T::IQ2_XS: case T::IQ2_S: case T::IQ3_XXS: case T::IQ3_S: case T::IQ1_S:
+      return {1, {0, 0}};
+    case T::Q4_1: case T::Q5_1: case T::Q4_K: case T::Q5_K: return {2, {0, 2}};
+    case T::Q2_K: return {2, {80, 82}};      // scales[16] qs[64] d dmin
+    case T::Q3_K: return {1, {108, 0}};      // hmask[32] qs[64] scales[12] d
+    case T::Q6_K: return {1, {208, 0}};      // ql[128] qh[64] scales[16] d
+    case T::TQ1_0: return {1, {52, 0}};      // qs[48] qh[4] d
+    case T::TQ2_0: return {1, {64, 0}};      // qs[64] d
+    default: return {};
+  }
+}
+
+}  // namespace
+
+int64_t FirstNonFiniteBlock(GgmlType t, const void* row, int64_t n) {
+  const HalfFields f = HalfFieldsOf(t);
+  if (f.count == 0) return -1;
+  const GgmlTypeTraits& tr = TraitsOf(t);
+  const bool bf16 = t == GgmlType::BF16;
+  const auto* p = static_cast<const uint8_t*>(row);
+  const int64_t blocks = n / tr.block_elems;
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int k = 0; k < f.count; ++k) {
+      uint16_t h;
+      std::memcpy(&h, p + b * tr.block_bytes + f.offset[k], 2);
+      // All-ones exponent: Inf or NaN (5 bits in fp16, 8 in bf16).
+      const bool bad = bf16 ? (h & 0x7F80u) == 0x7F80u : (h & 0x7C00u) == 0x7C00u;
+      if (bad) return b * tr.block_elems;
+    }
+  }
+  return -1;
 }
 
 std::string GgmlTypeName(GgmlType t) {

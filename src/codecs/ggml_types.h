@@ -42,6 +42,15 @@ const GgmlTypeTraits& TraitsOf(GgmlType t);
 std::optional<GgmlType> GgmlTypeFromName(std::string_view name);
 std::string GgmlTypeName(GgmlType t);  // upper case, e.g. "Q8_0"
 
+// Index of the first element of an encoded row whose block holds a
+// non-finite 16-bit float: the fp16 scale and minimum fields of the block
+// formats, or the element itself for F16 and BF16. -1 when every such field
+// is finite. This is the check ggml applies to quantized data before it is
+// written or loaded; a scale that overflowed to Inf makes every value of its
+// block Inf or NaN at inference. n is the row's element count (a multiple of
+// the block size); types without 16-bit fields always give -1.
+int64_t FirstNonFiniteBlock(GgmlType t, const void* row, int64_t n);
+
 // Bytes of a row of ne0 elements; ne0 must be a multiple of the block size.
 inline size_t RowBytes(GgmlType t, int64_t ne0) {
   const GgmlTypeTraits& tr = TraitsOf(t);

@@ -11,7 +11,7 @@ namespace qforge {
 
 float RoundToScaleDtype(float v, ScaleDtype d) {
   switch (d) {
-    case ScaleDtype::kF16: return HalfToFloat(FloatToHalf(std::min(v, 65504.0f)));
+    case ScaleDtype::kF16: return HalfToFloat(FloatToHalf(v));  // Inf beyond 65504: the sink refuses it
     case ScaleDtype::kBF16: return Bf16ToFloat(FloatToBf16(v));
     case ScaleDtype::kF32: return v;
   }

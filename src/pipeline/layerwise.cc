@@ -146,6 +146,7 @@ class LayerwiseRun {
     const int64_t N = t->n_rows(), K = t->ne[0];
     QF_RETURN_IF_ERROR(opts_.spec.Check(K).WithContext(model_.path + ": lm_head"));
     QF_ASSIGN_OR_RETURN(std::vector<float> w, ReadTensorF32(*t));
+    QF_RETURN_IF_ERROR(CheckFinite(*t, w));
     out->layer = -1;
     if (opts_.method != Method::kGptq) {
       out->quantized.emplace_back("output.weight", QuantizeRtn(w.data(), N, K, opts_.spec));

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 #include "base/parallel.h"
@@ -15,6 +16,36 @@ namespace {
 int64_t RowsPerChunk(int64_t row_len) {
   const int64_t target_floats = int64_t{1} << 21;  // 8 MB of float
   return std::max<int64_t>(1, target_floats / std::max<int64_t>(1, row_len));
+}
+
+// The row's largest magnitude, for the message of a refused row.
+float RowAbsMax(const ModelTensor& src, int64_t row) {
+  std::vector<float> x(static_cast<size_t>(src.ne[0]));
+  if (!ReadRowsF32(src, row, 1, x.data()).ok()) return NAN;
+  float m = 0;
+  for (float v : x) m = std::max(m, std::fabs(v));
+  return m;
+}
+
+// Refuses encoded rows holding an Inf or NaN 16-bit float (a block scale
+// that overflowed F16, or an F16 value beyond +-65504), as llama.cpp's
+// quantizer refuses data that fails validation. rows start at row0.
+Status CheckEncoded(const TensorPlan& tp, const uint8_t* data, int64_t row0, int64_t rows) {
+  const int64_t row_len = tp.source->ne[0];
+  const size_t row_bytes = RowBytes(tp.type, row_len);
+  for (int64_t r = 0; r < rows; ++r) {
+    if (FirstNonFiniteBlock(tp.type, data + static_cast<size_t>(r) * row_bytes, row_len) < 0) continue;
+    const std::string type = GgmlTypeName(tp.type);
+    char amax[32];
+    std::snprintf(amax, sizeof amax, "%.4g", RowAbsMax(*tp.source, row0 + r));
+    const std::string what = tp.type == GgmlType::F16 || tp.type == GgmlType::BF16
+                                 ? "a value beyond " + type + "'s range (+-65504 for F16)"
+                                 : "a block scale that overflows " + type + "'s F16 scale";
+    return Status::Error("tensor '" + tp.source->source_name + "': row " + std::to_string(row0 + r) + " has " + what +
+                         " (largest |value| in the row: " + amax + "); refusing to write Inf. Keep this tensor wider, e.g. " +
+                         "--tensor-type '" + tp.name + "=F32'");
+  }
+  return Status::Ok();
 }
 
 Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opts) {
@@ -35,7 +66,7 @@ Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opt
   const GgmlTypeTraits& out_tr = TraitsOf(tp.type);
   const size_t out_row_bytes = RowBytes(tp.type, row_len);
   const size_t in_row_bytes = RowBytes(src.type, row_len);
-  const bool check_finite = out_tr.quantized;
+  const bool check_finite = tp.type != GgmlType::F32;
   const int64_t chunk = permuted_vector ? 1 : RowsPerChunk(row_len);
   std::vector<float> f32(static_cast<size_t>(std::min(chunk, rows) * row_len));
   std::vector<uint8_t> out(static_cast<size_t>(std::min(chunk, rows)) * out_row_bytes);
@@ -76,6 +107,7 @@ Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opt
       return Status::Error("tensor '" + src.source_name + "': row " + std::to_string(bad_row.load()) +
                            " contains NaN or Inf; refusing to quantize it to " + GgmlTypeName(tp.type));
     }
+    QF_RETURN_IF_ERROR(CheckEncoded(tp, out.data(), r0, n));
     QF_RETURN_IF_ERROR(w.WriteTensorData(out.data(), static_cast<size_t>(n) * out_row_bytes));
     if (src.file && src.parts.empty()) {
       src.file->DropRange(static_cast<size_t>(src.data - src.file->data()) + static_cast<size_t>(r0) * in_row_bytes,
@@ -105,6 +137,9 @@ Status GgufSink::Add(const TensorPlan& recipe, EncodedTensor t) {
   if (t.ggml.size() != recipe.nbytes) {
     return Status::Error("internal: tensor '" + recipe.name + "': " + std::to_string(t.ggml.size()) + " encoded bytes, the plan says " +
                          std::to_string(recipe.nbytes));
+  }
+  if (recipe.source->ne.size() >= 1 && recipe.source->ne[0] > 0) {
+    QF_RETURN_IF_ERROR(CheckEncoded(recipe, t.ggml.data(), 0, recipe.source->n_rows()));
   }
   QF_RETURN_IF_ERROR(writer_.WriteTensorData(t.ggml.data(), t.ggml.size()));
   if (opts_.on_progress) opts_.on_progress(recipe.source->nbytes, recipe.name);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <cstdio>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint_layout.h"
@@ -147,7 +149,20 @@ Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, con
   st.shape.assign(t.ne.rbegin(), t.ne.rend());
   st.bytes.resize(static_cast<size_t>(n) * 2);
   auto* h = reinterpret_cast<uint16_t*>(st.bytes.data());
-  for (int64_t i = 0; i < n; ++i) h[i] = float_dtype_ == StDtype::F16 ? FloatToHalf(f[static_cast<size_t>(i)]) : FloatToBf16(f[static_cast<size_t>(i)]);
+  const bool f16 = float_dtype_ == StDtype::F16;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = f[static_cast<size_t>(i)];
+    h[i] = f16 ? FloatToHalf(v) : FloatToBf16(v);
+    const bool finite = f16 ? (h[i] & 0x7C00u) != 0x7C00u : (h[i] & 0x7F80u) != 0x7F80u;
+    if (!finite) {
+      char found[32];
+      std::snprintf(found, sizeof found, "%.4g", v);
+      return Status::Error(src_.path + ": tensor '" + t.source_name + "': element " + std::to_string(i) + " is " + found +
+                           (std::isfinite(v) ? std::string(", beyond ") + (f16 ? "F16's +-65504" : "BF16's range")
+                                             : std::string(", not a finite number")) +
+                           "; refusing to write it as " + (f16 ? "F16" : "BF16"));
+    }
+  }
   return st;
 }
 
@@ -175,6 +190,26 @@ Status IntCheckpointWriter::Emit(StWriteTensor t) {
   return Status::Ok();
 }
 
+namespace {
+
+// A layout stores the group scales in the spec's dtype; one that overflowed
+// it (an F16 scale of a group whose range exceeds 65504 x the steps) would
+// load as Inf. Refused rather than clamped, which would clip the group.
+Status CheckScales(const ModelTensor& src, const IntQuantized& q) {
+  for (size_t i = 0; i < q.scales.size(); ++i) {
+    if (std::isfinite(q.scales[i])) continue;
+    const int64_t row = static_cast<int64_t>(i) / q.n_groups;
+    return Status::Error("tensor '" + src.source_name + "': row " + std::to_string(row) + ", group " +
+                         std::to_string(static_cast<int64_t>(i) % q.n_groups) + ": the scale overflows " +
+                         ScaleDtypeName(q.spec.scale_dtype) + " (the group's values exceed what " +
+                         std::to_string(q.spec.bits) + "-bit codes with an " + ScaleDtypeName(q.spec.scale_dtype) +
+                         " scale can reach); refusing to write an Inf scale. Leave the layer unquantized with --ignore");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
   const ModelTensor& src = *recipe.source;
   if (!recipe.int_scheme) {
@@ -183,6 +218,7 @@ Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
   }
   if (!t.int_grid) return Status::Error("internal: quantized linear '" + recipe.name + "' arrived without its grid");
   IntQuantized& q = *t.int_grid;
+  QF_RETURN_IF_ERROR(CheckScales(src, q));
   if (src.permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, src.permute_heads));
   std::map<std::string, StWriteTensor> ready;
   for (auto& st : PackLayout(plan_in_->layout, ModuleOf(src.source_name), q, plan_in_->act_order_groups, float_dtype_)) {

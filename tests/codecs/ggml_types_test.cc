@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 namespace qforge {
 namespace {
 
@@ -29,6 +33,32 @@ TEST(GgmlTypes, NamesAreCaseInsensitive) {
   EXPECT_EQ(GgmlTypeFromName("bf16"), GgmlType::BF16);
   EXPECT_FALSE(GgmlTypeFromName("q4_2").has_value());
   EXPECT_EQ(GgmlTypeName(GgmlType::Q4_K), "Q4_K");
+}
+
+// Every encoder's 16-bit fields sit where the validator looks: a row of
+// small values passes, and a second block holding 1e9 (beyond every F16
+// scale, its square still finite for the K-quants' weights) is reported at
+// its first element. F32 and MXFP4 (an
+// E8M0 exponent) have no such field; BF16 overflows only near FLT_MAX.
+TEST(GgmlTypes, FirstNonFiniteBlockFindsOverflowedScales) {
+  for (int id = 0; id < static_cast<int>(GgmlType::kCount); ++id) {
+    const GgmlTypeTraits* tr = TraitsOf(id);
+    if (tr == nullptr || tr->encode == nullptr) continue;
+    const int64_t n = 2 * tr->block_elems;
+    std::vector<float> x(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = std::sin(0.37f * static_cast<float>(i));
+    std::vector<uint8_t> out(RowBytes(tr->type, n));
+    tr->encode(x.data(), nullptr, out.data(), n);
+    EXPECT_EQ(FirstNonFiniteBlock(tr->type, out.data(), n), -1) << tr->name;
+    x[static_cast<size_t>(tr->block_elems + std::min(3, tr->block_elems - 1))] = 1e9f;
+    tr->encode(x.data(), nullptr, out.data(), n);
+    const bool has_fields = tr->type != GgmlType::F32 && tr->type != GgmlType::BF16 && tr->type != GgmlType::MXFP4;
+    EXPECT_EQ(FirstNonFiniteBlock(tr->type, out.data(), n), has_fields ? tr->block_elems : -1) << tr->name;
+  }
+  const float big[2] = {1.0f, 3.4028235e38f};  // rounds up to Inf in BF16
+  uint16_t bf[2];
+  TraitsOf(GgmlType::BF16).encode(big, nullptr, bf, 2);
+  EXPECT_EQ(FirstNonFiniteBlock(GgmlType::BF16, bf, 2), 1);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // with its mean KL divergence measured beside plain Q4_K_M's.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -76,25 +77,8 @@ TEST(GgufGptq, StockQ4KMFileWithThePlansTypesAndLowerKld) {
 // the plain encoders refuse it; nothing is written.
 TEST(GgufGptq, NonFiniteWeightIsRefused) {
   test::ScratchDir dir;
-  const std::string src = dir.File("m");
-  std::filesystem::create_directories(src);
-  for (const auto& e : std::filesystem::directory_iterator(test::HouseModelDir())) {
-    std::filesystem::copy_file(e.path(), src + "/" + e.path().filename().string());
-  }
-  {
-    std::fstream f(src + "/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
-    uint64_t n = 0;
-    f.read(reinterpret_cast<char*>(&n), 8);
-    std::string header(n, '\0');
-    f.read(header.data(), static_cast<std::streamsize>(n));
-    const auto j = nlohmann::json::parse(header);
-    const auto& t = j["model.layers.1.mlp.down_proj.weight"];
-    ASSERT_EQ(t["dtype"], "BF16");
-    const uint64_t at = 8 + n + t["data_offsets"][0].get<uint64_t>() + 2 * 700;  // row 0, column 700
-    const uint16_t inf = 0x7F80;
-    f.seekp(static_cast<std::streamoff>(at));
-    f.write(reinterpret_cast<const char*>(&inf), 2);
-  }
+  const std::string src = test::CopyHouseModel(dir.File("m"));
+  test::PokeBf16(src + "/model.safetensors", "model.layers.1.mlp.down_proj.weight", 700, INFINITY);  // row 0, column 700
   const auto r = test::RunQforge({"quantize", src, "-f", "Q4_K_M", "--method", "gptq", "--calib",
                                   test::SharedDir() + "/text/calib.txt", "--calib-samples", "2", "--calib-seqlen", "64", "-o",
                                   dir.File("out.gguf")});
