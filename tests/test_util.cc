@@ -34,7 +34,7 @@ std::string CopyHouseModel(const std::string& dst) {
   return dst;
 }
 
-void PokeBf16(const std::string& safetensors_path, const std::string& name, int64_t index, float v) {
+void PokeBf16(const std::string& safetensors_path, const std::string& name, int64_t index, float v, int64_t count) {
   std::fstream f(safetensors_path, std::ios::in | std::ios::out | std::ios::binary);
   uint64_t n = 0;
   f.read(reinterpret_cast<char*>(&n), 8);
@@ -45,7 +45,7 @@ void PokeBf16(const std::string& safetensors_path, const std::string& name, int6
   ASSERT_EQ(t.at("dtype"), "BF16") << name;
   const uint16_t b = FloatToBf16(v);
   f.seekp(static_cast<std::streamoff>(8 + n + t.at("data_offsets")[0].get<uint64_t>() + 2 * static_cast<uint64_t>(index)));
-  f.write(reinterpret_cast<const char*>(&b), 2);
+  for (int64_t i = 0; i < count; ++i) f.write(reinterpret_cast<const char*>(&b), 2);
   ASSERT_TRUE(f.good()) << safetensors_path;
 }
 

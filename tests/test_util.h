@@ -38,9 +38,9 @@ CommandResult RunQforge(const std::vector<std::string>& args);
 
 // Copies the house model's folder to dst (created) and returns dst.
 std::string CopyHouseModel(const std::string& dst);
-// Overwrites element `index` (row-major) of BF16 tensor `name` in a
-// single-file safetensors model with v rounded to BF16.
-void PokeBf16(const std::string& safetensors_path, const std::string& name, int64_t index, float v);
+// Overwrites `count` elements from `index` (row-major) of BF16 tensor `name`
+// in a single-file safetensors model with v rounded to BF16.
+void PokeBf16(const std::string& safetensors_path, const std::string& name, int64_t index, float v, int64_t count = 1);
 
 void WriteFile(const std::string& path, const std::string& bytes);
 std::vector<std::string> SplitString(const std::string& s, const std::string& sep);

@@ -56,10 +56,12 @@ bool InverseCholeskyUpper(std::vector<float> h, int64_t k, std::vector<float>* u
 
 namespace {
 
-// W^T (K x N), so that a column of W is a contiguous row; dead inputs (never
-// non-zero in calibration) carry no information and are zeroed, with a unit
-// Hessian diagonal.
-std::vector<float> TransposeAndZeroDead(const float* w, int64_t N, int64_t K, std::vector<float>* h, GptqStats* st) {
+// W^T (K x N), so that a column of W is a contiguous row. Dead inputs (never
+// non-zero in calibration) get a unit Hessian diagonal, which decouples them:
+// no error flows into them, so they are rounded to nearest. (The reference
+// GPTQ zeroes them instead, and an all-zero Hessian, a layer calibration
+// never reached, then became all-zero weights; the caller reports them.)
+std::vector<float> TransposeAndMarkDead(const float* w, int64_t N, int64_t K, std::vector<float>* h, GptqStats* st) {
   std::vector<float> wt(static_cast<size_t>(K * N));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < K; ++k) wt[static_cast<size_t>(k * N + n)] = w[n * K + k];
@@ -67,7 +69,6 @@ std::vector<float> TransposeAndZeroDead(const float* w, int64_t N, int64_t K, st
     float& d = (*h)[static_cast<size_t>(k * K + k)];
     if (d == 0.0f) {
       d = 1.0f;
-      std::fill_n(wt.begin() + k * N, N, 0.0f);
       ++st->dead_columns;
     }
   }
@@ -122,7 +123,7 @@ bool GptqSolve(const float* w, int64_t rows, int64_t cols, std::vector<float> h,
   GptqStats local;
   GptqStats& st = stats ? *stats : local;
   st = GptqStats{};
-  std::vector<float> wt = TransposeAndZeroDead(w, N, K, &h, &st);
+  std::vector<float> wt = TransposeAndMarkDead(w, N, K, &h, &st);
   const int64_t len = quantizer->group_len();
   // Static groups: every group fitted up front from its original columns,
   // before any permutation or error feedback. Blocks whose membership is

@@ -22,6 +22,8 @@ struct LayerOutput {
   // Float tensors the method changed (AWQ folds scales into norms and into
   // linears it leaves unquantized); rows in GGUF order.
   std::vector<std::pair<std::string, std::vector<float>>> changed;
+  // What the method could not do as asked (dead inputs, a fallback to RTN).
+  std::vector<std::string> warnings;
 };
 using LayerSink = std::function<Status(LayerOutput&&)>;
 

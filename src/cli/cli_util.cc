@@ -15,6 +15,26 @@ int Fail(const Status& s) {
   return 1;
 }
 
+OpenOptions ModelOpenOptions(const GlobalOptions& g) {
+  OpenOptions o;
+  o.tokenizer_pre = g.tokenizer_pre;
+  return o;
+}
+
+Result<Model> OpenModelAndWarn(const std::string& path, const GlobalOptions& g) {
+  QF_ASSIGN_OR_RETURN(Model m, OpenModel(path, ModelOpenOptions(g)));
+  for (const auto& w : m.warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
+  return m;
+}
+
+void PrintJson(const nlohmann::ordered_json& j, int indent) {
+  fmt::print("{}\n", j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+void PrintJson(const nlohmann::json& j, int indent) {
+  fmt::print("{}\n", j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 std::string HumanBytes(uint64_t b) {
   const double d = static_cast<double>(b);
   if (b >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", d / (1 << 30));

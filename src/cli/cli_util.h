@@ -15,6 +15,16 @@ namespace qforge::cli {
 
 // Prints "qforge: error: <message>" and returns the exit code 1.
 int Fail(const Status& s);
+// The model options every command shares (--tokenizer-pre).
+OpenOptions ModelOpenOptions(const GlobalOptions& g);
+// OpenModel for commands that build no plan: prints the model's warnings
+// ("qforge: warning: ...") on stderr. Plans carry them instead.
+Result<Model> OpenModelAndWarn(const std::string& path, const GlobalOptions& g);
+// Prints a JSON document and a newline on stdout (indent -1: one line).
+// Bytes that are not UTF-8 (a token piece cut inside a character, a string
+// from an untrusted file) are printed as U+FFFD instead of aborting.
+void PrintJson(const nlohmann::ordered_json& j, int indent = 2);
+void PrintJson(const nlohmann::json& j, int indent = 2);
 std::string HumanBytes(uint64_t b);
 std::string ShapeString(const std::vector<int64_t>& ne);
 // A model's name for default output names: folder name or file stem.

@@ -125,7 +125,7 @@ Result<GgmlType> TypeArg(const std::string& flag, const std::string& name) {
   return *t;
 }
 
-Status Prepare(const QuantizeArgs& a, PreparedPlan* pp) {
+Status Prepare(const GlobalOptions& g, const QuantizeArgs& a, PreparedPlan* pp) {
   pp->preset = FindPreset(a.type);
   if (pp->preset == nullptr) {
     std::string names;
@@ -161,9 +161,7 @@ Status Prepare(const QuantizeArgs& a, PreparedPlan* pp) {
   if ((!a.include_weights.empty() || !a.exclude_weights.empty()) && a.imatrix.empty()) {
     return Status::Error("--include-weights/--exclude-weights filter an importance matrix: pass --imatrix FILE");
   }
-  OpenOptions oo;
-  oo.tokenizer_pre = a.tokenizer_pre;
-  QF_ASSIGN_OR_RETURN(pp->model, OpenModel(a.source, oo));
+  QF_ASSIGN_OR_RETURN(pp->model, OpenModel(a.source, ModelOpenOptions(g)));
   if (!a.imatrix.empty()) {
     QF_ASSIGN_OR_RETURN(pp->imatrix, ReadImatrix(a.imatrix));
     FilterImatrix(&pp->imatrix, a.include_weights, a.exclude_weights);
@@ -208,7 +206,7 @@ int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
   if (Status s = CheckGgufMethod(a); !s.ok()) return Fail(s);
   if (a.type.empty()) return Fail(Status::Error("plan: give --type (a GGUF type or preset) or --scheme/--method (a safetensors checkpoint)"));
   PreparedPlan pp;
-  Status s = Prepare(a, &pp);
+  Status s = Prepare(g, a, &pp);
   if (!s.ok()) return Fail(s);
   if (g.json) {
     ordered_json j;
@@ -219,7 +217,7 @@ int RunPlan(const GlobalOptions& g, const QuantizeArgs& a) {
     j["file_bytes"] = pp.plan.FileBytes();
     j["bits_per_weight"] = pp.plan.bits_per_weight();
     j["warnings"] = pp.plan.warnings;
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
     return 0;
   }
   for (const auto& w : pp.plan.warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
@@ -233,7 +231,7 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   if (Status s = CheckGgufMethod(a); !s.ok()) return Fail(s);
   if (a.type.empty()) return Fail(Status::Error("quantize: give --type (a GGUF type or preset) or --scheme/--method (a safetensors checkpoint: W4A16, W8A16, ...)"));
   PreparedPlan pp;
-  Status prep = Prepare(a, &pp);
+  Status prep = Prepare(g, a, &pp);
   if (!prep.ok()) return Fail(prep);
   const Plan& plan = pp.plan;
   const Preset* preset = pp.preset;
@@ -256,6 +254,7 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   Status s = RunPlan(pp.model, plan, sink, GgufGptqOptions(g, a), &report);
   bar.Finish();
   if (!s.ok()) return Fail(s);
+  for (const auto& w : report.warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::map<std::string, std::pair<int, uint64_t>> by_type;
@@ -273,6 +272,9 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
     j["file_bytes"] = fs::file_size(out);
     j["bits_per_weight"] = plan.bits_per_weight();
     j["seconds"] = secs;
+    std::vector<std::string> warnings = plan.warnings;
+    warnings.insert(warnings.end(), report.warnings.begin(), report.warnings.end());
+    j["warnings"] = warnings;
     if (report.layerwise_tensors > 0) {
       const auto& t = report.timings;
       j["gptq"] = {{"tensors", report.layerwise_tensors}, {"calib_samples", report.samples}, {"calib_seqlen", report.seqlen},
@@ -281,7 +283,7 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
     ordered_json types = ordered_json::object();
     for (const auto& [k, v] : by_type) types[k] = {{"tensors", v.first}, {"bytes", v.second}};
     j["by_type"] = types;
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
   } else if (!g.quiet) {
     PrintPlanTable(plan);
     for (const auto& [k, v] : by_type) fmt::print("  {:<7} {:>4} tensors  {}\n", k, v.first, HumanBytes(v.second));
@@ -313,19 +315,19 @@ struct TextRun {
 
 uint64_t CacheBytes(const GlobalOptions& g) { return static_cast<uint64_t>(std::max<int64_t>(0, g.cache_mb)) << 20; }
 
-Status PrepareTextRun(const std::string& model_path, const std::string& text_path, int threads, uint64_t cache_bytes,
+Status PrepareTextRun(const GlobalOptions& g, const std::string& model_path, const std::string& text_path,
                       TextRun* run) {
-  QF_ASSIGN_OR_RETURN(run->model, OpenModel(model_path));
+  QF_ASSIGN_OR_RETURN(run->model, OpenModelAndWarn(model_path, g));
   QF_ASSIGN_OR_RETURN(run->tokenizer, TokenizerForModel(run->model));
   QF_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path, "--text file"));
   run->tokens = run->tokenizer->Encode(text, true);
-  QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, threads, cache_bytes));
+  QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, Threads(g), CacheBytes(g)));
   run->bos = run->tokenizer->adds_bos() ? run->tokenizer->bos_id() : -1;
   return Status::Ok();
 }
 
 int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
-  auto model = OpenModel(a.model);
+  auto model = OpenModelAndWarn(a.model, g);
   if (!model.ok()) return Fail(model.status());
   auto tok = TokenizerForModel(*model);
   if (!tok.ok()) return Fail(tok.status());
@@ -351,7 +353,7 @@ int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
     j["text"] = r->text;
     j["tokens"] = r->tokens;
     j["seconds"] = r->seconds;
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
   } else {
     fmt::print("\n");
     std::fflush(stdout);
@@ -377,7 +379,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
   } else {
     if (a.text.empty()) return Fail(Status::Error("eval: --text FILE is needed to run the base model"));
     TextRun run;
-    if (Status s = PrepareTextRun(a.base, a.text, Threads(g), CacheBytes(g), &run); !s.ok()) return Fail(s);
+    if (Status s = PrepareTextRun(g, a.base, a.text, &run); !s.ok()) return Fail(s);
     PerplexityOptions po;
     po.n_ctx = a.ctx;
     po.max_chunks = a.chunks;
@@ -401,7 +403,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
   };
   std::vector<Row> rows;
   for (const auto& path : a.models) {
-    auto model = OpenModel(path);
+    auto model = OpenModelAndWarn(path, g);
     if (!model.ok()) return Fail(model.status());
     if (bos < 0) {
       auto tok = TokenizerForModel(*model);
@@ -429,7 +431,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
                         {"kld_max", r.s.kld_max}, {"top1", r.s.top1}, {"rms_dp", r.s.rms_dp}, {"bpw", r.bpw}});
     }
     j["models"] = models;
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
     return 0;
   }
   fmt::print("base: {}  PPL {:.4f}  ({} chunks of {} tokens)\n", a.base.empty() ? a.base_logits : a.base, ppl_base,
@@ -447,7 +449,7 @@ int RunEval(const GlobalOptions& g, const EvalArgs& a) {
 
 int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {
   TextRun run;
-  if (Status s = PrepareTextRun(a.model, a.text, Threads(g), CacheBytes(g), &run); !s.ok()) return Fail(s);
+  if (Status s = PrepareTextRun(g, a.model, a.text, &run); !s.ok()) return Fail(s);
   ImatrixCollectOptions io;
   io.n_ctx = a.ctx;
   io.max_chunks = a.chunks;
@@ -472,7 +474,7 @@ int RunImatrix(const GlobalOptions& g, const ImatrixArgs& a) {
     j["chunks"] = m->chunks;
     j["chunk_size"] = m->chunk_size;
     j["seconds"] = secs;
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
   } else if (!g.quiet) {
     fmt::print("wrote {}: {} entries from {} chunks of {} tokens in {:.1f} s\n", a.output, m->sums.size(), m->chunks,
                m->chunk_size, secs);
@@ -484,7 +486,7 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
   if (!a.prompt.empty() && !a.file.empty()) {
     return Fail(Status::Error("tokenize: give either -p TEXT or -f FILE, not both"));
   }
-  auto model = OpenModel(a.model);
+  auto model = OpenModelAndWarn(a.model, g);
   if (!model.ok()) return Fail(model.status());
   auto tok = TokenizerForModel(*model);
   if (!tok.ok()) return Fail(tok.status());
@@ -498,7 +500,7 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
   if (g.json) {
     ordered_json j = ordered_json::array();
     for (int32_t id : ids) j.push_back({{"id", id}, {"piece", (*tok)->TokenText(id)}});
-    fmt::print("{}\n", j.dump());
+    PrintJson(j, -1);
   } else if (a.ids) {
     std::string line = "[";
     for (size_t i = 0; i < ids.size(); ++i) line += (i ? ", " : "") + std::to_string(ids[i]);
@@ -511,7 +513,7 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
 
 int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
   TextRun run;
-  if (Status s = PrepareTextRun(a.model, a.text, Threads(g), CacheBytes(g), &run); !s.ok()) return Fail(s);
+  if (Status s = PrepareTextRun(g, a.model, a.text, &run); !s.ok()) return Fail(s);
   PerplexityOptions po;
   po.n_ctx = a.ctx;
   po.max_chunks = a.chunks;
@@ -531,7 +533,7 @@ int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
     j["scored"] = r->n_scored;
     j["chunks"] = r->n_chunks;
     j["ctx"] = a.ctx;
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
   } else {
     fmt::print("{}: PPL = {:.4f} +/- {:.5f} ({} chunks of {} tokens, {} scored; {:.1f} tokens/s)\n", a.model, r->ppl,
                r->ppl_stderr, r->n_chunks, a.ctx, r->n_scored, r->tokens_per_second());
@@ -539,48 +541,93 @@ int RunPerplexity(const GlobalOptions& g, const PerplexityArgs& a) {
   return 0;
 }
 
-int RunInspect(const GlobalOptions& g, const InspectArgs& a) {
-  auto model = OpenModel(a.path);
-  if (!model.ok()) return Fail(model.status());
+namespace {
+
+// What inspect shows of a file: a model, or a GGUF that holds no model (an
+// importance matrix), whose metadata and tensors are listed as stored.
+struct InspectView {
+  std::string format;       // "gguf" or "huggingface"
+  std::string description;  // first line, after the path
+  std::string metadata_note;
+  const GgufMetadata* metadata = nullptr;
   std::vector<TableRow> rows;
-  for (const auto& t : model->tensors) {
-    rows.push_back({t.name, ShapeString(t.ne), model->source == ModelSource::kGguf ? GgmlTypeName(t.type) : t.source_dtype,
-                    t.nbytes, t.n_elements()});
-  }
+  std::vector<std::vector<int64_t>> shapes;  // one per row
+};
+
+int PrintInspectView(const GlobalOptions& g, const InspectArgs& a, const InspectView& v) {
   if (g.json) {
     ordered_json j;
     j["path"] = a.path;
-    j["format"] = model->source == ModelSource::kGguf ? "gguf" : "huggingface";
+    j["format"] = v.format;
     ordered_json md = ordered_json::object();
-    for (const auto& kv : model->metadata.items()) md[kv.key] = ValueJson(kv.value);
+    for (const auto& kv : v.metadata->items()) md[kv.key] = ValueJson(kv.value);
     j["metadata"] = md;
     ordered_json ts = ordered_json::array();
     uint64_t total = 0;
     int64_t el = 0;
-    for (const auto& r : rows) {
-      const auto* t = model->Find(r.name);
-      ts.push_back({{"name", r.name}, {"shape", t->ne}, {"type", r.type}, {"bytes", r.bytes},
+    for (size_t i = 0; i < v.rows.size(); ++i) {
+      const TableRow& r = v.rows[i];
+      ts.push_back({{"name", r.name}, {"shape", v.shapes[i]}, {"type", r.type}, {"bytes", r.bytes},
                     {"bits_per_weight", r.elements ? 8.0 * static_cast<double>(r.bytes) / static_cast<double>(r.elements) : 0.0}});
       total += r.bytes;
       el += r.elements;
     }
     j["tensors"] = ts;
-    j["total"] = {{"tensors", rows.size()}, {"parameters", el}, {"bytes", total},
+    j["total"] = {{"tensors", v.rows.size()}, {"parameters", el}, {"bytes", total},
                   {"bits_per_weight", el ? 8.0 * static_cast<double>(total) / static_cast<double>(el) : 0.0}};
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
     return 0;
   }
-  fmt::print("{}: {} model, architecture {}\n", a.path,
-             model->source == ModelSource::kGguf ? "GGUF" : "Hugging Face", model->architecture);
-  fmt::print("metadata ({} keys{}):\n", model->metadata.items().size(),
-             model->source == ModelSource::kHfFolder ? ", as a GGUF conversion would write them" : "");
-  for (const auto& kv : model->metadata.items()) {
+  fmt::print("{}: {}\n", a.path, v.description);
+  fmt::print("metadata ({} keys{}):\n", v.metadata->items().size(), v.metadata_note);
+  for (const auto& kv : v.metadata->items()) {
     fmt::print("  {:<42} {:<8} {}\n", kv.key,
                kv.value.is_array() ? "ARRAY" : GgufTypeName(kv.value.type()), ValueSummary(kv.value, a.max_array_items));
   }
   fmt::print("\n");
-  PrintTensorTable(rows);
+  PrintTensorTable(v.rows);
   return 0;
+}
+
+// A GGUF file whose general.type says it holds no model (llama-imatrix
+// writes "imatrix"), or null when it is a model (or not a readable GGUF:
+// opening it as a model gives the error).
+std::unique_ptr<GgufFile> OpenNonModelGguf(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return nullptr;
+  auto f = GgufFile::Open(path);
+  if (!f.ok()) return nullptr;
+  const GgufValue* type = (*f)->metadata().Find("general.type");
+  if (type == nullptr || type->type() != GgufType::STRING || type->AsString() == "model") return nullptr;
+  return std::move(*f);
+}
+
+}  // namespace
+
+int RunInspect(const GlobalOptions& g, const InspectArgs& a) {
+  InspectView v;
+  if (auto f = OpenNonModelGguf(a.path)) {
+    v.format = "gguf";
+    v.description = "GGUF file, general.type " + f->metadata().Find("general.type")->AsString() + " (not a model)";
+    v.metadata = &f->metadata();
+    for (const auto& t : f->tensors()) {
+      v.rows.push_back({t.name, ShapeString(t.ne), GgmlTypeName(t.type), t.nbytes, t.n_elements()});
+      v.shapes.push_back(t.ne);
+    }
+    return PrintInspectView(g, a, v);
+  }
+  auto model = OpenModelAndWarn(a.path, g);
+  if (!model.ok()) return Fail(model.status());
+  const bool gguf = model->source == ModelSource::kGguf;
+  v.format = gguf ? "gguf" : "huggingface";
+  v.description = std::string(gguf ? "GGUF" : "Hugging Face") + " model, architecture " + model->architecture;
+  v.metadata_note = gguf ? "" : ", as a GGUF conversion would write them";
+  v.metadata = &model->metadata;
+  for (const auto& t : model->tensors) {
+    v.rows.push_back({t.name, ShapeString(t.ne), gguf ? GgmlTypeName(t.type) : t.source_dtype, t.nbytes, t.n_elements()});
+    v.shapes.push_back(t.ne);
+  }
+  return PrintInspectView(g, a, v);
 }
 
 int RunListFormats(const GlobalOptions& g) {
@@ -591,7 +638,7 @@ int RunListFormats(const GlobalOptions& g) {
                    {"bits_per_weight", 8.0 * TraitsOf(p.default_type).block_bytes / TraitsOf(p.default_type).block_elems},
                    {"description", p.description}});
     }
-    fmt::print("{}\n", a.dump(2));
+    PrintJson(a);
     return 0;
   }
   fmt::print("GGUF output types (qforge quantize SRC -f TYPE):\n");

@@ -15,13 +15,15 @@ struct GlobalOptions {
   // Decoded (F32) weights are kept between chunks when the whole model fits
   // this many MiB; else one layer at a time is decoded per pass. 0: never.
   int64_t cache_mb = 2048;
+  // BPE pre-tokenizer name for a Hugging Face folder whose tokenizer qforge
+  // cannot identify (every command that opens a model takes it).
+  std::string tokenizer_pre;
 };
 
 struct QuantizeArgs {
   std::string source;
   std::string type;
   std::string output;  // empty: <model>-<TYPE>.gguf in the current directory
-  std::string tokenizer_pre;
   bool allow_requantize = false;
   bool pure = false;
   bool leave_output_tensor = false;

@@ -90,7 +90,7 @@ std::string DefaultOutput(const QuantizeArgs& a, const IntPipelineOptions& po) {
 int RunIntPlan(const GlobalOptions& g, const QuantizeArgs& a) {
   IntPipelineOptions po;
   if (Status s = IntOptionsFromArgs(g, a, &po); !s.ok()) return Fail(s);
-  auto model = OpenModel(a.source);
+  auto model = OpenModel(a.source, ModelOpenOptions(g));
   if (!model.ok()) return Fail(model.status());
   auto plan = BuildIntPlan(*model, po.plan);
   if (!plan.ok()) return Fail(plan.status());
@@ -104,7 +104,7 @@ int RunIntPlan(const GlobalOptions& g, const QuantizeArgs& a) {
     j["file_bytes"] = plan->FileBytes();
     j["bits_per_weight"] = plan->bits_per_weight();
     j["warnings"] = plan->warnings;
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
     return 0;
   }
   for (const auto& w : plan->warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
@@ -117,7 +117,7 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   IntPipelineOptions po;
   if (Status s = IntOptionsFromArgs(g, a, &po); !s.ok()) return Fail(s);
   InstallOutputCleanupHandlers();
-  auto model = OpenModel(a.source);
+  auto model = OpenModel(a.source, ModelOpenOptions(g));
   if (!model.ok()) return Fail(model.status());
   auto plan = BuildIntPlan(*model, po.plan);
   if (!plan.ok()) return Fail(plan.status());
@@ -148,7 +148,7 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
                                 {"peak_rss_bytes", rss},
                                 {"warnings", rep.warnings},
                                 {"tensors", PlanJson(*plan)}};
-    fmt::print("{}\n", j.dump(2));
+    PrintJson(j);
   } else if (!g.quiet) {
     PrintPlanTable(*plan);
     fmt::print("{}: {} {} g{} ({}), {} linear layers quantized", out, po.plan.scheme, MethodName(po.plan.method),

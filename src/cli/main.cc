@@ -25,6 +25,30 @@ void AddCacheOption(CLI::App* sub, GlobalOptions& g) {
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
 }
 
+void AddTokenizerPreOption(CLI::App* sub, GlobalOptions& g) {
+  sub->add_option("--tokenizer-pre", g.tokenizer_pre,
+                  "BPE pre-tokenizer of a Hugging Face folder whose tokenizer is not recognised (e.g. llama-bpe, qwen2)");
+}
+
+// --chunks: a positive count; leaving it out means every chunk.
+void AddChunksOption(CLI::App* sub, int64_t& chunks, const std::string& what) {
+  sub->add_option("--chunks", chunks, what + " at most this many chunks (default: all)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            size_t used = 0;
+            long long n = 0;
+            try {
+              n = std::stoll(v, &used);
+            } catch (...) {
+              used = 0;
+            }
+            if (used != v.size() || v.empty()) return "expected a whole number of chunks, found '" + v + "'";
+            if (n < 1) return "must be at least 1, found " + v + " (leave --chunks out to use every chunk)";
+            return "";
+          },
+          "N>=1"));
+}
+
 // Options quantize and plan share: the GGUF preset and per-tensor controls.
 void AddGgufOptions(CLI::App* sub, Args& a) {
   QuantizeArgs& qa = a.qa;
@@ -46,8 +70,7 @@ void AddGgufOptions(CLI::App* sub, Args& a) {
   sub->add_option("--token-embedding-type", qa.token_embedding_type, "Type of token_embd.weight");
   sub->add_flag("--pure", qa.pure, "No mixture rules: every quantizable tensor gets the preset's type");
   sub->add_flag("--leave-output-tensor", qa.leave_output_tensor, "Keep output.weight as it is");
-  sub->add_option("--tokenizer-pre", qa.tokenizer_pre,
-                  "BPE pre-tokenizer name to record (e.g. llama-bpe, qwen2), when detection fails");
+  AddTokenizerPreOption(sub, a.g);
   sub->add_flag("--allow-requantize", qa.allow_requantize,
                 "Allow converting tensors of an already quantized GGUF (quality suffers)");
   sub->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
@@ -96,7 +119,8 @@ void AddSchemeOptions(CLI::App* sub, QuantizeArgs& qa) {
 void AddInspect(CLI::App* insp, Args& a) {
   InspectArgs& ia = a.ia;
   GlobalOptions& g = a.g;
-  insp->add_option("path", ia.path, "GGUF file or Hugging Face folder")->required();
+  insp->add_option("path", ia.path, "GGUF file (a model or an imatrix) or Hugging Face folder")->required();
+  AddTokenizerPreOption(insp, g);
   insp->add_option("--items", ia.max_array_items, "Array items shown per metadata key")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   insp->add_flag("--json", g.json, "Print everything as JSON (arrays in full)");
@@ -106,6 +130,7 @@ void AddGenerate(CLI::App* gen, Args& a) {
   GenerateArgs& ga = a.ga;
   GlobalOptions& g = a.g;
   gen->add_option("model", ga.model, "GGUF file or Hugging Face folder")->required();
+  AddTokenizerPreOption(gen, g);
   gen->add_option("-p,--prompt", ga.prompt, "Prompt text")->required();
   gen->add_option("-n", ga.n, "Tokens to generate (default 64)")->check(CLI::Range(1, 1 << 20));
   gen->add_option("--temp", ga.temp, "Sampling temperature; 0 is greedy (default)")->check(CLI::Range(0.0f, 100.0f));
@@ -122,7 +147,8 @@ void AddEval(CLI::App* ev, Args& a) {
   ev->add_option("--base", ea.base, "The original model");
   ev->add_option("--text,-f", ea.text, "Evaluation text (not needed with --base-logits)");
   ev->add_option("--ctx,-c", ea.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
-  ev->add_option("--chunks", ea.chunks, "Evaluate at most this many chunks (default: all)");
+  AddChunksOption(ev, ea.chunks, "Evaluate");
+  AddTokenizerPreOption(ev, g);
   ev->add_option("--save-base", ea.save_base,
                  "Save the base's log-probabilities (llama.cpp KL-divergence base format)");
   ev->add_option("--base-logits", ea.base_logits,
@@ -141,7 +167,8 @@ void AddImatrix(CLI::App* imx, Args& a) {
   imx->add_option("-o,--output", ima.output, "Output file (default imatrix.gguf)");
   imx->add_option("--ctx,-c", ima.ctx, "Tokens per chunk (default 512)")
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
-  imx->add_option("--chunks", ima.chunks, "Use at most this many chunks (default: all)");
+  AddChunksOption(imx, ima.chunks, "Use");
+  AddTokenizerPreOption(imx, g);
   imx->add_flag("--process-output", ima.process_output, "Also collect output.weight");
   AddCacheOption(imx, g);
   imx->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
@@ -153,6 +180,7 @@ void AddTokenize(CLI::App* tokz, Args& a) {
   TokenizeArgs& ta = a.ta;
   GlobalOptions& g = a.g;
   tokz->add_option("model", ta.model, "GGUF file or Hugging Face folder")->required();
+  AddTokenizerPreOption(tokz, g);
   auto* p_opt = tokz->add_option("-p,--prompt", ta.prompt, "Text to tokenize");
   auto* f_opt = tokz->add_option("-f,--file", ta.file, "File whose contents to tokenize");
   p_opt->excludes(f_opt);
@@ -168,7 +196,8 @@ void AddPerplexity(CLI::App* ppl, Args& a) {
   ppl->add_option("--text,-f", pa.text, "Text file to evaluate")->required();
   ppl->add_option("--ctx,-c", pa.ctx, "Tokens per chunk (default 512)")
       ->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
-  ppl->add_option("--chunks", pa.chunks, "Evaluate at most this many chunks (default: all)");
+  AddChunksOption(ppl, pa.chunks, "Evaluate");
+  AddTokenizerPreOption(ppl, g);
   AddCacheOption(ppl, g);
   ppl->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   ppl->add_flag("-q,--quiet", g.quiet, "No progress bar");

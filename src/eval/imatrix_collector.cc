@@ -36,7 +36,8 @@ Result<ImatrixSums> CollectImatrix(LlamaEngine& engine, const std::vector<int32_
   for (int64_t c = 0; c < n_chunks; ++c) {
     std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
     if (opts.bos >= 0) chunk[0] = opts.bos;
-    Status s = engine.Forward(chunk, n_ctx, &logits);
+    // Logits (and so the output head's input) only when output.weight is wanted.
+    Status s = engine.Forward(chunk, opts.process_output ? 0 : n_ctx, &logits);
     if (!s.ok()) {
       engine.SetActivationHook(nullptr);
       return s;

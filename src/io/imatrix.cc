@@ -1,6 +1,7 @@
 #include "io/imatrix.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "io/gguf.h"
@@ -13,9 +14,16 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-Status CheckFinite(const std::string& path, const std::string& name, const std::vector<float>& v) {
-  for (float f : v) {
-    if (!std::isfinite(f)) return Status::Error(path + ": entry '" + name + "': contains NaN or Inf");
+// An entry holds mean squared activations: finite and never negative. A
+// negative weight would turn the quantizers' weighted error searches
+// upside down (they would seek the largest error).
+Status CheckValues(const std::string& path, const std::string& name, const std::vector<float>& v) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (std::isfinite(v[i]) && v[i] >= 0.0f) continue;
+    char found[32];
+    std::snprintf(found, sizeof found, "%g", static_cast<double>(v[i]));
+    return Status::Error(path + ": entry '" + name + "': value " + std::to_string(i) + " is " + found +
+                         ", expected a finite mean of squares (>= 0)");
   }
   return Status::Ok();
 }
@@ -65,7 +73,7 @@ Result<Imatrix> ReadGgufImatrix(const std::string& path) {
         e.values[i] = c != 0.0f ? sums[i] / c : 1.0f;
       }
     }
-    QF_RETURN_IF_ERROR(CheckFinite(path, name, e.values));
+    QF_RETURN_IF_ERROR(CheckValues(path, name, e.values));
     m.entries[name] = std::move(e);
   }
   if (m.entries.empty()) return Status::Error(path + ": tensors: no <name>.in_sum2 entries (not an imatrix file?)");
@@ -127,7 +135,7 @@ Result<Imatrix> ReadLegacyImatrix(const std::string& path, const MappedFile& f) 
     if (ncall > 0) {
       for (float& v : e.values) v = v / static_cast<float>(ncall);
     }
-    QF_RETURN_IF_ERROR(CheckFinite(path, name, e.values));
+    QF_RETURN_IF_ERROR(CheckValues(path, name, e.values));
     m.entries[name] = std::move(e);
   }
   if (!c.at_end()) {

@@ -242,6 +242,7 @@ Status AddHfMetadata(const std::string& dir, const HfConfig& cfg, const OpenOpti
   vo.tokenizer_pre = opts.tokenizer_pre;
   vo.config_vocab_size = cfg.vocab_size;
   QF_ASSIGN_OR_RETURN(GgufVocab vocab, LoadHfVocab(dir, vo));
+  m->warnings.insert(m->warnings.end(), vocab.warnings.begin(), vocab.warnings.end());
   ModelCard card = ModelCardFromFolder(dir, m->n_params());
   GgufMetadata& md = m->metadata;
   md.Append("general.architecture", GgufValue::Str(m->architecture));
@@ -257,6 +258,28 @@ Status AddHfMetadata(const std::string& dir, const HfConfig& cfg, const OpenOpti
   md.Append("general.quantization_version", GgufValue::U32(2));
   AddVocabMetadata(vocab, &md);
   return Status::Ok();
+}
+
+bool SameBytes(const ModelTensor& a, const ModelTensor& b) {
+  return a.type == b.type && a.ne == b.ne && a.nbytes == b.nbytes && a.parts.empty() && b.parts.empty() && !a.packed &&
+         !b.packed && std::memcmp(a.data, b.data, a.nbytes) == 0;
+}
+
+// config.json's tie_word_embeddings against the tensors present. llama.cpp's
+// converter writes lm_head.weight as output.weight whenever it exists and
+// otherwise leaves the output to the token embedding; qforge does the same
+// and says so where the config claims otherwise.
+void CheckTiedOutput(const HfConfig& cfg, const std::string& dir, Model* m) {
+  const ModelTensor* out = m->Find("output.weight");
+  if (!cfg.tie_word_embeddings && out == nullptr) {
+    m->warnings.push_back(dir + "/config.json: tie_word_embeddings is false but there is no lm_head.weight; the output "
+                          "layer uses the token embedding (as llama.cpp does), and a checkpoint written from it says "
+                          "tie_word_embeddings: true");
+  } else if (cfg.tie_word_embeddings && out != nullptr && !SameBytes(*out, *m->Find("token_embd.weight"))) {
+    m->warnings.push_back(dir + "/config.json: tie_word_embeddings is true but lm_head.weight differs from "
+                          "model.embed_tokens.weight; Transformers would use the embedding, qforge (like llama.cpp's "
+                          "converter) keeps lm_head.weight as the output layer");
+  }
 }
 
 Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
@@ -288,6 +311,7 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
   if (m.Find("token_embd.weight") == nullptr) {
     return Status::Error(dir + ": model.embed_tokens.weight: missing from the safetensors files");
   }
+  CheckTiedOutput(cfg, dir, &m);
   AddRopeFreqs(cfg, &m);
   QF_RETURN_IF_ERROR(AddHfMetadata(dir, cfg, opts, &m));
   return m;

@@ -77,6 +77,9 @@ struct Model {
   GgufMetadata metadata;  // HF: the converter's keys (file_type set to F32 until chosen)
   std::vector<ModelTensor> tensors;
   int64_t n_layer = 0, n_head = 0, n_head_kv = 0, expert_count = 0;
+  // Decisions taken on open that the user should hear of (e.g. a config
+  // that disagrees with the tensors present); plans carry them on.
+  std::vector<std::string> warnings;
 
   // The tensor of that GGUF name, or null. Constant time: the index is built
   // on first use after `tensors` last changed size (call ReIndex() after

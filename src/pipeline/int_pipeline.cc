@@ -39,6 +39,7 @@ Status QuantizeToIntCheckpoint(const Model& model, const Plan& plan, const std::
   ro.calib = opts.calib;
   PlanRunReport pr;
   QF_RETURN_IF_ERROR(RunPlan(model, plan, *writer, ro, &pr));
+  rep.warnings.insert(rep.warnings.end(), pr.warnings.begin(), pr.warnings.end());
   rep.timings = pr.timings;
   rep.samples = pr.samples;
   rep.seqlen = pr.seqlen;

@@ -9,6 +9,7 @@
 #include "codecs/block_quantizer.h"
 #include "engine/llama_engine.h"
 #include "pipeline/awq_layer.h"
+#include "plan/int_plan.h"
 
 namespace qforge {
 namespace {
@@ -27,8 +28,10 @@ std::optional<LayerwiseOptions::BlockTarget> BlockTargetOf(const LayerwiseOption
   return opts.block_target(name);
 }
 
-// Every linear to quantize exists and fits its target's grouping.
+// Every linear to quantize exists and fits its target's grouping (a group
+// size that does not divide inputs names them all).
 Status CheckLinears(const Model& model, const BlockLayout& block, int64_t n_layer, const LayerwiseOptions& opts) {
+  GroupSizeMisfits misfits;
   for (int64_t l = 0; l < n_layer; ++l) {
     for (const auto& name : LayerLinears(block, l)) {
       const ModelTensor* t = model.Find(name);
@@ -39,12 +42,15 @@ Status CheckLinears(const Model& model, const BlockLayout& block, int64_t n_laye
           return Status::Error(model.path + ": tensor '" + t->source_name + "': GPTQ cannot fill " +
                                GgmlTypeName(bt->type) + " blocks of it");
         }
-      } else {
-        QF_RETURN_IF_ERROR(opts.spec.Check(t->ne[0]).WithContext(model.path + ": tensor '" + t->source_name + "'"));
+        continue;
       }
+      misfits.Check(opts.spec.group_size, t->ne[0], t->source_name);
+      const int64_t g = opts.spec.group_size;
+      QF_RETURN_IF_ERROR(opts.spec.Check(g > 0 && t->ne[0] % g != 0 ? g : t->ne[0])
+                             .WithContext(model.path + ": tensor '" + t->source_name + "'"));
     }
   }
-  return Status::Ok();
+  return misfits.ToStatus(model.path, opts.spec.group_size);
 }
 
 // A NaN or Inf would spread through GPTQ's error feedback (or AWQ's scales)
@@ -58,6 +64,19 @@ Status CheckFinite(const ModelTensor& t, const std::vector<float>& w) {
     }
   }
   return Status::Ok();
+}
+
+// What GPTQ could not do as asked on one linear, for the run's warnings.
+void ReportGptq(const std::string& name, int64_t K, const GptqStats& st, LayerOutput* out) {
+  if (st.dead_columns == K) {
+    out->warnings.push_back(name + ": no calibration input reached it (all-zero Hessian); rounded to nearest");
+  } else if (st.dead_columns > 0) {
+    out->warnings.push_back(name + ": " + std::to_string(st.dead_columns) + " of " + std::to_string(K) +
+                            " inputs were never non-zero in the calibration; those columns were rounded to nearest");
+  }
+  if (st.fell_back_to_rtn) {
+    out->warnings.push_back(name + ": the Hessian stayed singular with the highest damping; rounded to nearest");
+  }
 }
 
 // GPTQ on one linear; the weights it ends with (as the next passes see them)
@@ -76,7 +95,10 @@ void GptqLinear(const std::string& name, const std::vector<float>& w, int64_t N,
     const GgmlTypeTraits& tr = TraitsOf(bt->type);
     GgmlBlockQuantizer q(bt->type, N, K, importance, opts.threads);
     std::vector<uint8_t> bytes;
-    if (GptqSolve(w.data(), N, K, std::move(h), opts.gptq, &q, opts.threads, nullptr)) {
+    GptqStats st;
+    const bool solved = GptqSolve(w.data(), N, K, std::move(h), opts.gptq, &q, opts.threads, &st);
+    ReportGptq(name, K, st, out);
+    if (solved) {
       bytes = q.Take();
     } else {  // H never positive definite: the type's own encoding
       bytes.resize(static_cast<size_t>(N) * RowBytes(bt->type, K));
@@ -87,7 +109,9 @@ void GptqLinear(const std::string& name, const std::vector<float>& w, int64_t N,
     out->encoded.emplace_back(name, std::move(bytes));
     return;
   }
-  IntQuantized q = GptqQuantize(w.data(), N, K, std::move(h), opts.spec, opts.gptq, opts.threads, nullptr);
+  GptqStats st;
+  IntQuantized q = GptqQuantize(w.data(), N, K, std::move(h), opts.spec, opts.gptq, opts.threads, &st);
+  ReportGptq(name, K, st, out);
   q.DequantizeRows(0, N, dequant->data());
   out->quantized.emplace_back(name, std::move(q));
 }
@@ -162,7 +186,9 @@ class LayerwiseRun {
     }
     tm_.hessian_s += SecondsSince(h0);
     auto s0 = Clock::now();
-    out->quantized.emplace_back("output.weight", GptqQuantize(w.data(), N, K, h.Matrix(), opts_.spec, opts_.gptq, opts_.threads, nullptr));
+    GptqStats st;
+    out->quantized.emplace_back("output.weight", GptqQuantize(w.data(), N, K, h.Matrix(), opts_.spec, opts_.gptq, opts_.threads, &st));
+    ReportGptq("output.weight", K, st, out);
     tm_.solve_s += SecondsSince(s0);
     return Status::Ok();
   }

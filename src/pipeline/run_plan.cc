@@ -95,6 +95,7 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
   QF_RETURN_IF_ERROR(feeder.Flush(-1));  // what precedes the decoder layers
   auto on_layer = [&](LayerOutput&& out) -> Status {
     rep.layerwise_tensors += static_cast<int64_t>(out.quantized.size() + out.encoded.size());
+    rep.warnings.insert(rep.warnings.end(), out.warnings.begin(), out.warnings.end());
     const int64_t done = out.layer < 0 ? INT_MAX : out.layer;
     feeder.Take(std::move(out));
     return feeder.Flush(done);

@@ -29,6 +29,7 @@ struct PlanRunReport {
   int64_t samples = 0, seqlen = 0;  // calibration sequences used
   int64_t layerwise_tensors = 0;    // recipes the layer-by-layer run produced
   double sink_s = 0;                // time inside the sink (packing, encoding, writing)
+  std::vector<std::string> warnings;  // the layers' (LayerOutput::warnings), in order
 };
 
 Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOptions& opts, PlanRunReport* report);

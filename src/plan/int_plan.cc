@@ -109,10 +109,29 @@ std::string ModuleOf(const std::string& source_name) {
   return dot == std::string::npos ? source_name : source_name.substr(0, dot);
 }
 
+void GroupSizeMisfits::Check(int64_t group_size, int64_t cols, const std::string& name) {
+  if (group_size <= 0 || cols % group_size == 0) return;
+  by_cols_[cols].push_back(name);
+  ++count_;
+}
+
+Status GroupSizeMisfits::ToStatus(const std::string& model_path, int64_t group_size) const {
+  if (count_ == 0) return Status::Ok();
+  std::string list;
+  for (const auto& [cols, names] : by_cols_) {
+    list += (list.empty() ? "" : "; ") + std::to_string(cols) + " columns:";
+    for (size_t i = 0; i < names.size(); ++i) list += (i ? ", " : " ") + names[i];
+  }
+  return Status::Error(model_path + ": group size " + std::to_string(group_size) + " does not divide the input of " +
+                       std::to_string(count_) + " linear(s) (" + list +
+                       "); choose a group size that divides every input, or leave these out with --ignore");
+}
+
 Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
   QF_RETURN_IF_ERROR(CheckPlanOptions(model, opts));
   QF_ASSIGN_OR_RETURN(std::vector<std::regex> ignore, CompileIgnore(opts.ignore));
   Plan plan;
+  plan.warnings = model.warnings;
   plan.preset = opts.scheme;
   plan.output = PlanOutput::kCheckpoint;
   plan.layout = opts.layout;
@@ -132,6 +151,7 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
   SortInLoaderOrder(&order);
   const BlockLayout& block = BlockOfArch(model.architecture);
   std::vector<TensorPlan> head;  // a quantized lm_head is written after the layers
+  GroupSizeMisfits misfits;
   for (const ModelTensor* t : order) {
     TensorPlan tp;
     tp.source = t;
@@ -150,7 +170,9 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
         }
       }
     }
-    if (quantize) {
+    if (quantize && spec.group_size > 0 && t->ne[0] % spec.group_size != 0) {
+      misfits.Check(spec.group_size, t->ne[0], t->source_name);
+    } else if (quantize) {
       QF_RETURN_IF_ERROR(QuantizedRecipe(model, *t, opts, spec, float_dtype, &tp, &plan.warnings));
     } else {
       tp.type = float_type;
@@ -160,6 +182,7 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     }
     (is_head && quantize ? head : plan.tensors).push_back(std::move(tp));
   }
+  QF_RETURN_IF_ERROR(misfits.ToStatus(model.path, spec.group_size));
   for (auto& tp : head) plan.tensors.push_back(std::move(tp));
   return plan;
 }

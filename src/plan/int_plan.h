@@ -6,6 +6,7 @@
 // embeddings stay float unless asked.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,19 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts);
 // The module of a source weight name: "model.layers.0.mlp.down_proj.weight"
 // -> "model.layers.0.mlp.down_proj".
 std::string ModuleOf(const std::string& source_name);
+
+// Linears whose input columns a group size does not divide, gathered so one
+// error names them all (by input size) rather than the first alone.
+class GroupSizeMisfits {
+ public:
+  // Records the linear when group_size > 0 does not divide cols.
+  void Check(int64_t group_size, int64_t cols, const std::string& name);
+  // Ok when nothing was recorded; else the error naming every linear.
+  Status ToStatus(const std::string& model_path, int64_t group_size) const;
+
+ private:
+  std::map<int64_t, std::vector<std::string>> by_cols_;
+  size_t count_ = 0;
+};
 
 }  // namespace qforge

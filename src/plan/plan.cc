@@ -408,7 +408,18 @@ Status CheckConvertible(const Model& model, const ModelTensor& t, GgmlType store
 }
 
 // Importance weights for a tensor that will be re-encoded to a quantized type.
-Status AttachImportance(const ModelTensor& t, const Preset& preset, const PlanOptions& opts, TensorPlan* tp) {
+// Whether a type's encoder reads importance weights (ggml's Q8_0, MXFP4 and
+// ternary encoders ignore them).
+bool UsesImportance(GgmlType t) {
+  return TraitsOf(t).quantized && t != T::Q8_0 && t != T::MXFP4 && t != T::NVFP4 && t != T::TQ1_0 && t != T::TQ2_0;
+}
+
+// Importance weights for a tensor that will be re-encoded to a quantized
+// type. A decoder-layer tensor the imatrix has no entry for is quantized
+// without them, as llama-quantize does, and named in *missing (llama.cpp's
+// imatrix never holds token_embd, nor output.weight unless asked).
+Status AttachImportance(const ModelTensor& t, const Preset& preset, const PlanOptions& opts, TensorPlan* tp,
+                        std::vector<std::string>* missing) {
   if (!opts.imatrix || tp->copy_bytes || !TraitsOf(tp->type).quantized) return Status::Ok();
   auto it = opts.imatrix->entries.find(t.name);
   const int64_t expected = t.ne[0] * (t.ne.size() > 2 ? t.ne[2] : 1);
@@ -423,6 +434,8 @@ Status AttachImportance(const ModelTensor& t, const Preset& preset, const PlanOp
   } else if (preset.ftype == F::MOSTLY_Q2_K_S && tp->type == T::Q2_K && CategoryOf(t.name) != Category::kOutput &&
              CategoryOf(t.name) != Category::kTokenEmbd) {
     return Status::Error(opts.imatrix->path + ": no entry for tensor '" + t.name + "', which Q2_K_S needs");
+  } else if (UsesImportance(tp->type) && BlockOf(t.name) >= 0) {
+    missing->push_back(t.name);
   }
   return Status::Ok();
 }
@@ -448,6 +461,7 @@ void AddImatrixMetadata(const PlanOptions& opts, GgufMetadata* md) {
 
 Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptions& opts) {
   Plan plan;
+  plan.warnings = model.warnings;
   plan.preset = preset.name;
   plan.metadata = model.metadata;
   const bool has_tensor_options = opts.pure || opts.leave_output_tensor || opts.output_tensor_type ||
@@ -463,7 +477,7 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
   for (const auto& t : model.tensors) order.push_back(&t);
   if (!converter || opts.loader_order) SortInLoaderOrder(&order);
   RuleContext ctx = MakeRuleContext(model, preset, opts, order);
-
+  std::vector<std::string> no_importance;
   for (const ModelTensor* tp_src : order) {
     const ModelTensor& t = *tp_src;
     // What llama-quantize would find stored: a Hugging Face source is seen
@@ -484,12 +498,20 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
       QF_RETURN_IF_ERROR(ChooseQuantizedType(ctx, model, t, preset, opts, &tp, &plan.warnings));
     }
     QF_RETURN_IF_ERROR(CheckConvertible(model, t, stored, opts, &tp, &plan.warnings));
-    QF_RETURN_IF_ERROR(AttachImportance(t, preset, opts, &tp));
+    QF_RETURN_IF_ERROR(AttachImportance(t, preset, opts, &tp, &no_importance));
     tp.nbytes = BytesOf(tp.type, tp.ne);
     tp.method = tp.copy_bytes ? Method::kCopy
                 : !TraitsOf(tp.type).quantized ? Method::kConvert
                 : tp.importance ? Method::kImatrix : Method::kRtn;
     plan.tensors.push_back(std::move(tp));
+  }
+  if (!no_importance.empty()) {
+    std::string names;
+    for (size_t i = 0; i < no_importance.size() && i < 4; ++i) names += (i ? ", " : "") + no_importance[i];
+    if (no_importance.size() > 4) names += ", ...";
+    plan.warnings.push_back(opts.imatrix->path + ": no entry for " + std::to_string(no_importance.size()) +
+                            " tensor(s) to be quantized (" + names +
+                            "); they are quantized without importance weights. Was the imatrix made from this model?");
   }
   AddImatrixMetadata(opts, &plan.metadata);
   return plan;

@@ -254,6 +254,9 @@ Status IntCheckpointWriter::WriteConfig() const {
   ordered_json cfg = ordered_json::parse(in, nullptr, false);
   if (cfg.is_discarded() || !cfg.is_object()) return Status::Error(src_cfg + ": expected a JSON object");
   cfg["torch_dtype"] = float_dtype_ == StDtype::F16 ? "float16" : "bfloat16";
+  // Without an lm_head the output layer is the embedding: say so, or no
+  // runtime can load the checkpoint (CheckTiedOutput warned on open).
+  if (src_.Find("output.weight") == nullptr) cfg["tie_word_embeddings"] = true;
   ConfigFacts facts;
   facts.spec = plan_in_->int_spec;
   facts.act_order = opts_.method == Method::kGptq && opts_.gptq.act_order;

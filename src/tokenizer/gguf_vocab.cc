@@ -88,12 +88,18 @@ struct SpecialSources {
 };
 
 // Records a special id once (the first source wins), when it is a valid id.
-void SetSpecialId(const std::string& typ, const json& id, size_t n_vocab, GgufVocab* v) {
+// One outside the vocabulary is skipped with a warning naming its source,
+// as gguf-py's SpecialVocab skips it.
+void SetSpecialId(const std::string& typ, const json& id, size_t n_vocab, const std::string& source, GgufVocab* v) {
   if (!id.is_number_integer()) return;
-  const int64_t t = id.get<int64_t>();
-  if (t < 0 || static_cast<size_t>(t) >= n_vocab) return;
   for (const auto& kv : v->special_ids) {
     if (kv.first == typ) return;
+  }
+  const int64_t t = id.get<int64_t>();
+  if (t < 0 || static_cast<size_t>(t) >= n_vocab) {
+    v->warnings.push_back(source + ": " + typ + " token id " + std::to_string(t) + " is outside the vocabulary (0.." +
+                          std::to_string(static_cast<int64_t>(n_vocab) - 1) + "); skipped, as llama.cpp's converter does");
+    return;
   }
   v->special_ids.emplace_back(typ, static_cast<uint32_t>(t));
 }
@@ -204,7 +210,7 @@ Status ReadTokenizerConfig(const fs::path& dir, const SpecialSources& src, size_
     if (!content) continue;
     for (const auto& a : added) {
       if (a.is_object() && a.value("content", "") == *content && a.contains("id")) {
-        SetSpecialId(t, a["id"], n_vocab, v);
+        SetSpecialId(t, a["id"], n_vocab, (dir / "tokenizer.json").string() + " (added_tokens, " + t + "_token)", v);
         break;
       }
     }
@@ -232,7 +238,7 @@ Status LoadSpecials(const fs::path& dir, size_t n_vocab, GgufVocab* v) {
     if (cfg.is_object()) {
       for (const char* typ : kSpecialTypes) {
         auto it = cfg.find(std::string(typ) + "_token_id");
-        if (it != cfg.end()) SetSpecialId(typ, *it, n_vocab, v);
+        if (it != cfg.end()) SetSpecialId(typ, *it, n_vocab, (dir / "config.json").string() + " (" + it.key() + ")", v);
       }
     }
   }

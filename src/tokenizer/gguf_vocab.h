@@ -28,6 +28,7 @@ struct GgufVocab {
   std::vector<std::pair<std::string, uint32_t>> special_ids;  // ("bos", 1), in insertion order
   std::vector<std::pair<std::string, bool>> add_flags;        // ("bos", true), in insertion order
   std::optional<std::string> chat_template;
+  std::vector<std::string> warnings;  // what was skipped, and why
 };
 
 struct VocabOptions {

@@ -174,7 +174,11 @@ INSTANTIATE_TEST_SUITE_P(Orders, GptqVsRtn,
                                            std::make_tuple(true, true, int64_t{64}), std::make_tuple(false, false, int64_t{-1}),
                                            std::make_tuple(false, false, int64_t{32})));
 
-TEST(Gptq, DeadInputColumnsQuantizeToZero) {
+// A dead input (never non-zero in calibration) carries no information: its
+// column is rounded to nearest with its group's parameters, not zeroed (the
+// reference GPTQ zeroes it, which turned a layer calibration never reached
+// into all-zero weights).
+TEST(Gptq, DeadInputColumnsAreRoundedToNearest) {
   const int64_t n = 256, k = 64, rows = 8;
   auto x = CorrelatedInputs(n, k, 21);
   for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i * k + 5)] = 0.0f;  // channel 5 never fires
@@ -186,9 +190,26 @@ TEST(Gptq, DeadInputColumnsQuantizeToZero) {
   GptqStats st;
   const IntQuantized q = GptqQuantize(w.data(), rows, k, h.Matrix(), s, GptqOptions{}, 1, &st);
   EXPECT_EQ(st.dead_columns, 1);
-  std::vector<float> d(w.size());
-  q.DequantizeRows(0, rows, d.data());
-  for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(d[static_cast<size_t>(r * k + 5)], 0.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const GroupParams p = q.Params(r, 0);
+    EXPECT_EQ(q.codes[static_cast<size_t>(r * k + 5)], QuantizeCode(w[static_cast<size_t>(r * k + 5)], p, s.maxq())) << r;
+  }
+}
+
+// An all-zero Hessian (a layer no calibration input reached) gives exactly
+// round-to-nearest, and the stats say every input was dead.
+TEST(Gptq, AllZeroHessianIsRoundToNearest) {
+  const int64_t k = 64, rows = 8;
+  const auto w = Random(rows * k, 23);
+  IntQuantSpec s;
+  s.group_size = 32;
+  GptqStats st;
+  const IntQuantized q = GptqQuantize(w.data(), rows, k, std::vector<float>(static_cast<size_t>(k * k), 0.0f), s, GptqOptions{}, 1, &st);
+  EXPECT_EQ(st.dead_columns, k);
+  const IntQuantized rtn = QuantizeRtn(w.data(), rows, k, s);
+  EXPECT_EQ(q.codes, rtn.codes);
+  EXPECT_EQ(q.scales, rtn.scales);
+  EXPECT_EQ(q.zeros, rtn.zeros);
 }
 
 TEST(AwqScales, NormalisedToUnitGeometricMidpoint) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "io/imatrix.h"
 #include "../conversion/synthetic_model.h"
 #include "test_util.h"
 
@@ -375,6 +376,83 @@ TEST(CliImatrix, WritesAFileQuantizeReads) {
   EXPECT_EQ(info["metadata"]["quantize.imatrix.chunks_count"], 3);
 }
 
+
+// Smaller faults of issue 10's kind 5, each with the input that showed it.
+TEST(CliInputs, GenerateJsonSurvivesBytesThatAreNotUtf8) {
+  const auto r = RunQforge({"generate", test::HouseModelDir(), "-p", "\xff\xfe hi", "-n", "3", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["prompt"], "\xEF\xBF\xBD\xEF\xBF\xBD hi");  // each bad byte as U+FFFD
+  EXPECT_EQ(j["tokens"].size(), 3u);
+}
+
+TEST(CliInputs, ChunksMustBePositive) {
+  for (const char* cmd : {"perplexity", "imatrix"}) {
+    for (const char* n : {"0", "-3", "two"}) {
+      const auto r = RunQforge({cmd, test::HouseModelDir(), "--text", test::SharedDir() + "/text/eval.txt", "--chunks", n});
+      EXPECT_NE(r.exit_code, 0) << cmd << " " << n;
+      EXPECT_NE(r.err.find("--chunks"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(std::string(n) == "two" ? "whole number" : "at least 1"), std::string::npos) << r.err;
+    }
+  }
+}
+
+TEST(CliInputs, InspectOpensAnImatrix) {
+  ScratchDir dir;
+  auto r = RunQforge({"imatrix", test::HouseModelDir(), "--text", test::SharedDir() + "/text/calib.txt", "--ctx", "64",
+                      "--chunks", "2", "-o", dir.File("i.gguf"), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunQforge({"inspect", dir.File("i.gguf"), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["metadata"]["general.type"], "imatrix");
+  EXPECT_EQ(j["metadata"]["imatrix.chunk_count"], 2);
+  EXPECT_EQ(j["tensors"].size(), 56u);  // in_sum2 and counts of 28 linears
+  r = RunQforge({"inspect", dir.File("i.gguf")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("general.type imatrix (not a model)"), std::string::npos) << r.out;
+}
+
+// --process-output adds output.weight, fed every token of each chunk.
+TEST(CliInputs, ImatrixProcessOutputCollectsTheHead) {
+  ScratchDir dir;
+  for (const bool with : {false, true}) {
+    std::vector<std::string> args = {"imatrix", test::HouseModelDir(), "--text", test::SharedDir() + "/text/calib.txt", "--ctx",
+                                     "64", "--chunks", "2", "-o", dir.File("i.gguf"), "-q"};
+    if (with) args.push_back("--process-output");
+    const auto r = RunQforge(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto m = ReadImatrix(dir.File("i.gguf"));
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    EXPECT_EQ(m->entries.size(), with ? 29u : 28u);
+    EXPECT_EQ(m->entries.count("output.weight"), with ? 1u : 0u);
+    if (with) {
+      EXPECT_EQ(m->entries.at("output.weight").values.size(), 512u);
+    }
+  }
+}
+
+// A folder whose BPE pre-tokenizer qforge cannot identify opens in every
+// command that reads models once --tokenizer-pre names it.
+TEST(CliInputs, TokenizerPreOnEveryCommandThatOpensAModel) {
+  ScratchDir dir;
+  ASSERT_EQ(test::WriteSyntheticModel(dir.File("m"), test::SyntheticSpec{}), "");
+  auto tj = nlohmann::json::parse(test::ReadFile(dir.File("m/tokenizer.json")));
+  tj["pre_tokenizer"] = {{"type", "Whitespace"}};
+  test::WriteFile(dir.File("m/tokenizer.json"), tj.dump());
+  const std::vector<std::vector<std::string>> cmds = {{"tokenize", dir.File("m"), "-p", "ab ab", "--json"},
+                                                      {"inspect", dir.File("m"), "--json"},
+                                                      {"generate", dir.File("m"), "-p", "ab", "-n", "2", "--json"},
+                                                      {"plan", dir.File("m"), "-f", "Q8_0", "--json"}};
+  for (auto args : cmds) {
+    auto r = RunQforge(args);
+    EXPECT_NE(r.exit_code, 0) << args[0];
+    EXPECT_NE(r.err.find("--tokenizer-pre"), std::string::npos) << args[0] << ": " << r.err;
+    args.insert(args.end(), {"--tokenizer-pre", "qwen2"});
+    r = RunQforge(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << ": " << r.err;
+  }
+}
 }  // namespace
 }  // namespace qforge
 

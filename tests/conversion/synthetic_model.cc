@@ -66,7 +66,7 @@ std::string WriteSyntheticModel(const std::string& dir, const SyntheticSpec& s) 
               {"rms_norm_eps", 1e-6},
               {"rope_theta", 1000000.0},
               {"vocab_size", s.vocab},
-              {"tie_word_embeddings", s.tied},
+              {"tie_word_embeddings", s.config_tie < 0 ? s.tied : s.config_tie == 1},
               {"bos_token_id", nullptr},
               {"eos_token_id", 5}};
   if (s.qk_norm) cfg["head_dim"] = head_dim;
@@ -75,7 +75,12 @@ std::string WriteSyntheticModel(const std::string& dir, const SyntheticSpec& s) 
   std::mt19937 rng(7);
   std::vector<StWriteTensor> ts;
   ts.push_back(F32Tensor("model.embed_tokens.weight", {s.vocab, s.hidden}, false, rng));
-  if (!s.tied) ts.push_back(F32Tensor("lm_head.weight", {s.vocab, s.hidden}, false, rng));
+  if (!s.tied && s.lm_head_is_embedding) {
+    ts.push_back(ts.back());
+    ts.back().name = "lm_head.weight";
+  } else if (!s.tied) {
+    ts.push_back(F32Tensor("lm_head.weight", {s.vocab, s.hidden}, false, rng));
+  }
   ts.push_back(F32Tensor("model.norm.weight", {s.hidden}, false, rng));
   for (int l = 0; l < s.layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";

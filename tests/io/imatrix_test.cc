@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 
@@ -86,6 +88,45 @@ TEST(Imatrix, TruncatedOrGarbageFilesAreClearErrors) {
   auto model = ReadImatrix(test::SharedDir() + "/models/stories260K/stories260K-f32.gguf");
   ASSERT_FALSE(model.ok());
   EXPECT_NE(model.status().message().find("imatrix"), std::string::npos);
+}
+
+// Entries are means of squares: a negative or non-finite value is refused,
+// naming the entry and the value (a negative weight makes the K-quant
+// searches seek the largest error).
+TEST(Imatrix, NegativeOrNonFiniteValuesAreRefused) {
+  auto ref = ReadImatrix(HouseImatrix());
+  ASSERT_TRUE(ref.ok());
+  ScratchDir dir;
+  for (const float bad : {-2.0f, NAN}) {
+    Imatrix m = *ref;
+    m.entries.at("blk.0.attn_q.weight").values[3] = bad;
+    test::WriteFile(dir.File("bad.dat"), LegacyBytes(m, 1));
+    auto r = ReadImatrix(dir.File("bad.dat"));
+    ASSERT_FALSE(r.ok());
+    for (const std::string& part : {std::string("'blk.0.attn_q.weight'"), std::string("value 3 is "), std::string(">= 0")}) {
+      EXPECT_NE(r.status().message().find(part), std::string::npos) << r.status().message();
+    }
+  }
+}
+
+// A decoder tensor the imatrix has no entry for is quantized without
+// importance, as llama-quantize does, but never silently: the plan warns.
+TEST(Imatrix, MissingEntryIsAWarning) {
+  auto ref = ReadImatrix(HouseImatrix());
+  ASSERT_TRUE(ref.ok());
+  ScratchDir dir;
+  test::WriteFile(dir.File("full.dat"), LegacyBytes(*ref, 1));
+  Imatrix m = *ref;
+  m.entries.erase("blk.1.ffn_up.weight");
+  test::WriteFile(dir.File("short.dat"), LegacyBytes(m, 1));
+  const auto full = test::RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--imatrix", dir.File("full.dat"), "--json"});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  EXPECT_EQ(nlohmann::json::parse(full.out)["warnings"].size(), 0u) << full.out;
+  const auto r = test::RunQforge({"plan", test::HouseModelDir(), "-f", "Q4_K_M", "--imatrix", dir.File("short.dat"), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto w = nlohmann::json::parse(r.out)["warnings"];
+  ASSERT_EQ(w.size(), 1u) << r.out;
+  EXPECT_NE(w[0].get<std::string>().find("no entry for 1 tensor(s) to be quantized (blk.1.ffn_up.weight)"), std::string::npos) << w[0];
 }
 
 TEST(Imatrix, IncludeAndExcludeFilters) {

@@ -324,12 +324,17 @@ TEST(IntCheckpoint, RefusesAndLeavesNothingBehind) {
   s = QuantizeToIntCheckpoint(*model, dir.File("nocalib"), o, nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("--calib"), std::string::npos);
-  // A group size that does not divide the columns names the tensor.
+  // A group size that does not divide the columns names every such linear,
+  // by input size, in one message.
   o = Options("W4A16", Method::kRtn);
   o.plan.spec.group_size = 96;
   s = QuantizeToIntCheckpoint(*model, dir.File("g96"), o, nullptr);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("model.layers.0"), std::string::npos) << s.message();
+  for (const char* part : {"does not divide the input of 28 linear(s)", "512 columns: model.layers.0.self_attn.k_proj.weight",
+                           "model.layers.3.mlp.up_proj.weight; 1024 columns: model.layers.0.mlp.down_proj.weight",
+                           "model.layers.3.mlp.down_proj.weight)"}) {
+    EXPECT_NE(s.message().find(part), std::string::npos) << part << " not in: " << s.message();
+  }
   for (const auto& f : dir.List()) EXPECT_EQ(f, "taken") << "left behind: " << f;
   IntQuantSpec spec;
   EXPECT_FALSE(ParseIntScheme("W5A16", &spec).ok());

@@ -5,9 +5,12 @@
 // writes nothing.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
+#include "model/model.h"
 #include "test_util.h"
 
 namespace qforge {
@@ -64,6 +67,37 @@ TEST_F(NonFinite, IntCheckpointRefusesNanWeights) {
   const std::string src = ModelWith(NAN);
   const std::string out = dir_.File("ckpt");
   ExpectRefused({"quantize", src, "--scheme", "W4A16", "--method", "rtn", "-o", out}, out, {kDown, "row 0", "NaN or Inf"});
+}
+
+// A layer no calibration input reaches (its input norm is all zero, so
+// attn_q/k/v see only zeros, and attn_output the zero attention result):
+// GPTQ rounds those linears to nearest instead of writing all-zero weights,
+// and says so, for checkpoints and GGUF alike.
+TEST_F(NonFinite, DeadLayerUnderGptqIsRoundedAndReported) {
+  const std::string src = test::CopyHouseModel(dir_.File("m"));
+  test::PokeBf16(src + "/model.safetensors", "model.layers.1.input_layernorm.weight", 0, 0.0f, 512);
+  const std::vector<std::string> calib = {"--calib", test::SharedDir() + "/text/calib.txt", "--calib-samples", "2",
+                                          "--calib-seqlen", "64", "--json"};
+  std::vector<std::string> ckpt = {"quantize", src, "--scheme", "W4A16", "--method", "gptq", "-o", dir_.File("ckpt")};
+  std::vector<std::string> gguf = {"quantize", src, "-f", "Q4_K_M", "--method", "gptq", "-o", dir_.File("o.gguf")};
+  for (auto args : {ckpt, gguf}) {
+    args.insert(args.end(), calib.begin(), calib.end());
+    const auto r = test::RunQforge(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string w = nlohmann::json::parse(r.out)["warnings"].dump();
+    for (const char* t : {"blk.1.attn_q.weight", "blk.1.attn_k.weight", "blk.1.attn_v.weight", "blk.1.attn_output.weight"}) {
+      EXPECT_NE(w.find(std::string(t) + ": no calibration input reached it (all-zero Hessian); rounded to nearest"),
+                std::string::npos) << w;
+    }
+    EXPECT_EQ(w.find("blk.0."), std::string::npos) << w;
+  }
+  // The checkpoint's q_proj holds the rounded weights, not zeros.
+  auto m = OpenModel(dir_.File("ckpt"));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  auto q = ReadTensorF32(*m->Find("blk.1.attn_q.weight"));
+  ASSERT_TRUE(q.ok()) << q.status().message();
+  const auto zeros = std::count(q->begin(), q->end(), 0.0f);
+  EXPECT_LT(zeros, static_cast<long>(q->size() / 4)) << zeros << " of " << q->size();
 }
 
 }  // namespace
