@@ -183,6 +183,7 @@ Status CheckGgufMethod(const QuantizeArgs& a) {
     return Status::Error("--method '" + a.method + "' with --type: GGUF files take --method gptq only (rtn is the default; awq needs --scheme)");
   }
   if (a.static_groups) return Status::Error("--static-groups: GGUF blocks are always fitted from their own columns");
+  if (a.resume && a.method != "gptq") return Status::Error("--resume: only a --method gptq run keeps a journal to resume");
   return CheckGptqAndCalibrationArgs(a);
 }
 
@@ -251,7 +252,10 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
   so.on_progress = [&](uint64_t n, const std::string& name) { bar.Advance(n, name); };
   GgufSink sink(out, so);
   PlanRunReport report;
-  Status s = RunPlan(pp.model, plan, sink, GgufGptqOptions(g, a), &report);
+  PlanRunOptions ro = GgufGptqOptions(g, a);
+  ro.journal_dir = LayerJournal::DirFor(out);
+  ro.resume = a.resume;
+  Status s = RunPlan(pp.model, plan, sink, ro, &report);
   bar.Finish();
   if (!s.ok()) return Fail(s);
   for (const auto& w : report.warnings) fmt::print(stderr, "qforge: warning: {}\n", w);
@@ -272,6 +276,7 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
     j["file_bytes"] = fs::file_size(out);
     j["bits_per_weight"] = plan.bits_per_weight();
     j["seconds"] = secs;
+    j["resumed_layers"] = report.resumed_layers;
     std::vector<std::string> warnings = plan.warnings;
     warnings.insert(warnings.end(), report.warnings.begin(), report.warnings.end());
     j["warnings"] = warnings;

@@ -44,6 +44,7 @@ struct QuantizeArgs {
   float damp = 0.01f;
   bool act_order = false;
   bool static_groups = false;
+  bool resume = false;  // go on from an interrupted calibrated run's journal
   std::string max_shard_size = "5GB";
   std::vector<std::string> ignore;
   bool quantize_lm_head = false;

@@ -73,6 +73,8 @@ Status IntOptionsFromArgs(const GlobalOptions& g, const QuantizeArgs& args, IntP
   po->calib.text_path = a.calib;
   po->calib.samples = a.calib_samples;
   po->calib.seqlen = a.calib_seqlen;
+  if (a.resume && pl.method == Method::kRtn) return Status::Error("--resume: rtn keeps no journal (it needs no calibration); run it again");
+  po->resume = a.resume;
   po->awq_search_samples = a.awq_search_samples;
   po->threads = Threads(g);
   return Status::Ok();
@@ -146,6 +148,7 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
                                 {"seconds", {{"total", rep.total_s}, {"forward", t.forward_s}, {"hessian", t.hessian_s},
                                              {"solve", t.solve_s}, {"search", t.search_s}, {"pack_write", rep.pack_write_s}}},
                                 {"peak_rss_bytes", rss},
+                                {"resumed_layers", rep.resumed_layers},
                                 {"warnings", rep.warnings},
                                 {"tensors", PlanJson(*plan)}};
     PrintJson(j);

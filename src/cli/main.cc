@@ -227,6 +227,10 @@ int main(int argc, char** argv) {
   quant->add_option("-o,--output", a.qa.output,
                     "Output file or folder (default: <model>-<TYPE>.gguf, or <model>-<SCHEME>-<method> for --scheme)");
   for (auto* sub : {quant, plan}) AddSchemeOptions(sub, a.qa);
+  quant->add_flag("--resume", a.qa.resume,
+                  "GPTQ/AWQ: go on from the last layer an interrupted run of the same output finished (its journal "
+                  "is <output>.qforge-resume); the result is the same bytes")
+      ->group("Safetensors checkpoints (--scheme) and GPTQ");
   auto* insp = app.add_subcommand("inspect", "Show a model's metadata and tensor table");
   AddInspect(insp, a);
   auto* gen = app.add_subcommand("generate", "Continue a prompt (greedy at --temp 0)");

@@ -1,15 +1,18 @@
 #include "io/output_file.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
 
 namespace qforge {
+namespace fs = std::filesystem;
 namespace {
 
 // Temporary paths alive right now, for the signal handler. The handler only
@@ -65,7 +68,34 @@ void InstallOutputCleanupHandlers() {
   std::signal(SIGTERM, CleanupOnSignal);
 }
 
+void RemoveStaleTemps(const std::string& final_path) {
+  std::string base = final_path;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  const fs::path p(base);
+  const fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  const std::string prefix = p.filename().string() + ".qforge-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string rest = name.substr(prefix.size());
+    if (rest.rfind("partial-", 0) == 0) {
+      rest = rest.substr(8);
+    } else if (rest.size() > 4 && rest.compare(rest.size() - 4, 4, ".tmp") == 0) {
+      rest.resize(rest.size() - 4);
+    } else {
+      continue;  // e.g. the resume journal
+    }
+    if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos || rest.size() > 9) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(rest));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+  }
+}
+
 Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& final_path) {
+  RemoveStaleTemps(final_path);
   std::unique_ptr<OutputFile> f(new OutputFile());
   f->final_path_ = final_path;
   f->temp_path_ = final_path + ".qforge-" + std::to_string(::getpid()) + ".tmp";

@@ -44,4 +44,10 @@ void InstallOutputCleanupHandlers();
 void RegisterTempPath(const std::string& path);
 void UnregisterTempPath(const std::string& path);
 
+// Removes what a killed qforge process left beside final_path: temporary
+// outputs named "<final_path>.qforge-<pid>.tmp" or
+// "<final_path>.qforge-partial-<pid>" whose process no longer runs (a
+// SIGKILL or power cut gives the handlers above no chance).
+void RemoveStaleTemps(const std::string& final_path);
+
 }  // namespace qforge

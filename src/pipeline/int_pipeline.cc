@@ -37,9 +37,12 @@ Status QuantizeToIntCheckpoint(const Model& model, const Plan& plan, const std::
   lo.awq_search_samples = opts.awq_search_samples;
   lo.on_layer = opts.on_layer;
   ro.calib = opts.calib;
+  ro.journal_dir = LayerJournal::DirFor(out_dir);
+  ro.resume = opts.resume;
   PlanRunReport pr;
   QF_RETURN_IF_ERROR(RunPlan(model, plan, *writer, ro, &pr));
   rep.warnings.insert(rep.warnings.end(), pr.warnings.begin(), pr.warnings.end());
+  rep.resumed_layers = pr.resumed_layers;
   rep.timings = pr.timings;
   rep.samples = pr.samples;
   rep.seqlen = pr.seqlen;

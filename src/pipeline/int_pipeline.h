@@ -26,6 +26,7 @@ struct IntPipelineOptions {
   int64_t awq_search_samples = 16;  // sequences AWQ's scale-search loss runs on (0: all)
   int threads = 1;
   std::function<void(int64_t done, int64_t total)> on_layer;
+  bool resume = false;  // go on from <out_dir>.qforge-resume (GPTQ, AWQ)
 };
 
 struct IntPipelineReport {
@@ -36,6 +37,7 @@ struct IntPipelineReport {
   int shards = 0;
   int64_t quantized_linears = 0;
   std::vector<std::string> warnings;
+  int64_t resumed_layers = 0;
 };
 
 // Builds the plan from opts.plan, then runs it.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <map>
 
 #include "arch/llama_family.h"
@@ -193,6 +195,50 @@ class LayerwiseRun {
     return Status::Ok();
   }
 
+  // A layer read back from the journal: carries the calibration activations
+  // through it exactly as the run that computed it did (GPTQ: through the
+  // quantized weights it produced; AWQ: through the float layer; RTN needs
+  // no activations).
+  Status Replay(int64_t l, const LayerOutput& out) {
+    if (opts_.method == Method::kRtn) return Status::Ok();
+    Weights dequant;
+    if (opts_.method == Method::kGptq) {
+      for (const auto& [name, q] : out.quantized) {
+        auto& d = dequant[name];
+        d.resize(static_cast<size_t>(q.rows * q.cols));
+        q.DequantizeRows(0, q.rows, d.data());
+      }
+      for (const auto& [name, bytes] : out.encoded) {
+        auto bt = BlockTargetOf(opts_, name);
+        if (!bt) return Status::Error("internal: journal holds blocks for '" + name + "', which has no block target");
+        auto [N, K] = ShapeOf(model_, name);
+        if (bytes.size() != static_cast<size_t>(N) * RowBytes(bt->type, K)) {
+          return Status::Error("resume journal: '" + name + "' holds " + std::to_string(bytes.size()) + " bytes, expected " +
+                               std::to_string(static_cast<size_t>(N) * RowBytes(bt->type, K)));
+        }
+        auto& d = dequant[name];
+        d.resize(static_cast<size_t>(N * K));
+        TraitsOf(bt->type).decode(bytes.data(), d.data(), N * K);
+      }
+      for (auto& [name, d] : dequant) {
+        auto [N, K] = ShapeOf(model_, name);
+        if (d.size() != static_cast<size_t>(N * K)) return Status::Error("resume journal: '" + name + "' has the wrong shape");
+        engine_.SetWeightOverride(name, &d);
+      }
+    } else {
+      engine_.ClearWeightOverrides();  // AWQ passes the float layer's outputs on
+    }
+    auto f0 = Clock::now();
+    Status s = Status::Ok();
+    for (auto& xs : x_) {
+      s = engine_.ForwardLayer(l, xs.data(), Tokens(xs));
+      if (!s.ok()) break;
+    }
+    tm_.forward_s += SecondsSince(f0);
+    engine_.ClearWeightOverrides();
+    return s;
+  }
+
  private:
   int64_t Tokens(const std::vector<float>& xs) const { return static_cast<int64_t>(xs.size()) / E_; }
 
@@ -285,6 +331,14 @@ class LayerwiseRun {
   std::vector<std::vector<float>> x_;  // the activations entering the current layer, one buffer per sequence
 };
 
+// Fault injection for the resume tests: QFORGE_TEST_KILL_AFTER_LAYERS=N
+// kills the process (SIGKILL, no cleanup) once N layers are journaled, as
+// an out-of-memory kill or a power cut would.
+void KillForTestAfter(int64_t layers_done) {
+  static const char* env = std::getenv("QFORGE_TEST_KILL_AFTER_LAYERS");
+  if (env != nullptr && std::atoll(env) == layers_done) std::raise(SIGKILL);
+}
+
 }  // namespace
 
 std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& tokens, int64_t seqlen,
@@ -319,10 +373,20 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   QF_RETURN_IF_ERROR(CheckLinears(model, BlockOfArch(model.architecture), n_layer, opts));
   LayerwiseRun run(model, *engine, opts, tm);
   QF_RETURN_IF_ERROR(run.Embed(calib));
+  const int64_t kept = opts.journal ? std::min(opts.journal->layers_done(), n_layer) : 0;
   for (int64_t l = 0; l < n_layer; ++l) {
     LayerOutput out;
-    out.layer = l;
-    QF_RETURN_IF_ERROR(run.Layer(l, &out));
+    if (l < kept) {
+      QF_ASSIGN_OR_RETURN(out, opts.journal->Load(l));
+      QF_RETURN_IF_ERROR(run.Replay(l, out));
+    } else {
+      out.layer = l;
+      QF_RETURN_IF_ERROR(run.Layer(l, &out));
+      if (opts.journal) {
+        QF_RETURN_IF_ERROR(opts.journal->Save(out));
+        KillForTestAfter(opts.journal->layers_done());
+      }
+    }
     QF_RETURN_IF_ERROR(sink(std::move(out)));
     if (opts.on_layer) opts.on_layer(l + 1, n_layer);
   }

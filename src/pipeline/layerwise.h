@@ -17,6 +17,7 @@
 #include "codecs/ggml_types.h"
 #include "codecs/int_group.h"
 #include "model/model.h"
+#include "pipeline/journal.h"
 #include "qforge/status.h"
 
 namespace qforge {
@@ -41,6 +42,10 @@ struct LayerwiseOptions {
   std::function<std::optional<BlockTarget>(const std::string&)> block_target;
   // Called after each layer with (layer index, layers total).
   std::function<void(int64_t, int64_t)> on_layer;
+  // Where finished layers are kept for --resume (null: nowhere). Layers the
+  // journal already holds are read back instead of computed, and the
+  // calibration activations are carried through them as the first run did.
+  LayerJournal* journal = nullptr;
 };
 
 struct LayerwiseTimings {

@@ -2,9 +2,11 @@
 
 #include <climits>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "base/clock.h"
+#include "base/sha256.h"
 
 namespace qforge {
 namespace {
@@ -60,6 +62,35 @@ class PlanFeeder {
   std::map<std::string, EncodedTensor> ready_;
 };
 
+// What makes two runs the same run for --resume: the model (path and
+// size), every recipe, the layer-by-layer options and the calibration
+// tokens. Threads are left out: the run gives the same bytes with any count.
+std::string RunFingerprint(const Model& model, const Plan& plan, const LayerwiseOptions& lo, const Calibration& calib) {
+  std::string s = "qforge-journal-1\n" + model.path + "\n" + std::to_string(model.n_bytes()) + "\n";
+  for (const auto& tp : plan.tensors) {
+    s += tp.name + " " + GgmlTypeName(tp.type) + " " + MethodName(tp.method);
+    if (tp.int_scheme) {
+      const IntQuantSpec& q = *tp.int_scheme;
+      s += " int" + std::to_string(q.bits) + "g" + std::to_string(q.group_size) + (q.symmetric ? "s" : "a") +
+           ScaleDtypeName(q.scale_dtype) + (q.zero_at_least_one ? "z" : "");
+    }
+    s += "\n";
+  }
+  s += std::to_string(static_cast<int>(plan.layout)) + " " + std::to_string(plan.act_order_groups) + "\n";
+  s += std::string(MethodName(lo.method)) + " damp=" + std::to_string(lo.gptq.damp) + " block=" +
+       std::to_string(lo.gptq.block_size) + " act_order=" + std::to_string(lo.gptq.act_order) + " static=" +
+       std::to_string(lo.gptq.static_groups) + " seq=" + std::to_string(lo.true_sequential) + " awq_search=" +
+       std::to_string(lo.awq_search_samples) + "\n";
+  Sha256 h;
+  h.Update(s.data(), s.size());
+  for (const auto& seq : calib.sequences) {
+    const int64_t n = static_cast<int64_t>(seq.size());
+    h.Update(&n, sizeof n);
+    h.Update(seq.data(), seq.size() * sizeof(int32_t));
+  }
+  return h.FinishHex();
+}
+
 }  // namespace
 
 Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOptions& opts, PlanRunReport* report) {
@@ -85,6 +116,12 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
     rep.samples = static_cast<int64_t>(calib.sequences.size());
     rep.seqlen = calib.seqlen;
   }
+  std::optional<LayerJournal> journal;
+  if (!layerwise.empty() && opts.layerwise.method != Method::kRtn && !opts.journal_dir.empty()) {
+    QF_ASSIGN_OR_RETURN(journal, LayerJournal::Open(opts.journal_dir, RunFingerprint(model, plan, lo, calib), opts.resume));
+    rep.resumed_layers = journal->layers_done();
+    lo.journal = &*journal;
+  }
   QF_RETURN_IF_ERROR(sink.Begin(plan));
   PlanFeeder feeder(plan, sink, rep);
   if (layerwise.empty()) {
@@ -105,6 +142,7 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
   const auto t0 = Clock::now();
   QF_RETURN_IF_ERROR(sink.Commit());
   rep.sink_s += SecondsSince(t0);
+  if (journal) journal->Remove();  // the output holds it all now
   return Status::Ok();
 }
 

@@ -22,6 +22,12 @@ struct PlanRunOptions {
   // quantize and block_target are filled from the plan.
   LayerwiseOptions layerwise;
   CalibrationOptions calib;  // for calibrated recipes
+  // A calibrated run (GPTQ, AWQ) keeps each finished layer in this journal
+  // folder (LayerJournal::DirFor(output)); empty: no journal. resume goes on
+  // from the layers a journal of the same run holds. The journal is removed
+  // once the sink has committed.
+  std::string journal_dir;
+  bool resume = false;
 };
 
 struct PlanRunReport {
@@ -30,6 +36,7 @@ struct PlanRunReport {
   int64_t layerwise_tensors = 0;    // recipes the layer-by-layer run produced
   double sink_s = 0;                // time inside the sink (packing, encoding, writing)
   std::vector<std::string> warnings;  // the layers' (LayerOutput::warnings), in order
+  int64_t resumed_layers = 0;         // layers read back from the journal
 };
 
 Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOptions& opts, PlanRunReport* report);

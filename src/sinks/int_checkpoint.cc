@@ -107,6 +107,7 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
     }
     shard_files_.push_back(name);
   }
+  RemoveStaleTemps(dir_);
   tmp_dir_ = dir_ + ".qforge-partial-" + std::to_string(::getpid());
   std::error_code ec;
   fs::remove_all(tmp_dir_, ec);
