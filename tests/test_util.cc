@@ -28,6 +28,18 @@ std::string SharedDir() { return QFORGE_SHARED_DIR; }
 std::string QforgeBinary() { return QFORGE_BINARY; }
 std::string HouseModelDir() { return SourceDir() + "/models/house-14m"; }
 
+std::map<std::string, std::string> TreeContents(const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (fs::is_regular_file(path)) {
+    out[""] = ReadFile(path);
+    return out;
+  }
+  for (const auto& e : fs::recursive_directory_iterator(path)) {
+    if (e.is_regular_file()) out[fs::relative(e.path(), path).string()] = ReadFile(e.path().string());
+  }
+  return out;
+}
+
 std::string CopyHouseModel(const std::string& dst) {
   fs::create_directories(dst);
   for (const auto& e : fs::directory_iterator(HouseModelDir())) fs::copy_file(e.path(), dst + "/" + e.path().filename().string());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ std::string CopyHouseModel(const std::string& dst);
 // Overwrites `count` elements from `index` (row-major) of BF16 tensor `name`
 // in a single-file safetensors model with v rounded to BF16.
 void PokeBf16(const std::string& safetensors_path, const std::string& name, int64_t index, float v, int64_t count = 1);
+
+// Every file under path (a file, or a folder walked recursively): path
+// relative to it ("" for a plain file) -> bytes. For byte-for-byte output
+// comparisons.
+std::map<std::string, std::string> TreeContents(const std::string& path);
 
 void WriteFile(const std::string& path, const std::string& bytes);
 std::vector<std::string> SplitString(const std::string& s, const std::string& sep);

@@ -59,6 +59,13 @@ std::vector<StWriteTensor> PackLayout(IntLayout l, const std::string& prefix, co
 }
 
 Status PackedLinear::Validate(const std::string& what) const {
+  // Sizes come from the file (a weight_shape tensor, packed shapes): bound
+  // them before any product of them is formed.
+  constexpr int64_t kMaxDim = int64_t{1} << 31, kMaxElements = int64_t{1} << 46;
+  if (rows <= 0 || cols <= 0 || rows > kMaxDim || cols > kMaxDim || rows > kMaxElements / cols) {
+    return Status::Error(what + ": shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
+                         "] is not a plausible linear layer (each side 1.." + std::to_string(kMaxDim) + ")");
+  }
   QF_RETURN_IF_ERROR(spec.Check(cols).WithContext(what));
   const CheckpointLayout& lay = LayoutOf(layout);
   QF_RETURN_IF_ERROR(lay.Validate(*this, what));

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -46,7 +47,14 @@ void UnregisterTemp(const std::string& p) {
   }
 }
 
+char g_note[4096];
+volatile std::sig_atomic_t g_note_len = 0;
+
 extern "C" void CleanupOnSignal(int sig) {
+  if (g_note_len > 0) {
+    const ssize_t n = ::write(2, g_note, static_cast<size_t>(g_note_len));
+    (void)n;
+  }
   for (int i = 0; i < kMaxTemps; ++i) {
     if (g_temp_used[i]) ::unlink(g_temp_paths[i]);
   }
@@ -61,6 +69,15 @@ extern "C" void CleanupOnSignal(int sig) {
 }  // namespace
 
 void RegisterTempPath(const std::string& path) { RegisterTemp(path); }
+
+void SetInterruptNote(const std::string& line) {
+  g_note_len = 0;
+  if (line.empty()) return;
+  const std::string l = line + "\n";
+  const size_t n = std::min(l.size(), sizeof g_note);
+  std::memcpy(g_note, l.data(), n);
+  g_note_len = static_cast<std::sig_atomic_t>(n);
+}
 void UnregisterTempPath(const std::string& path) { UnregisterTemp(path); }
 
 void InstallOutputCleanupHandlers() {

@@ -44,6 +44,10 @@ void InstallOutputCleanupHandlers();
 void RegisterTempPath(const std::string& path);
 void UnregisterTempPath(const std::string& path);
 
+// A line the handlers print on stderr when they clean up (e.g. where a
+// resumable run's journal is kept); empty: none.
+void SetInterruptNote(const std::string& line);
+
 // Removes what a killed qforge process left beside final_path: temporary
 // outputs named "<final_path>.qforge-<pid>.tmp" or
 // "<final_path>.qforge-partial-<pid>" whose process no longer runs (a

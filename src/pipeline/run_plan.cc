@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/sha256.h"
+#include "io/output_file.h"
 
 namespace qforge {
 namespace {
@@ -121,6 +122,8 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
     QF_ASSIGN_OR_RETURN(journal, LayerJournal::Open(opts.journal_dir, RunFingerprint(model, plan, lo, calib), opts.resume));
     rep.resumed_layers = journal->layers_done();
     lo.journal = &*journal;
+    SetInterruptNote("qforge: interrupted; finished layers are kept in " + journal->dir() +
+                     ": the same command with --resume goes on from there");
   }
   QF_RETURN_IF_ERROR(sink.Begin(plan));
   PlanFeeder feeder(plan, sink, rep);
@@ -142,7 +145,10 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
   const auto t0 = Clock::now();
   QF_RETURN_IF_ERROR(sink.Commit());
   rep.sink_s += SecondsSince(t0);
-  if (journal) journal->Remove();  // the output holds it all now
+  if (journal) {
+    journal->Remove();  // the output holds it all now
+    SetInterruptNote("");
+  }
   return Status::Ok();
 }
 

@@ -553,6 +553,7 @@ TEST(CliScheme, PackedSourceNeedsAllowRequantizeAndIgnoreDecodes) {
 }  // namespace
 }  // namespace qforge
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -564,14 +565,19 @@ namespace qforge {
 namespace {
 
 // Interrupted after its first shard is finished, a checkpoint run leaves
-// neither the folder nor the partial one behind.
+// neither the folder nor the partial one behind: only its resume journal,
+// which holds no model file, and says where it is.
 TEST(CliScheme, InterruptLeavesNothing) {
   test::ScratchDir dir;
   const std::string bin = test::QforgeBinary(), src = test::HouseModelDir(), calib = test::SharedDir() + "/text/calib.txt",
                     out = dir.File("out");
+  test::ScratchDir logs;
+  const std::string err = logs.File("stderr");
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) ::dup2(fd, 2);
     execl(bin.c_str(), bin.c_str(), "quantize", src.c_str(), "--method", "gptq", "--calib", calib.c_str(),
           "--max-shard-size", "2MB", "-q", "-t", "1", "-o", out.c_str(), static_cast<char*>(nullptr));
     _exit(127);
@@ -588,7 +594,14 @@ TEST(CliScheme, InterruptLeavesNothing) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(shard_seen) << "no shard was finished within a minute";
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
-  EXPECT_TRUE(dir.List().empty()) << dir.List().front();
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"out.qforge-resume"});
+  for (const auto& e : fs::directory_iterator(dir.File("out.qforge-resume"))) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name == "journal.json" || name.rfind("layer-", 0) == 0) << name;
+  }
+  EXPECT_NE(test::ReadFile(err).find("finished layers are kept in " + out + ".qforge-resume: the same command with --resume"),
+            std::string::npos)
+      << test::ReadFile(err);
 }
 
 }  // namespace

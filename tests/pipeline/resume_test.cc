@@ -16,19 +16,6 @@ namespace qforge {
 namespace {
 namespace fs = std::filesystem;
 
-// Every file under a path (a file or a folder), relative name -> bytes.
-std::map<std::string, std::string> Contents(const std::string& path) {
-  std::map<std::string, std::string> out;
-  if (fs::is_regular_file(path)) {
-    out[""] = test::ReadFile(path);
-    return out;
-  }
-  for (const auto& e : fs::recursive_directory_iterator(path)) {
-    if (e.is_regular_file()) out[fs::relative(e.path(), path).string()] = test::ReadFile(e.path().string());
-  }
-  return out;
-}
-
 test::CommandResult RunKilledAfter(int layers, const std::vector<std::string>& args) {
   ::setenv("QFORGE_TEST_KILL_AFTER_LAYERS", std::to_string(layers).c_str(), 1);
   auto r = test::RunQforge(args);
@@ -71,7 +58,7 @@ TEST_P(Resume, KilledAfterTheSecondLayerThenResumedGivesTheSameBytes) {
   std::vector<std::string> left = dir_.List();
   std::sort(left.begin(), left.end());
   EXPECT_EQ(left, (std::vector<std::string>{"resumed", "whole"}));
-  const auto a = Contents(whole), b = Contents(resumed);
+  const auto a = test::TreeContents(whole), b = test::TreeContents(resumed);
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, bytes] : a) {
     ASSERT_TRUE(b.count(name)) << name;
