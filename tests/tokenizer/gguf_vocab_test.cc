@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "io/gguf.h"
 #include "test_util.h"
 #include "tokenizer/spm_model.h"
 
@@ -23,6 +24,28 @@ TEST(SpmModel, ReadsBundledTokenizer) {
   EXPECT_EQ(m->pieces[3].type, SpmPiece::kByte);
   // Ordinary pieces carry their (negative) log-probability scores.
   EXPECT_LT(m->pieces[400].score, 0.0f);
+}
+
+// The unknown token's type follows llama.cpp's converter: UNKNOWN as the
+// sentencepiece model says, CONTROL once tokenizer_config.json's
+// added_tokens_decoder marks it special (llama.cpp's own conversion of the
+// house model types <unk> CONTROL, as the reference file shows).
+TEST(HfVocab, UnknownTokenTypedAsLlamaCppTypesIt) {
+  auto ref = GgufFile::Open(test::SharedDir() + "/reference/llama.cpp/house-14m/house-14m-Q8_0.gguf");
+  ASSERT_TRUE(ref.ok());
+  const GgufValue* types = (*ref)->metadata().Find("tokenizer.ggml.token_type");
+  ASSERT_NE(types, nullptr);
+  auto with_config = LoadHfVocab(test::HouseModelDir(), {});
+  ASSERT_TRUE(with_config.ok()) << with_config.status().message();
+  EXPECT_EQ(with_config->types[0], kTokControl);
+  EXPECT_EQ(with_config->types[0], types->ArrayI64(0));
+  ScratchDir dir;
+  fs::copy_file(test::HouseModelDir() + "/tokenizer.model", dir.File("tokenizer.model"));
+  auto spm_only = LoadHfVocab(dir.path(), {});
+  ASSERT_TRUE(spm_only.ok()) << spm_only.status().message();
+  EXPECT_EQ(spm_only->tokens[0], "<unk>");
+  EXPECT_EQ(spm_only->types[0], kTokUnknown);
+  EXPECT_EQ(spm_only->types[1], kTokControl);
 }
 
 TEST(SpmModel, RejectsGarbage) {
