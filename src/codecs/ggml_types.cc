@@ -12,6 +12,7 @@
 #include "codecs/ggml_k.h"
 #include "codecs/ggml_legacy.h"
 #include "codecs/ggml_ternary.h"
+#include "numeric/half.h"
 
 namespace qforge {
 namespace {
@@ -140,9 +141,7 @@ int64_t FirstNonFiniteBlock(GgmlType t, const void* row, int64_t n) {
     for (int k = 0; k < f.count; ++k) {
       uint16_t h;
       std::memcpy(&h, p + b * tr.block_bytes + f.offset[k], 2);
-      // All-ones exponent: Inf or NaN (5 bits in fp16, 8 in bf16).
-      const bool bad = bf16 ? (h & 0x7F80u) == 0x7F80u : (h & 0x7C00u) == 0x7C00u;
-      if (bad) return b * tr.block_elems;
+      if (!(bf16 ? Bf16IsFinite(h) : HalfIsFinite(h))) return b * tr.block_elems;
     }
   }
   return -1;

@@ -396,7 +396,13 @@ Result<GgufTensorInfo> ReadTensorInfo(Cursor& c, const std::string& path, int64_
   }
   QF_RETURN_IF_ERROR(c.Read(&ti.offset, what + " offset"));
   const uint64_t rows = ti.ne[0] == 0 ? 0 : static_cast<uint64_t>(numel / ti.ne[0]);
-  ti.nbytes = rows * RowBytes(ti.type, ti.ne[0]);
+  // Each product checked: a wrapped byte count would pass the file-size check.
+  uint64_t row_bytes = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(ti.ne[0] / tr->block_elems), static_cast<uint64_t>(tr->block_bytes), &row_bytes) ||
+      __builtin_mul_overflow(rows, row_bytes, &ti.nbytes)) {
+    return Status::Error(path + ": " + what + ": byte size of " + std::to_string(numel) + " " + GgmlTypeName(ti.type) +
+                         " elements overflows 64 bits");
+  }
   if (ti.offset != expected_offset) {
     return Status::Error(path + ": " + what + ": data offset " + std::to_string(ti.offset) + ", expected " +
                          std::to_string(expected_offset) +

@@ -1,9 +1,12 @@
 #include "io/output_file.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -11,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <vector>
 
 namespace qforge {
 namespace fs = std::filesystem;
@@ -47,12 +51,16 @@ void UnregisterTemp(const std::string& p) {
   }
 }
 
+// The note is written before its length is published (release), and the
+// handler reads the length first (acquire); a lock-free atomic is safe to
+// read in a signal handler on any thread.
 char g_note[4096];
-volatile std::sig_atomic_t g_note_len = 0;
+std::atomic<int> g_note_len{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 
 extern "C" void CleanupOnSignal(int sig) {
-  if (g_note_len > 0) {
-    const ssize_t n = ::write(2, g_note, static_cast<size_t>(g_note_len));
+  if (const int len = g_note_len.load(std::memory_order_acquire); len > 0) {
+    const ssize_t n = ::write(2, g_note, static_cast<size_t>(len));
     (void)n;
   }
   for (int i = 0; i < kMaxTemps; ++i) {
@@ -71,12 +79,22 @@ extern "C" void CleanupOnSignal(int sig) {
 void RegisterTempPath(const std::string& path) { RegisterTemp(path); }
 
 void SetInterruptNote(const std::string& line) {
-  g_note_len = 0;
+  g_note_len.store(0, std::memory_order_release);
   if (line.empty()) return;
   const std::string l = line + "\n";
   const size_t n = std::min(l.size(), sizeof g_note);
   std::memcpy(g_note, l.data(), n);
-  g_note_len = static_cast<std::sig_atomic_t>(n);
+  g_note_len.store(static_cast<int>(n), std::memory_order_release);
+}
+
+int LockTempPath(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 void UnregisterTempPath(const std::string& path) { UnregisterTemp(path); }
 
@@ -92,8 +110,10 @@ void RemoveStaleTemps(const std::string& final_path) {
   const fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
   const std::string prefix = p.filename().string() + ".qforge-";
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(parent, ec)) {
-    const std::string name = e.path().filename().string();
+  std::vector<fs::path> stale;
+  fs::directory_iterator it(parent, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     if (name.rfind(prefix, 0) != 0) continue;
     std::string rest = name.substr(prefix.size());
     if (rest.rfind("partial-", 0) == 0) {
@@ -105,9 +125,17 @@ void RemoveStaleTemps(const std::string& final_path) {
     }
     if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos || rest.size() > 9) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(rest));
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive here
+    // Its writer may still live elsewhere (another PID namespace or host):
+    // only a temporary whose lock we can take is stale.
+    const int fd = LockTempPath(it->path().string());
+    if (fd < 0) continue;
+    ::close(fd);
+    stale.push_back(it->path());
+  }
+  for (const auto& p : stale) {
     std::error_code rm;
-    fs::remove_all(e.path(), rm);
+    fs::remove_all(p, rm);
   }
 }
 
@@ -121,6 +149,8 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& final_
     return Status::Error(final_path + ": cannot create output: " + std::strerror(errno));
   }
   RegisterTemp(f->temp_path_);
+  // Held until the descriptor closes: tells RemoveStaleTemps this file is live.
+  (void)::flock(::fileno(f->file_), LOCK_EX | LOCK_NB);
   return f;
 }
 

@@ -50,8 +50,14 @@ void SetInterruptNote(const std::string& line);
 
 // Removes what a killed qforge process left beside final_path: temporary
 // outputs named "<final_path>.qforge-<pid>.tmp" or
-// "<final_path>.qforge-partial-<pid>" whose process no longer runs (a
-// SIGKILL or power cut gives the handlers above no chance).
+// "<final_path>.qforge-partial-<pid>" (a SIGKILL or power cut gives the
+// handlers above no chance). A live writer holds an flock on its temporary
+// file or folder (LockTempPath), which is what tells it apart: a process id
+// alone can be another PID namespace's or another host's.
 void RemoveStaleTemps(const std::string& final_path);
+
+// Takes the writer's lock on a temporary file or folder for as long as the
+// returned descriptor stays open (-1 when it cannot be taken).
+int LockTempPath(const std::string& path);
 
 }  // namespace qforge

@@ -48,4 +48,8 @@ inline uint16_t FloatToBf16(float f) {
 
 inline float Bf16ToFloat(uint16_t b) { return FloatFromBits(uint32_t(b) << 16); }
 
+// Whether a stored fp16 / bf16 value is finite (its exponent is not all ones).
+inline bool HalfIsFinite(uint16_t h) { return (h & 0x7C00u) != 0x7C00u; }
+inline bool Bf16IsFinite(uint16_t b) { return (b & 0x7F80u) != 0x7F80u; }
+
 }  // namespace qforge

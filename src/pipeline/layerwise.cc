@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "arch/llama_family.h"
 #include "base/clock.h"
@@ -57,11 +58,14 @@ Status CheckLinears(const Model& model, const BlockLayout& block, int64_t n_laye
 
 // A NaN or Inf would spread through GPTQ's error feedback (or AWQ's scales)
 // into every later column; refuse it, as the plain encoders do.
-Status CheckFinite(const ModelTensor& t, const std::vector<float>& w) {
+// w is in GGUF row order; the message gives the source's row.
+Status CheckFinite(const Model& model, const ModelTensor& t, const std::vector<float>& w) {
   const int64_t K = t.ne[0];
   for (size_t i = 0; i < w.size(); ++i) {
     if (!std::isfinite(w[i])) {
-      return Status::Error("tensor '" + t.source_name + "': row " + std::to_string(static_cast<int64_t>(i) / K) +
+      int64_t row = static_cast<int64_t>(i) / K;
+      if (t.permute_heads > 0) row = SourceRowOf(row, t.n_rows(), t.permute_heads);
+      return Status::Error(model.path + ": tensor '" + t.source_name + "': row " + std::to_string(row) +
                            " contains NaN or Inf; refusing to quantize it");
     }
   }
@@ -154,7 +158,7 @@ class LayerwiseRun {
     Weights weights;
     for (const auto& name : LayerLinears(block_, l)) {
       QF_ASSIGN_OR_RETURN(weights[name], ReadTensorF32(*model_.Find(name)));
-      if (Wanted(opts_, name)) QF_RETURN_IF_ERROR(CheckFinite(*model_.Find(name), weights[name]));
+      if (Wanted(opts_, name)) QF_RETURN_IF_ERROR(CheckFinite(model_, *model_.Find(name), weights[name]));
     }
     switch (opts_.method) {
       case Method::kRtn: return RtnLayer(l, weights, out);
@@ -172,7 +176,7 @@ class LayerwiseRun {
     const int64_t N = t->n_rows(), K = t->ne[0];
     QF_RETURN_IF_ERROR(opts_.spec.Check(K).WithContext(model_.path + ": lm_head"));
     QF_ASSIGN_OR_RETURN(std::vector<float> w, ReadTensorF32(*t));
-    QF_RETURN_IF_ERROR(CheckFinite(*t, w));
+    QF_RETURN_IF_ERROR(CheckFinite(model_, *t, w));
     out->layer = -1;
     if (opts_.method != Method::kGptq) {
       out->quantized.emplace_back("output.weight", QuantizeRtn(w.data(), N, K, opts_.spec));
@@ -195,8 +199,56 @@ class LayerwiseRun {
     return Status::Ok();
   }
 
-  // A layer read back from the journal: carries the calibration activations
-  // through it exactly as the run that computed it did (GPTQ: through the
+  // Whether a layer read back from the journal fits this run: each entry a
+  // linear of layer l that this run quantizes, in the form it would write
+  // (grid or blocks), with the model's shape and this run's grid; each
+  // changed tensor the model's size. Replay and the sink rely on it.
+  Status CheckJournaled(int64_t l, const LayerOutput& out) const {
+    if (out.layer != l) return Status::Error("holds layer " + std::to_string(out.layer) + ", expected " + std::to_string(l));
+    std::set<std::string> linears, seen;
+    for (const auto& name : LayerLinears(block_, l)) {
+      if (Wanted(opts_, name)) linears.insert(name);
+    }
+    auto linear = [&](const std::string& name, bool blocks) -> Status {
+      if (!linears.count(name) || BlockTargetOf(opts_, name).has_value() != blocks || !seen.insert(name).second) {
+        return Status::Error("'" + name + "' is not a linear of layer " + std::to_string(l) + " this run quantizes " +
+                             (blocks ? "into blocks" : "into the integer grid") + " (or appears twice)");
+      }
+      return Status::Ok();
+    };
+    for (const auto& [name, q] : out.quantized) {
+      QF_RETURN_IF_ERROR(linear(name, false));
+      auto [N, K] = ShapeOf(model_, name);
+      const IntQuantSpec& a = q.spec;
+      const IntQuantSpec& b = opts_.spec;
+      if (q.rows != N || q.cols != K || q.n_groups != b.Groups(K) || a.bits != b.bits || a.group_size != b.group_size ||
+          a.symmetric != b.symmetric || a.scale_dtype != b.scale_dtype || a.zero_at_least_one != b.zero_at_least_one) {
+        return Status::Error("'" + name + "' is [" + std::to_string(q.rows) + ", " + std::to_string(q.cols) + "] at " +
+                             std::to_string(a.bits) + " bits, group " + std::to_string(a.group_size) + "; this run has [" +
+                             std::to_string(N) + ", " + std::to_string(K) + "] at " + std::to_string(b.bits) + " bits, group " +
+                             std::to_string(b.group_size));
+      }
+    }
+    for (const auto& [name, bytes] : out.encoded) {
+      QF_RETURN_IF_ERROR(linear(name, true));
+      auto [N, K] = ShapeOf(model_, name);
+      const size_t expected = static_cast<size_t>(N) * RowBytes(BlockTargetOf(opts_, name)->type, K);
+      if (bytes.size() != expected) {
+        return Status::Error("'" + name + "' holds " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(expected));
+      }
+    }
+    for (const auto& [name, v] : out.changed) {
+      const ModelTensor* t = model_.Find(name);
+      if (t == nullptr || static_cast<int64_t>(v.size()) != t->n_elements() || !seen.insert(name).second) {
+        return Status::Error("changed tensor '" + name + "' is not the model's, or not its size (" + std::to_string(v.size()) +
+                             " values)");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // A layer read back from the journal (after CheckJournaled): carries the
+  // calibration activations through it exactly as the run that computed it did (GPTQ: through the
   // quantized weights it produced; AWQ: through the float layer; RTN needs
   // no activations).
   Status Replay(int64_t l, const LayerOutput& out) {
@@ -209,22 +261,12 @@ class LayerwiseRun {
         q.DequantizeRows(0, q.rows, d.data());
       }
       for (const auto& [name, bytes] : out.encoded) {
-        auto bt = BlockTargetOf(opts_, name);
-        if (!bt) return Status::Error("internal: journal holds blocks for '" + name + "', which has no block target");
         auto [N, K] = ShapeOf(model_, name);
-        if (bytes.size() != static_cast<size_t>(N) * RowBytes(bt->type, K)) {
-          return Status::Error("resume journal: '" + name + "' holds " + std::to_string(bytes.size()) + " bytes, expected " +
-                               std::to_string(static_cast<size_t>(N) * RowBytes(bt->type, K)));
-        }
         auto& d = dequant[name];
         d.resize(static_cast<size_t>(N * K));
-        TraitsOf(bt->type).decode(bytes.data(), d.data(), N * K);
+        TraitsOf(BlockTargetOf(opts_, name)->type).decode(bytes.data(), d.data(), N * K);
       }
-      for (auto& [name, d] : dequant) {
-        auto [N, K] = ShapeOf(model_, name);
-        if (d.size() != static_cast<size_t>(N * K)) return Status::Error("resume journal: '" + name + "' has the wrong shape");
-        engine_.SetWeightOverride(name, &d);
-      }
+      for (auto& [name, d] : dequant) engine_.SetWeightOverride(name, &d);
     } else {
       engine_.ClearWeightOverrides();  // AWQ passes the float layer's outputs on
     }
@@ -373,15 +415,33 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   QF_RETURN_IF_ERROR(CheckLinears(model, BlockOfArch(model.architecture), n_layer, opts));
   LayerwiseRun run(model, *engine, opts, tm);
   QF_RETURN_IF_ERROR(run.Embed(calib));
-  const int64_t kept = opts.journal ? std::min(opts.journal->layers_done(), n_layer) : 0;
+  int64_t kept = opts.journal ? std::min(opts.journal->layers_done(), n_layer) : 0;
+  std::string dropped;  // why the journal's later layers were not used
   for (int64_t l = 0; l < n_layer; ++l) {
     LayerOutput out;
     if (l < kept) {
-      QF_ASSIGN_OR_RETURN(out, opts.journal->Load(l));
-      QF_RETURN_IF_ERROR(run.Replay(l, out));
-    } else {
+      // A layer that does not read back whole, or does not fit this run,
+      // is computed again, with the rest after it.
+      auto loaded = opts.journal->Load(l);
+      const Status fits = loaded.ok() ? run.CheckJournaled(l, *loaded).WithContext(opts.journal->dir()) : loaded.status();
+      if (fits.ok()) {
+        out = std::move(*loaded);
+        QF_RETURN_IF_ERROR(run.Replay(l, out));
+      } else {
+        kept = l;
+        dropped = fits.message();
+        QF_RETURN_IF_ERROR(opts.journal->Truncate(l));
+      }
+    }
+    if (l >= kept) {
+      out = LayerOutput{};
       out.layer = l;
       QF_RETURN_IF_ERROR(run.Layer(l, &out));
+      if (!dropped.empty()) {
+        out.warnings.push_back("resume journal: layer " + std::to_string(l) + " could not be used (" + dropped +
+                               "); computed again from there");
+        dropped.clear();
+      }
       if (opts.journal) {
         QF_RETURN_IF_ERROR(opts.journal->Save(out));
         KillForTestAfter(opts.journal->layers_done());

@@ -1,6 +1,9 @@
 #include "pipeline/run_plan.h"
 
+#include <algorithm>
 #include <climits>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -11,6 +14,7 @@
 
 namespace qforge {
 namespace {
+namespace fs = std::filesystem;
 
 // Feeds the sink the plan's recipes in order, as far as their values exist.
 class PlanFeeder {
@@ -63,33 +67,75 @@ class PlanFeeder {
   std::map<std::string, EncodedTensor> ready_;
 };
 
-// What makes two runs the same run for --resume: the model (path and
-// size), every recipe, the layer-by-layer options and the calibration
-// tokens. Threads are left out: the run gives the same bytes with any count.
-std::string RunFingerprint(const Model& model, const Plan& plan, const LayerwiseOptions& lo, const Calibration& calib) {
-  std::string s = "qforge-journal-1\n" + model.path + "\n" + std::to_string(model.n_bytes()) + "\n";
+// The model's files as a run sees them: canonical path, and per file its
+// name, size and modification time (a re-downloaded or retrained model
+// with the same shapes is another model).
+std::string ModelFilesLine(const Model& model) {
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(model.path, ec);
+  std::vector<fs::path> files;
+  if (fs::is_directory(root, ec)) {
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+      const std::string ext = e.path().extension().string();
+      if (e.is_regular_file() && (ext == ".safetensors" || ext == ".json" || ext == ".model")) files.push_back(e.path());
+    }
+  } else {
+    files.push_back(root);
+  }
+  std::sort(files.begin(), files.end());
+  std::string line = "model " + root.string() + ":";
+  for (const auto& f : files) {
+    const auto size = fs::file_size(f, ec);
+    const auto mtime = fs::last_write_time(f, ec).time_since_epoch().count();
+    line += " " + f.filename().string() + "=" + std::to_string(size) + "@" + std::to_string(mtime);
+  }
+  return line;
+}
+
+std::string FloatBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return std::to_string(u);
+}
+
+// What makes two runs the same run for --resume: qforge's version, the
+// model's files, every recipe (with its importance), the layer-by-layer
+// options and the calibration tokens. Threads are left out: the run gives
+// the same bytes with any count (tests/pipeline/determinism_test.cc).
+LayerJournal::RunId RunFingerprint(const Model& model, const Plan& plan, const LayerwiseOptions& lo, const Calibration& calib) {
+  LayerJournal::RunId id;
+  std::string& s = id.description;
+  s = std::string("qforge ") + QFORGE_VERSION + "\n" + ModelFilesLine(model) + "\n";
+  s += std::string("method ") + MethodName(lo.method) + " damp=" + FloatBits(lo.gptq.damp) + " block=" +
+       std::to_string(lo.gptq.block_size) + " act_order=" + std::to_string(lo.gptq.act_order) + " static_groups=" +
+       std::to_string(lo.gptq.static_groups) + " true_sequential=" + std::to_string(lo.true_sequential) +
+       " awq_search_samples=" + std::to_string(lo.awq_search_samples) + "\n";
+  s += "layout " + std::to_string(static_cast<int>(plan.layout)) + " act_order_groups=" + std::to_string(plan.act_order_groups) +
+       "\n";
+  Sha256 h;
   for (const auto& tp : plan.tensors) {
-    s += tp.name + " " + GgmlTypeName(tp.type) + " " + MethodName(tp.method);
+    s += "tensor " + tp.name + " " + GgmlTypeName(tp.type) + " " + MethodName(tp.method);
     if (tp.int_scheme) {
       const IntQuantSpec& q = *tp.int_scheme;
-      s += " int" + std::to_string(q.bits) + "g" + std::to_string(q.group_size) + (q.symmetric ? "s" : "a") +
-           ScaleDtypeName(q.scale_dtype) + (q.zero_at_least_one ? "z" : "");
+      s += " int" + std::to_string(q.bits) + " group=" + std::to_string(q.group_size) + (q.symmetric ? " sym " : " asym ") +
+           ScaleDtypeName(q.scale_dtype) + (q.zero_at_least_one ? " zero>=1" : "");
+    }
+    if (tp.importance) {
+      Sha256 imp;
+      imp.Update(tp.importance->data(), tp.importance->size() * sizeof(float));
+      s += " importance=" + imp.FinishHex().substr(0, 16);
     }
     s += "\n";
   }
-  s += std::to_string(static_cast<int>(plan.layout)) + " " + std::to_string(plan.act_order_groups) + "\n";
-  s += std::string(MethodName(lo.method)) + " damp=" + std::to_string(lo.gptq.damp) + " block=" +
-       std::to_string(lo.gptq.block_size) + " act_order=" + std::to_string(lo.gptq.act_order) + " static=" +
-       std::to_string(lo.gptq.static_groups) + " seq=" + std::to_string(lo.true_sequential) + " awq_search=" +
-       std::to_string(lo.awq_search_samples) + "\n";
-  Sha256 h;
+  s += "calibration " + std::to_string(calib.sequences.size()) + " x " + std::to_string(calib.seqlen) + "\n";
   h.Update(s.data(), s.size());
   for (const auto& seq : calib.sequences) {
     const int64_t n = static_cast<int64_t>(seq.size());
     h.Update(&n, sizeof n);
     h.Update(seq.data(), seq.size() * sizeof(int32_t));
   }
-  return h.FinishHex();
+  id.hash = h.FinishHex();
+  return id;
 }
 
 }  // namespace
@@ -120,7 +166,6 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
   std::optional<LayerJournal> journal;
   if (!layerwise.empty() && opts.layerwise.method != Method::kRtn && !opts.journal_dir.empty()) {
     QF_ASSIGN_OR_RETURN(journal, LayerJournal::Open(opts.journal_dir, RunFingerprint(model, plan, lo, calib), opts.resume));
-    rep.resumed_layers = journal->layers_done();
     lo.journal = &*journal;
     SetInterruptNote("qforge: interrupted; finished layers are kept in " + journal->dir() +
                      ": the same command with --resume goes on from there");
@@ -140,7 +185,12 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
     feeder.Take(std::move(out));
     return feeder.Flush(done);
   };
-  QF_RETURN_IF_ERROR(QuantizeLayerwise(model, calib.sequences, lo, on_layer, &rep.timings));
+  if (Status s = QuantizeLayerwise(model, calib.sequences, lo, on_layer, &rep.timings); !s.ok()) {
+    if (!journal || journal->layers_done() == 0) return s;
+    return Status::Error(s.message() + " (the " + std::to_string(journal->layers_done()) + " finished layers are kept in " +
+                         journal->dir() + ": the same command with --resume goes on from there)");
+  }
+  if (journal) rep.resumed_layers = journal->resumed();
   QF_RETURN_IF_ERROR(feeder.Finish());
   const auto t0 = Clock::now();
   QF_RETURN_IF_ERROR(sink.Commit());

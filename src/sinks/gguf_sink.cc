@@ -41,7 +41,9 @@ Status CheckEncoded(const TensorPlan& tp, const uint8_t* data, int64_t row0, int
     const std::string what = tp.type == GgmlType::F16 || tp.type == GgmlType::BF16
                                  ? "a value beyond " + type + "'s range (+-65504 for F16)"
                                  : "a block scale that overflows " + type + "'s F16 scale";
-    return Status::Error("tensor '" + tp.source->source_name + "': row " + std::to_string(row0 + r) + " has " + what +
+    const ModelTensor& src = *tp.source;
+    const int64_t row = src.permute_heads > 0 ? SourceRowOf(row0 + r, src.n_rows(), src.permute_heads) : row0 + r;
+    return Status::Error("tensor '" + src.source_name + "': row " + std::to_string(row) + " has " + what +
                          " (largest |value| in the row: " + amax + "); refusing to write Inf. Keep this tensor wider, e.g. " +
                          "--tensor-type '" + tp.name + "=F32'");
   }
@@ -104,7 +106,9 @@ Status ConvertTensor(const TensorPlan& tp, GgufWriter& w, const SinkOptions& opt
     });
     for (const auto& s : errors) QF_RETURN_IF_ERROR(s);
     if (bad_row.load() >= 0) {
-      return Status::Error("tensor '" + src.source_name + "': row " + std::to_string(bad_row.load()) +
+      const int64_t row = src.permute_heads > 0 && !permuted_vector ? SourceRowOf(bad_row.load(), rows, src.permute_heads)
+                                                                    : bad_row.load();
+      return Status::Error("tensor '" + src.source_name + "': row " + std::to_string(row) +
                            " contains NaN or Inf; refusing to quantize it to " + GgmlTypeName(tp.type));
     }
     QF_RETURN_IF_ERROR(CheckEncoded(tp, out.data(), r0, n));

@@ -52,6 +52,7 @@ Result<std::unique_ptr<IntCheckpointWriter>> IntCheckpointWriter::Create(const M
 }
 
 IntCheckpointWriter::~IntCheckpointWriter() {
+  if (tmp_lock_ >= 0) ::close(tmp_lock_);
   if (!finished_ && !tmp_dir_.empty()) {
     std::error_code ec;
     fs::remove_all(tmp_dir_, ec);
@@ -115,6 +116,7 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
     return Status::Error(tmp_dir_ + ": cannot create the output folder (" + ec.message() + ")");
   }
   RegisterTempPath(tmp_dir_);
+  tmp_lock_ = LockTempPath(tmp_dir_);
   return Status::Ok();
 }
 
@@ -154,8 +156,7 @@ Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, con
   for (int64_t i = 0; i < n; ++i) {
     const float v = f[static_cast<size_t>(i)];
     h[i] = f16 ? FloatToHalf(v) : FloatToBf16(v);
-    const bool finite = f16 ? (h[i] & 0x7C00u) != 0x7C00u : (h[i] & 0x7F80u) != 0x7F80u;
-    if (!finite) {
+    if (!(f16 ? HalfIsFinite(h[i]) : Bf16IsFinite(h[i]))) {
       char found[32];
       std::snprintf(found, sizeof found, "%.4g", v);
       return Status::Error(src_.path + ": tensor '" + t.source_name + "': element " + std::to_string(i) + " is " + found +
@@ -219,8 +220,8 @@ Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
   }
   if (!t.int_grid) return Status::Error("internal: quantized linear '" + recipe.name + "' arrived without its grid");
   IntQuantized& q = *t.int_grid;
-  QF_RETURN_IF_ERROR(CheckScales(src, q));
   if (src.permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, src.permute_heads));
+  QF_RETURN_IF_ERROR(CheckScales(src, q));  // rows now in the source's order, as its name
   std::map<std::string, StWriteTensor> ready;
   for (auto& st : PackLayout(plan_in_->layout, ModuleOf(src.source_name), q, plan_in_->act_order_groups, float_dtype_)) {
     ready[st.name] = std::move(st);

@@ -71,6 +71,7 @@ class IntCheckpointWriter : public Sink {
   std::unique_ptr<SafetensorsStreamWriter> shard_;  // the shard being written
   uint64_t bytes_written_ = 0, total_bytes_ = 0;
   bool finished_ = false;
+  int tmp_lock_ = -1;  // flock on tmp_dir_ while it is being written (LockTempPath)
 };
 
 }  // namespace qforge

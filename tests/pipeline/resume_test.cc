@@ -77,10 +77,32 @@ TEST_P(Resume, AJournalOfAnotherRunIsRefusedAndWithoutResumeDiscarded) {
   r = test::RunQforge(other);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("another model, plan, options or calibration"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("it had 'method "), std::string::npos) << r.err;  // names the option line that differs
   EXPECT_FALSE(fs::exists(out));
   r = test::RunQforge(Args(out, false));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["resumed_layers"], 0);
+}
+
+// A journal entry that does not read back whole (a disk fault, a cut-off
+// copy) costs that layer and the ones after it, not the run: they are
+// computed again, with a warning, and the bytes are still the same.
+TEST_P(Resume, ADamagedEntryIsComputedAgain) {
+  const std::string whole = dir_.File("whole"), out = dir_.File("o");
+  auto r = test::RunQforge(Args(whole, false));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunKilledAfter(2, Args(out, false));
+  ASSERT_NE(r.exit_code, 0);
+  const std::string entry = LayerJournal::DirFor(out) + "/layer-00001.bin";
+  const std::string bytes = test::ReadFile(entry);
+  ASSERT_GT(bytes.size(), 100u);
+  test::WriteFile(entry, bytes.substr(0, bytes.size() / 2));
+  r = test::RunQforge(Args(out, true));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["resumed_layers"], 1);
+  EXPECT_NE(j["warnings"].dump().find("resume journal: layer 1 could not be used"), std::string::npos) << j["warnings"];
+  EXPECT_TRUE(test::TreeContents(whole) == test::TreeContents(out));
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, Resume,
