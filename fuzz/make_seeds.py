@@ -10,6 +10,10 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(ROOT, "corpus")
 HOUSE = os.path.join(ROOT, "..", "models", "house-14m")
 MARK = b"\n#qforge-part#\n"
+# Text for the tokenizers to encode: spaces and newlines, digits, an added
+# token, bytes that are not UTF-8, several scripts.
+TEXT = ("Once upon a time,  there was\n\n\ta house. 12345 <|endoftext|> <s></s> "
+        "caf\u00e9 \u4f60\u597d \u0645\u0631\u062d\u0628\u0627 \U0001F600\u200d ").encode() + b"\xff\xfe\xc3"
 
 def safetensors(tensors):
     """tensors: list of (name, dtype, shape, bytes)."""
@@ -85,8 +89,9 @@ def main():
         put("safetensors", "tiny", st + MARK + index)
         put("hf_tokenizer", "bpe", rd(m, "tokenizer.json") + MARK + rd(m, "tokenizer_config.json") + MARK + rd(m, "config.json"))
         put("hf_tokenizer", "house", rd(HOUSE, "tokenizer.json") + MARK + rd(HOUSE, "tokenizer_config.json") + MARK +
-            rd(HOUSE, "config.json"))
+            rd(HOUSE, "config.json") + MARK + TEXT)
         put("spm_model", "house", rd(HOUSE, "tokenizer.model"))
+        put("spm_model", "house_text", rd(HOUSE, "tokenizer.model") + MARK + TEXT)
         text = os.path.join(tmp, "t.txt")
         open(text, "w").write("ab ab a b ab " * 200)
         imx = os.path.join(tmp, "i.gguf")

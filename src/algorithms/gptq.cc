@@ -27,9 +27,15 @@ void Hessian::Add(const float* x, int64_t rows) {
 }
 
 std::vector<float> Hessian::Matrix() const {
-  std::vector<float> m = h_;
+  Hessian copy = *this;
+  return copy.TakeMatrix();
+}
+
+std::vector<float> Hessian::TakeMatrix() {
   for (int64_t i = 0; i < k_; ++i)
-    for (int64_t j = 0; j < i; ++j) m[static_cast<size_t>(i * k_ + j)] = m[static_cast<size_t>(j * k_ + i)];
+    for (int64_t j = 0; j < i; ++j) h_[static_cast<size_t>(i * k_ + j)] = h_[static_cast<size_t>(j * k_ + i)];
+  std::vector<float> m = std::move(h_);
+  h_.clear();
   return m;
 }
 

@@ -24,6 +24,8 @@ class Hessian {
   int64_t samples() const { return n_; }
   // The full symmetric matrix (k x k).
   std::vector<float> Matrix() const;
+  // The same, built in place and moved out; the Hessian is empty after.
+  std::vector<float> TakeMatrix();
 
  private:
   int64_t k_;

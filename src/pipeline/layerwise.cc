@@ -85,11 +85,12 @@ void ReportGptq(const std::string& name, int64_t K, const GptqStats& st, LayerOu
   }
 }
 
-// GPTQ on one linear; the weights it ends with (as the next passes see them)
-// go to *dequant. Into ggml blocks when the linear has a block target.
-void GptqLinear(const std::string& name, const std::vector<float>& w, int64_t N, int64_t K, std::vector<float> h,
-                const LayerwiseOptions& opts, LayerOutput* out, std::vector<float>* dequant) {
-  dequant->resize(static_cast<size_t>(N * K));
+// GPTQ on one linear: takes its weights w and returns, in the same storage
+// (one layer's weights are never held twice), the weights it ends with, as
+// the next passes see them. Into ggml blocks when the linear has a block
+// target.
+std::vector<float> GptqLinear(const std::string& name, std::vector<float> w, int64_t N, int64_t K, std::vector<float> h,
+                              const LayerwiseOptions& opts, LayerOutput* out) {
   if (auto bt = BlockTargetOf(opts, name)) {
     std::vector<float> importance;
     if (bt->importance != nullptr) {
@@ -111,15 +112,16 @@ void GptqLinear(const std::string& name, const std::vector<float>& w, int64_t N,
       for (int64_t n = 0; n < N; ++n)
         tr.encode(w.data() + n * K, bt->importance ? importance.data() : nullptr, bytes.data() + n * RowBytes(bt->type, K), K);
     }
-    tr.decode(bytes.data(), dequant->data(), N * K);
+    tr.decode(bytes.data(), w.data(), N * K);
     out->encoded.emplace_back(name, std::move(bytes));
-    return;
+    return w;
   }
   GptqStats st;
   IntQuantized q = GptqQuantize(w.data(), N, K, std::move(h), opts.spec, opts.gptq, opts.threads, &st);
   ReportGptq(name, K, st, out);
-  q.DequantizeRows(0, N, dequant->data());
+  q.DequantizeRows(0, N, w.data());
   out->quantized.emplace_back(name, std::move(q));
+  return w;
 }
 
 // The sets GPTQ solves in turn: true sequential (each set's Hessians taken
@@ -346,12 +348,20 @@ class LayerwiseRun {
       // The pass can stop once the last distinct input of the set is seen.
       const std::string stop_at = SetHessians(p, set, &hessians, &hessian_of);
       QF_RETURN_IF_ERROR(CollectHessians(l, stop_at, &hessians));
+      std::map<std::string, int> users;  // Hessian -> linears still to read it
+      for (const auto& short_name : set) {
+        const std::string name = p + short_name + ".weight";
+        if (Wanted(opts_, name)) ++users[hessian_of[name]];
+      }
       for (const auto& short_name : set) {
         const std::string name = p + short_name + ".weight";
         if (!Wanted(opts_, name)) continue;
         auto [N, K] = ShapeOf(model_, name);
         auto s0 = Clock::now();
-        GptqLinear(name, weights[name], N, K, hessians.at(hessian_of[name]).Matrix(), opts_, out, &dequant[name]);
+        // The last linear reading a Hessian takes it (no copy of a K x K matrix).
+        const std::string& input = hessian_of[name];
+        std::vector<float> h = --users[input] == 0 ? hessians.at(input).TakeMatrix() : hessians.at(input).Matrix();
+        dequant[name] = GptqLinear(name, std::move(weights[name]), N, K, std::move(h), opts_, out);
         tm_.solve_s += SecondsSince(s0);
         engine_.SetWeightOverride(name, &dequant[name]);
       }
