@@ -21,7 +21,12 @@ Result<uint64_t> ParseSize(const std::string& s) {
   size_t i = 0;
   while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
   if (i == 0) return Status::Error("--max-shard-size '" + s + "': expected a size such as 5GB, 500MB or a byte count");
-  const double v = std::stod(s.substr(0, i));
+  double v = 0;
+  try {
+    v = std::stod(s.substr(0, i));
+  } catch (...) {
+    return Status::Error("--max-shard-size '" + s + "': expected a size such as 5GB, 500MB or a byte count");
+  }
   std::string unit = s.substr(i);
   for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   double mul = 1;

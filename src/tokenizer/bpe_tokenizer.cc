@@ -201,7 +201,9 @@ std::string BpeTokenizer::TokenPiece(int32_t id) const {
   if (type == kTokControl) return "";
   if (type == kTokUserDefined) return t;
   if (spm_style_) {
-    if (type == kTokByte && t.size() == 6) return std::string(1, static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16)));
+    if (type == kTokByte) {
+      if (auto b = ByteTokenValue(t)) return std::string(1, *b);  // other text typed BYTE reads as text
+    }
     std::string out;
     for (size_t i = 0; i < t.size();) {
       if (t.compare(i, 3, "\xE2\x96\x81") == 0) {

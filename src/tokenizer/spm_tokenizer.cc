@@ -100,7 +100,9 @@ std::string SpmTokenizer::TokenPiece(int32_t id) const {
   const int32_t type = types_[static_cast<size_t>(id)];
   const std::string& t = tokens_[static_cast<size_t>(id)];
   if (type == kTokControl) return "";
-  if (type == kTokByte && t.size() == 6) return std::string(1, static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16)));
+  if (type == kTokByte) {
+    if (auto b = ByteTokenValue(t)) return std::string(1, *b);  // other text typed BYTE reads as text
+  }
   std::string out;
   for (size_t i = 0; i < t.size();) {
     if (t.compare(i, kSpace.size(), kSpace) == 0) {

@@ -32,6 +32,17 @@ void SplitOnTokens(std::string_view text, const std::vector<std::string>& tokens
   }
 }
 
+std::optional<char> ByteTokenValue(const std::string& t) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>' || hex(t[3]) < 0 || hex(t[4]) < 0) return std::nullopt;
+  return static_cast<char>(hex(t[3]) * 16 + hex(t[4]));
+}
+
 Result<std::unique_ptr<Tokenizer>> TokenizerFromMetadata(const GgufMetadata& md, const std::string& source) {
   const GgufValue* model = md.Find("tokenizer.ggml.model");
   if (model == nullptr || model->type() != GgufType::STRING) {

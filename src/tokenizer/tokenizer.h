@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,10 @@ void SplitOnTokens(std::string_view text, const std::vector<std::string>& tokens
                    const std::vector<int32_t>& ids_longest_first,
                    const std::function<void(std::string_view, bool)>& on_text,
                    const std::function<void(int32_t)>& on_token);
+
+// The byte a byte-fallback token "<0xHH>" stands for; nullopt for any other
+// text (a file may type any token BYTE).
+std::optional<char> ByteTokenValue(const std::string& text);
 
 Result<std::unique_ptr<Tokenizer>> TokenizerFromMetadata(const GgufMetadata& md, const std::string& source);
 
