@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +13,7 @@
 
 #include "base/sha256.h"
 #include "io/json_file.h"
+#include "io/output_file.h"
 
 namespace qforge {
 namespace fs = std::filesystem;
@@ -27,28 +27,13 @@ std::string LayerFile(const std::string& dir, int64_t layer) {
   return (fs::path(dir) / name).string();
 }
 
-// Writes bytes to path through a temporary file, fsync and a rename, then
-// syncs the folder: after a power cut the entry is there whole or not at all.
+// Writes bytes to path through OutputFile (a temporary file, fsync and a
+// rename), then syncs the folder: after a power cut the entry is there whole
+// or not at all.
 Status WriteAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::Error(tmp + ": cannot write the resume journal: " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n <= 0) {
-      const int e = errno;
-      ::close(fd);
-      return Status::Error(tmp + ": cannot write the resume journal: " + std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced) return Status::Error(tmp + ": cannot write the resume journal: " + std::strerror(errno));
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::Error(path + ": cannot write the resume journal (" + ec.message() + ")");
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<OutputFile> out, OutputFile::Create(path));
+  QF_RETURN_IF_ERROR(out->Write(bytes.data(), bytes.size()).WithContext("resume journal"));
+  QF_RETURN_IF_ERROR(out->Commit().WithContext("resume journal"));
   if (const int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
     (void)::fsync(dfd);
     ::close(dfd);
