@@ -155,12 +155,18 @@ ReferenceRun ParseReferenceLabel(const std::string& label) {
   return r;
 }
 
+std::string ReferenceSource(const std::string& model_name) {
+  if (model_name == "house-14m") return HouseModelDir();
+  if (model_name == "stories260K") return SharedDir() + "/models/stories260K/stories260K-f32.gguf";
+  return SharedDir() + "/reference/llama.cpp/" + model_name + "/hf";
+}
+
 Status QuantizeLikeReference(const std::string& model_name, const std::string& label, const std::string& out,
                              int threads) {
   const ReferenceRun run = ParseReferenceLabel(label);
   const std::string ref_dir = SharedDir() + "/reference/llama.cpp/" + model_name;
-  const std::string src =
-      model_name == "house-14m" ? HouseModelDir() : SharedDir() + "/models/stories260K/stories260K-f32.gguf";
+  const std::string src = ReferenceSource(model_name);
+  const std::string stem = model_name.substr(model_name.rfind('/') + 1);
   QF_ASSIGN_OR_RETURN(Model model, OpenModel(src));
   const Preset* p = FindPreset(run.type);
   if (p == nullptr) return Status::Error("no preset " + run.type);
@@ -172,9 +178,9 @@ Status QuantizeLikeReference(const std::string& model_name, const std::string& l
   }
   Imatrix im;
   if (run.imatrix) {
-    QF_ASSIGN_OR_RETURN(im, ReadImatrix(ref_dir + "/" + model_name + ".imatrix.gguf"));
+    QF_ASSIGN_OR_RETURN(im, ReadImatrix(ref_dir + "/" + stem + ".imatrix.gguf"));
     po.imatrix = &im;
-    po.imatrix_arg = model_name + ".imatrix.gguf";
+    po.imatrix_arg = stem + ".imatrix.gguf";
   }
   QF_ASSIGN_OR_RETURN(Plan plan, BuildPlan(model, *p, po));
   SinkOptions so;

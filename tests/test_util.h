@@ -60,8 +60,14 @@ struct ReferenceRun {
 };
 ReferenceRun ParseReferenceLabel(const std::string& label);
 
-// Quantizes the model the labels of `model_name` ("house-14m" or
-// "stories260K") were made from, as `label`'s run did, into `out`.
+// The model the reference labels of `model_name` were made from: the
+// bundled house-14m folder, stories260K's F32 GGUF, or for "arch/NAME" that
+// folder's hf/ (whose conversion is what llama-quantize was given).
+std::string ReferenceSource(const std::string& model_name);
+
+// Quantizes the model the labels of `model_name` ("house-14m",
+// "stories260K", "arch/llama3") were made from, as `label`'s run did, into
+// `out`.
 Status QuantizeLikeReference(const std::string& model_name, const std::string& label, const std::string& out,
                              int threads = 2);
 

@@ -88,12 +88,14 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   if (auto it = j.find("attention_bias"); it != j.end() && it->is_boolean()) c.attention_bias = *it;
   c.vocab_size = OptInt(j, "vocab_size");
   c.sliding_window = OptInt(j, "sliding_window");
+  c.original_max_position_embeddings = OptInt(j, "original_max_position_embeddings");
   if (auto it = j.find("rope_scaling"); it != j.end() && it->is_object()) {
     const json& rs = *it;
     std::string type;
     if (rs.contains("rope_type") && rs["rope_type"].is_string()) type = rs["rope_type"];
     else if (rs.contains("type") && rs["type"].is_string()) type = rs["type"];
     c.rope_scaling.type = type;
+    c.rope_scaling.factor_stated = OptNum(rs, "factor").has_value();
     c.rope_scaling.factor = OptNum(rs, "factor").value_or(1.0);
     c.rope_scaling.original_context = OptInt(rs, "original_max_position_embeddings");
     c.rope_scaling.low_freq_factor = OptNum(rs, "low_freq_factor").value_or(1.0);

@@ -14,6 +14,7 @@ namespace qforge {
 struct RopeScaling {
   std::string type;  // "", "linear", "yarn", "llama3", "longrope", "dynamic"
   double factor = 1.0;
+  bool factor_stated = false;  // "factor" present in rope_scaling
   std::optional<int64_t> original_context;
   double low_freq_factor = 1.0, high_freq_factor = 4.0;
   std::optional<double> attn_factor, beta_fast, beta_slow;
@@ -36,6 +37,8 @@ struct HfConfig {
   std::optional<int64_t> vocab_size;
   RopeScaling rope_scaling;
   std::optional<int64_t> sliding_window;
+  // Top-level original_max_position_embeddings (not rope_scaling's).
+  std::optional<int64_t> original_max_position_embeddings;
 
   int64_t HeadDim() const { return head_dim ? *head_dim : n_embd / n_head; }
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <vector>
 
@@ -160,14 +161,24 @@ bool IsVersion(const std::string& s) {
          std::all_of(s.begin() + 1, s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; });
 }
 
+// The converter's size label of a parameter count: scaled to K/M/B/T (a
+// unit is used only above 1e6, 1e9, 1e12; K otherwise) with enough decimals
+// for two significant digits: 2229504 -> "2.2M", 13600000 -> "14M".
 std::string CountLabel(int64_t n) {
-  const char* suffix = "";
-  double scaled = static_cast<double>(n);
-  if (n >= 1000000000000LL) { scaled /= 1e12; suffix = "T"; }
-  else if (n >= 1000000000LL) { scaled /= 1e9; suffix = "B"; }
-  else if (n >= 1000000LL) { scaled /= 1e6; suffix = "M"; }
-  else if (n >= 1000LL) { scaled /= 1e3; suffix = "K"; }
-  return std::to_string(static_cast<int64_t>(std::llround(scaled))) + suffix;
+  const double d = static_cast<double>(n);
+  double scaled;
+  const char* suffix;
+  if (d > 1e12) { scaled = d * 1e-12; suffix = "T"; }
+  else if (d > 1e9) { scaled = d * 1e-9; suffix = "B"; }
+  else if (d > 1e6) { scaled = d * 1e-6; suffix = "M"; }
+  else { scaled = d * 1e-3; suffix = "K"; }
+  // Digits of the rounded value (half to even), a lone 0 counting none.
+  const double rounded = std::nearbyint(scaled);
+  const int digits = rounded == 0.0 ? 0 : static_cast<int>(std::to_string(static_cast<int64_t>(rounded)).size());
+  const int decimals = std::max(2 - digits, 0);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f%s", decimals, scaled, suffix);
+  return buf;
 }
 
 }  // namespace
@@ -208,6 +219,8 @@ ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params) {
   };
   card.basename = join(basename_parts);
   card.finetune = join(finetune_parts);
+  // A name with nothing but words is too ambiguous to split: no basename.
+  if (card.size_label.empty() && card.finetune.empty() && card.version.empty()) card.basename.clear();
   if (card.size_label.empty() && n_params > 0) card.size_label = CountLabel(n_params);
   std::string name;
   for (const auto& part : parts) {
@@ -251,24 +264,33 @@ void AddHyperParameters(const HfConfig& c, uint32_t file_type, int64_t vocab_siz
 std::vector<float> Llama3RopeFactors(const HfConfig& c) {
   const RopeScaling& rs = c.rope_scaling;
   if (rs.type != "llama3") return {};
-  const double base = c.rope_theta.value_or(10000.0);
+  // llama.cpp's converter computes these with float32 torch tensors, each
+  // operation rounded to float32 (and x / tensor as reciprocal(tensor) * x);
+  // doing the same in double differs in the last bits inside the smooth
+  // band. The original context comes from the top level of config.json.
+  const float base = static_cast<float>(c.rope_theta.value_or(10000.0));
   const int64_t dim = c.HeadDim();
-  const double factor = rs.factor != 1.0 ? rs.factor : 8.0;
-  const double old_ctx = static_cast<double>(rs.original_context.value_or(8192));
-  const double low_wavelen = old_ctx / rs.low_freq_factor;
-  const double high_wavelen = old_ctx / rs.high_freq_factor;
+  const float factor = static_cast<float>(rs.factor_stated ? rs.factor : 8.0);
+  const float low = static_cast<float>(rs.low_freq_factor);
+  const double old_ctx = static_cast<double>(c.original_max_position_embeddings.value_or(8192));
+  const float low_wavelen = static_cast<float>(old_ctx / rs.low_freq_factor);
+  const float high_wavelen = static_cast<float>(old_ctx / rs.high_freq_factor);
+  const float band = static_cast<float>(rs.high_freq_factor - rs.low_freq_factor);
+  const float two_pi = static_cast<float>(2.0 * M_PI);
   std::vector<float> out;
-  for (int64_t k = 0; k < dim / 2; ++k) {
-    const float freq = static_cast<float>(std::pow(base, -2.0 * static_cast<double>(k) / static_cast<double>(dim)));
-    const double wavelen = 2.0 * M_PI / freq;
-    double v;
-    if (wavelen < high_wavelen) v = 1.0;
-    else if (wavelen > low_wavelen) v = factor;
-    else {
-      const double smooth = (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
-      v = 1.0 / ((1.0 - smooth) / factor + smooth);
+  for (int64_t i = 0; i < dim; i += 2) {
+    const float freq = 1.0f / std::pow(base, static_cast<float>(i) / static_cast<float>(dim));
+    const float wavelen = (1.0f / freq) * two_pi;
+    float v;
+    if (wavelen < high_wavelen) {
+      v = 1.0f;
+    } else if (wavelen > low_wavelen) {
+      v = factor;
+    } else {
+      const float smooth = ((1.0f / wavelen) * static_cast<float>(old_ctx) - low) / band;
+      v = 1.0f / ((1.0f - smooth) / factor + smooth);
     }
-    out.push_back(static_cast<float>(v));
+    out.push_back(v);
   }
   return out;
 }

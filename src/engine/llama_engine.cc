@@ -31,18 +31,21 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-// Rotates one head's vector in place at position pos.
-void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bool neox) {
+// Rotates one head's vector in place at position pos, as ggml's rope does:
+// pair i turns by pos * base^(-2i/n_rot), divided by freq_factors[i] when
+// given (llama3 and LongRoPE scaling), times freq_scale (linear scaling).
+void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bool neox, const float* freq_factors) {
   const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
-  float theta = static_cast<float>(pos) * freq_scale;
+  float theta_extrap = static_cast<float>(pos);
   for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float theta = freq_scale * (freq_factors ? theta_extrap / freq_factors[i] : theta_extrap);
     const float c = std::cos(theta), s = std::sin(theta);
     const int64_t a = neox ? i : 2 * i;
     const int64_t b = neox ? i + n_rot / 2 : 2 * i + 1;
     const float x0 = v[a], x1 = v[b];
     v[a] = x0 * c - x1 * s;
     v[b] = x0 * s + x1 * c;
-    theta *= theta_scale;
+    theta_extrap *= theta_scale;
   }
 }
 
@@ -105,6 +108,25 @@ void RoundActivationsLikeLlamaCpp(GgmlType weight, float* x, int64_t rows, int64
   }
 }
 
+// rope_freqs.weight: one divisor per rotated pair (n_rot / 2 entries, as
+// CheckTensorShapes made sure), finite and positive.
+Result<std::vector<float>> ReadRopeFactors(const Model& model, const ModelTensor& t, int64_t n_rot) {
+  const std::string where = model.path + ": tensor 'rope_freqs.weight': ";
+  if (t.n_elements() != n_rot / 2) {
+    return Status::Error(where + std::to_string(t.n_elements()) + " entries (expected " + std::to_string(n_rot / 2) +
+                         ", one factor per rotated pair)");
+  }
+  std::vector<float> f(static_cast<size_t>(n_rot / 2));
+  QF_RETURN_IF_ERROR(ReadRowsF32(t, 0, 1, f.data()));
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (!std::isfinite(f[i]) || f[i] <= 0.0f) {
+      return Status::Error(where + "entry " + std::to_string(i) + " is " + std::to_string(f[i]) +
+                           " (expected a finite positive factor)");
+    }
+  }
+  return f;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int threads, uint64_t weight_cache_bytes) {
@@ -139,11 +161,18 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
     return Status::Error(model.path + ": tensor 'token_embd.weight': missing or not [n_embd, n_vocab]");
   }
   hp.n_vocab = emb->ne[1];
-  if (model.Find("rope_freqs.weight") != nullptr) {
-    return Status::Error(model.path + ": tensor 'rope_freqs.weight': llama3-style RoPE scaling is not in the engine yet");
+  if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0) {
+    return Status::Error(model.path + ": metadata '" + a + ".rope.dimension_count': " + std::to_string(hp.n_rot) +
+                         " (expected an even number of dimensions, at most the head size " + std::to_string(hp.head_dim) +
+                         ")");
+  }
+  std::vector<float> rope_factors;
+  if (const ModelTensor* rf = model.Find("rope_freqs.weight")) {
+    QF_ASSIGN_OR_RETURN(rope_factors, ReadRopeFactors(model, *rf, hp.n_rot));
   }
   UseSingleThreadedBlas();
   auto engine = std::unique_ptr<LlamaEngine>(new LlamaEngine(model, hp, std::max(1, threads)));
+  engine->rope_factors_ = std::move(rope_factors);
   engine->cache_weights_ = weight_cache_bytes > 0 && static_cast<uint64_t>(model.n_params()) * 4 <= weight_cache_bytes;
   return engine;
 }
@@ -253,8 +282,11 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   QF_RETURN_IF_ERROR(head_norm(p + "attn_k_norm.weight", k.data(), HKV));
   for (int64_t i = 0; i < T; ++i) {
     const int64_t pos = n_past + i;
-    for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
-    for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox);
+    const float* ff = rope_factors_.empty() ? nullptr : rope_factors_.data();
+    for (int64_t hh = 0; hh < H; ++hh)
+      Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox, ff);
+    for (int64_t hh = 0; hh < HKV; ++hh)
+      Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox, ff);
   }
   // llama.cpp keeps K and V in an F16 cache and multiplies Q against it in
   // F16 (and the attention weights against V likewise); rounding the same

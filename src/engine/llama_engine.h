@@ -95,6 +95,7 @@ class LlamaEngine {
   int threads_;
   ActivationHook hook_;
   bool cache_weights_ = false;
+  std::vector<float> rope_factors_;  // rope_freqs.weight (llama3 scaling); empty: none
   std::vector<float> act_;  // activations rounded as llama.cpp would
   mutable std::unordered_map<std::string, std::vector<float>> cache_;
   std::unordered_map<std::string, const std::vector<float>*> overrides_;

@@ -71,6 +71,9 @@ Status CheckTensorShapes(const Model& m) {
               "embedding_length " + std::to_string(E) + " x the tokenizer's " + std::to_string(n_vocab) + " tokens"};
     } else if (t.name == "output_norm.weight") {
       want = {{E}, "embedding_length " + std::to_string(E)};
+    } else if (t.name == "rope_freqs.weight") {
+      const int64_t n_rot = m.ArchInt("rope.dimension_count", Dk);
+      want = {{n_rot / 2}, "rope.dimension_count/2: one factor per rotated pair"};
     } else if (std::string part = LayerPart(t.name, n_layer); !part.empty() && rules.count(part)) {
       want = rules.at(part);
       if (part.rfind("ffn_", 0) == 0 && part != "ffn_norm.weight" && F <= 0) continue;

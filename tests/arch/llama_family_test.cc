@@ -62,6 +62,12 @@ TEST(LlamaFamily, ModelCardFromFolderName) {
   EXPECT_EQ(d.finetune, "Instruct");
   auto e = ModelCardFromFolder("/m/tiny", 260000);
   EXPECT_EQ(e.size_label, "260K");
+  EXPECT_EQ(e.basename, "");  // a bare word is too ambiguous to be a basename
+  // Counts get two significant digits; units only above 1e6, 1e9, 1e12.
+  EXPECT_EQ(ModelCardFromFolder("/m/hf", 2229504).size_label, "2.2M");
+  EXPECT_EQ(ModelCardFromFolder("/m/hf", 1000000).size_label, "1000K");
+  EXPECT_EQ(ModelCardFromFolder("/m/hf", 7241732096).size_label, "7.2B");
+  EXPECT_EQ(ModelCardFromFolder("/m/hf", 300).size_label, "0.30K");
 }
 
 TEST(LlamaFamily, Llama3RopeFactors) {
