@@ -24,13 +24,18 @@ void GemmNT(const float* x, int64_t T, int64_t K, const float* w, int64_t N, flo
   // Threads only pay when each gets a sizeable product.
   const int64_t work = T * K * N;
   const int t = work < (int64_t{1} << 22) ? 1 : threads;
-  // Column blocks of 16 keep the BLAS kernels on full-width tiles.
-  const int64_t blocks = (N + 15) / 16;
-  ParallelFor(blocks, t, [&](int64_t b, int64_t e) {
-    const int64_t n0 = b * 16, n1 = std::min(N, e * 16);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n1 - n0),
-                static_cast<int>(K), alpha, x, static_cast<int>(K), w + n0 * K, static_cast<int>(K), beta, y + n0,
-                static_cast<int>(N));
+  // Panels of kPanel columns (a multiple of 16 keeps the kernels on full
+  // tiles), the same calls whatever t is; wide enough that re-packing x per
+  // panel stays a small part of the product.
+  constexpr int64_t kPanel = 256;
+  const int64_t panels = (N + kPanel - 1) / kPanel;
+  ParallelFor(panels, t, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      const int64_t n0 = p * kPanel, n1 = std::min(N, n0 + kPanel);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n1 - n0),
+                  static_cast<int>(K), alpha, x, static_cast<int>(K), w + n0 * K, static_cast<int>(K), beta, y + n0,
+                  static_cast<int>(N));
+    }
   });
 }
 

@@ -1,8 +1,10 @@
 // Matrix products through BLAS, parallelised by qforge's own threads.
 // OpenBLAS is kept single-threaded: its idle worker threads spin in
 // sched_yield and, beside qforge's threads on a small machine, took a quarter
-// of the CPU. Splitting the output columns keeps each element's sum in the
-// same order whatever the thread count.
+// of the CPU. The output columns are cut into panels whose width depends on
+// N alone, never on the thread count: OpenBLAS's kernels (the AVX-512 ones
+// among them) sum an element in an order that depends on the width of the
+// call, so only identical calls give 1 and 2 threads the same bits.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@ namespace qforge {
 void UseSingleThreadedBlas();
 
 // y (T x N) = alpha * x (T x K) * w^T (w is N x K, row-major) + beta * y.
+// Bit-identical for every `threads` >= 1.
 void GemmNT(const float* x, int64_t T, int64_t K, const float* w, int64_t N, float* y, int threads, float alpha = 1.0f,
             float beta = 0.0f);
 
