@@ -6,10 +6,14 @@
 // one file in src/arch/ defining an ArchSpec.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace qforge {
+
+struct HfConfig;
+class GgufMetadata;
 
 // A tensor of a decoder layer: HF name relative to "model.layers.N." (no
 // ".weight"/".bias") and its GGUF short name (relative to "blk.N.").
@@ -48,13 +52,36 @@ struct BlockLayout {
 };
 
 struct ArchSpec {
-  std::string gguf_arch;                 // general.architecture: "llama", "qwen2", "qwen3"
+  std::string gguf_arch;                 // general.architecture: "llama", "qwen2", "gemma3", ...
   std::vector<std::string> model_types;  // config.json model_type values that map here
   bool permutes_qk = false;              // converter interleaves Q/K rows (llama, mistral)
   bool rope_neox = false;                // engine: RoPE rotates halves (no permutation)
   std::vector<std::pair<const char*, const char*>> global_names;  // HF -> GGUF, outside the layers
   std::vector<LayerTensorName> layer_names;
   BlockLayout block;
+
+  // Conversion. A constant added to every tensor whose HF name ends in
+  // "norm.weight" (Gemma's RMSNorm multiplies by 1 + w; GGUF stores 1 + w).
+  float norm_shift = 0.0f;
+  std::vector<std::string> dropped;   // HF tensors the converter skips (Gemma: lm_head.weight)
+  bool truncate_embeddings = false;   // token_embd rows cut to the tokenizer's size (Gemma 3)
+  bool no_space_prefix = false;       // writes tokenizer.ggml.add_space_prefix = false (Gemma)
+  // Appends the hyper-parameter keys the converter writes for this family,
+  // in its order; vocab_size is the tokenizer's (or config's) size.
+  void (*add_hparams)(const HfConfig& cfg, uint32_t file_type, int64_t vocab_size, GgufMetadata* md) = nullptr;
+
+  // Engine. The Gemma block: embeddings scaled by sqrt(n_embd), GELU-tanh
+  // gated FFN, post-attention and post-FFN norms, queries scaled by
+  // 1/sqrt(head_dim) (1/sqrt(n_embd/n_head) on the 27B shapes), optional
+  // soft-capping of the attention scores and of the final logits.
+  bool gemma_block = false;
+  int64_t gemma_27b_layers = 0;  // block_count of the 27B shape (its query scale differs)
+  // Sliding-window layers, llama.cpp's pattern: layer il is local when
+  // il % swa_period < swa_period - 1 (0: no sliding window).
+  int swa_period = 0;
+  // Their rope base when the GGUF has no rope.freq_base_swa; 0: the global base.
+  float swa_rope_base = 0.0f;
+  bool swa_rope_unscaled = false;  // local layers ignore rope scaling (Gemma 3)
 };
 
 // The spec of a config.json model_type or of a GGUF general.architecture;

@@ -34,6 +34,19 @@ std::optional<double> OptNum(const json& j, const char* key) {
   return it->get<double>();
 }
 
+// Gemma 3 configs (above all the text_config of the multimodal checkpoints)
+// leave most hyper-parameters to Transformers' Gemma3TextConfig defaults,
+// which llama.cpp's converter assumes too.
+void FillGemma3Defaults(json* j) {
+  const std::pair<const char*, json> kDefaults[] = {
+      {"num_attention_heads", 8},          {"num_key_value_heads", 4},     {"head_dim", 256},
+      {"max_position_embeddings", 131072}, {"rms_norm_eps", 1e-6},         {"rope_theta", 1000000.0},
+      {"rope_local_base_freq", 10000.0},   {"sliding_window_pattern", 6}, {"query_pre_attn_scalar", 256}};
+  for (const auto& [key, value] : kDefaults) {
+    if (!j->contains(key) || (*j)[key].is_null()) (*j)[key] = value;
+  }
+}
+
 }  // namespace
 
 Result<HfConfig> ReadHfConfig(const std::string& folder) {
@@ -52,6 +65,7 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   auto mt = j.find("model_type");
   if (mt == j.end() || !mt->is_string()) return Status::Error(path + ": model_type: missing (expected a string)");
   c.model_type = mt->get<std::string>();
+  if (c.model_type == "gemma3_text") FillGemma3Defaults(&j);
   if (ArchOfModelType(c.model_type) == nullptr) {
     return Status::Error(path + ": model_type: '" + c.model_type + "' is not supported (expected " + KnownModelTypes() + ")");
   }
@@ -89,6 +103,10 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   c.vocab_size = OptInt(j, "vocab_size");
   c.sliding_window = OptInt(j, "sliding_window");
   c.original_max_position_embeddings = OptInt(j, "original_max_position_embeddings");
+  c.attn_logit_softcapping = OptNum(j, "attn_logit_softcapping");
+  c.final_logit_softcapping = OptNum(j, "final_logit_softcapping");
+  c.rope_local_base_freq = OptNum(j, "rope_local_base_freq");
+  c.sliding_window_pattern = OptInt(j, "sliding_window_pattern");
   if (auto it = j.find("rope_scaling"); it != j.end() && it->is_object()) {
     const json& rs = *it;
     std::string type;

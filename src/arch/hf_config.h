@@ -1,6 +1,6 @@
-// A Hugging Face config.json for the LLaMA family (llama, mistral, qwen2,
-// qwen3): every hyper-parameter llama.cpp records, checked for presence and
-// range with errors that name the field.
+// A Hugging Face config.json of a family qforge converts (LLaMA, Gemma 2/3):
+// every hyper-parameter llama.cpp records, checked for presence and range
+// with errors that name the field.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,12 @@ struct HfConfig {
   std::optional<int64_t> sliding_window;
   // Top-level original_max_position_embeddings (not rope_scaling's).
   std::optional<int64_t> original_max_position_embeddings;
+  // Gemma 2/3: tanh soft-capping of the attention scores and of the final
+  // logits (absent or null: none), the rope base of the sliding-window
+  // layers (Gemma 3's rope_local_base_freq) and the local:global period.
+  std::optional<double> attn_logit_softcapping, final_logit_softcapping;
+  std::optional<double> rope_local_base_freq;
+  std::optional<int64_t> sliding_window_pattern;
 
   int64_t HeadDim() const { return head_dim ? *head_dim : n_embd / n_head; }
 };

@@ -1,4 +1,5 @@
 #include "arch/llama_family.h"
+#include "arch/families.h"
 
 #include <algorithm>
 #include <cctype>
@@ -52,7 +53,9 @@ ArchSpec LlamaFamily(std::string gguf_arch, std::vector<std::string> model_types
 const std::vector<ArchSpec>& AllSpecs() {
   static const std::vector<ArchSpec> kSpecs = {LlamaFamily("llama", {"llama", "mistral"}, true),
                                                LlamaFamily("qwen2", {"qwen2"}, false),
-                                               LlamaFamily("qwen3", {"qwen3"}, false)};
+                                               LlamaFamily("qwen3", {"qwen3"}, false),
+                                               Gemma2Spec(),
+                                               Gemma3Spec()};
   return kSpecs;
 }
 
@@ -113,15 +116,42 @@ bool PermutesQK(const std::string& model_type) {
   return s != nullptr && s->permutes_qk;
 }
 
-Result<std::optional<MappedName>> MapHfTensorName(const HfConfig& cfg, const std::string& hf) {
+namespace {
+
+// Multimodal checkpoints (Gemma3ForConditionalGeneration, ...) keep the
+// language model under "language_model.model." (older Transformers) or
+// "model.language_model." (newer); its tensors read as a text model's.
+// Sets *skip for the other towers, which a text GGUF leaves out.
+std::string LanguageModelName(const std::string& hf, bool* skip) {
+  static const std::pair<const char*, const char*> kPrefixes[] = {
+      {"language_model.model.", "model."}, {"model.language_model.", "model."}, {"language_model.", ""}};
+  for (const auto& [from, to] : kPrefixes) {
+    if (hf.rfind(from, 0) == 0) return to + hf.substr(std::string(from).size());
+  }
+  static const char* kTowers[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.",
+                                  "model.multi_modal_projector.", "vision_model.", "audio_tower."};
+  for (const char* t : kTowers) {
+    if (hf.rfind(t, 0) == 0) *skip = true;
+  }
+  return hf;
+}
+
+}  // namespace
+
+Result<std::optional<MappedName>> MapHfTensorName(const HfConfig& cfg, const std::string& source_name) {
+  bool skip = false;
+  const std::string hf = LanguageModelName(source_name, &skip);
   auto ends_with = [&](const std::string& s) {
     return hf.size() >= s.size() && hf.compare(hf.size() - s.size(), s.size(), s) == 0;
   };
-  if (ends_with(".rotary_emb.inv_freq") || ends_with(".attention.masked_bias") || ends_with(".attention.bias")) {
+  if (skip || ends_with(".rotary_emb.inv_freq") || ends_with(".attention.masked_bias") || ends_with(".attention.bias")) {
     return std::optional<MappedName>();
   }
   const ArchSpec* spec = ArchOfModelType(cfg.model_type);
   if (spec != nullptr) {
+    if (std::find(spec->dropped.begin(), spec->dropped.end(), hf) != spec->dropped.end()) {
+      return std::optional<MappedName>();
+    }
     for (const auto& [h, g] : spec->global_names) {
       if (hf == h) return std::optional<MappedName>(MappedName{g, 0});
     }
@@ -138,7 +168,7 @@ Result<std::optional<MappedName>> MapHfTensorName(const HfConfig& cfg, const std
       }
     }
   }
-  return Status::Error(cfg.path + ": tensor '" + hf + "' has no GGUF name for model_type '" + cfg.model_type + "'");
+  return Status::Error(cfg.path + ": tensor '" + source_name + "' has no GGUF name for model_type '" + cfg.model_type + "'");
 }
 
 namespace {
@@ -233,6 +263,10 @@ ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params) {
 }
 
 void AddHyperParameters(const HfConfig& c, uint32_t file_type, int64_t vocab_size, GgufMetadata* md) {
+  if (const ArchSpec* spec = ArchOfModelType(c.model_type); spec != nullptr && spec->add_hparams != nullptr) {
+    spec->add_hparams(c, file_type, vocab_size, md);
+    return;
+  }
   const std::string a = GgufArchitecture(c.model_type);
   auto u32 = [](int64_t v) { return GgufValue::U32(static_cast<uint32_t>(v)); };
   md->Append(a + ".block_count", u32(c.n_layer));

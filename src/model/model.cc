@@ -2,6 +2,7 @@
 #include "model/shape_check.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <unordered_set>
@@ -190,6 +191,28 @@ Result<ModelTensor> PackedModuleTensor(const HfConfig& cfg, const SafetensorsMod
   return t;
 }
 
+// The converter's Gemma norm correction: the weight read as F32 (exact
+// from BF16/F16) plus the shift, rounded to F32, held in memory as F32 (a
+// norm is one row of n_embd or head_dim values).
+Status ShiftNormWeight(float shift, const std::string& dir, ModelTensor* t) {
+  std::vector<float> v(static_cast<size_t>(t->n_elements()));
+  QF_RETURN_IF_ERROR(ReadRowsF32(*t, 0, t->ne.size() == 1 ? 1 : t->n_rows(), v.data()));
+  t->owned = std::make_shared<std::vector<uint8_t>>(v.size() * sizeof(float));
+  float* out = reinterpret_cast<float*>(t->owned->data());
+  for (size_t i = 0; i < v.size(); ++i) {
+    out[i] = v[i] + shift;
+    if (!std::isfinite(out[i])) {
+      return Status::Error(dir + ": tensor '" + t->source_name + "': element " + std::to_string(i) + " is " +
+                           std::to_string(v[i]) + " (expected a finite norm weight)");
+    }
+  }
+  t->type = GgmlType::F32;
+  t->data = t->owned->data();
+  t->nbytes = t->owned->size();
+  t->file = nullptr;
+  return Status::Ok();
+}
+
 // A float tensor of the folder; nullopt for tensors the converter drops.
 Result<std::optional<ModelTensor>> FloatTensorOf(const HfConfig& cfg, const StTensor& s, const std::string& dir) {
   QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, s.name));
@@ -210,6 +233,10 @@ Result<std::optional<ModelTensor>> FloatTensorOf(const HfConfig& cfg, const StTe
   t.nbytes = s.nbytes;
   t.file = s.file;
   t.permute_heads = mapped->permute_heads;
+  const ArchSpec* spec = ArchOfModelType(cfg.model_type);
+  if (spec != nullptr && spec->norm_shift != 0.0f && EndsWith(s.name, "norm.weight")) {
+    QF_RETURN_IF_ERROR(ShiftNormWeight(spec->norm_shift, dir, &t));
+  }
   if (t.permute_heads > 0) {
     const int64_t rows = t.ne.size() == 1 ? t.ne[0] : t.n_rows();
     if (rows % (2 * t.permute_heads) != 0) {
@@ -236,6 +263,16 @@ void AddRopeFreqs(const HfConfig& cfg, Model* m) {
   m->tensors.insert(m->tensors.begin(), std::move(t));
 }
 
+// Gemma 3 checkpoints pad the embedding beyond the tokenizer (262208 rows
+// for 262144 + added tokens); the converter keeps the first n_tokens rows.
+void TruncateEmbeddings(int64_t n_tokens, Model* m) {
+  for (ModelTensor& t : m->tensors) {
+    if (t.name != "token_embd.weight" || t.ne.size() != 2 || t.ne[1] <= n_tokens || t.packed || !t.parts.empty()) continue;
+    t.nbytes = t.nbytes / static_cast<uint64_t>(t.ne[1]) * static_cast<uint64_t>(n_tokens);
+    t.ne[1] = n_tokens;
+  }
+}
+
 // The metadata llama.cpp's converter writes for the folder, in its order.
 Status AddHfMetadata(const std::string& dir, const HfConfig& cfg, const OpenOptions& opts, Model* m) {
   VocabOptions vo;
@@ -243,6 +280,8 @@ Status AddHfMetadata(const std::string& dir, const HfConfig& cfg, const OpenOpti
   vo.config_vocab_size = cfg.vocab_size;
   QF_ASSIGN_OR_RETURN(GgufVocab vocab, LoadHfVocab(dir, vo));
   m->warnings.insert(m->warnings.end(), vocab.warnings.begin(), vocab.warnings.end());
+  const ArchSpec* spec = ArchOfModelType(cfg.model_type);
+  if (spec != nullptr && spec->truncate_embeddings) TruncateEmbeddings(static_cast<int64_t>(vocab.tokens.size()), m);
   ModelCard card = ModelCardFromFolder(dir, m->n_params());
   GgufMetadata& md = m->metadata;
   md.Append("general.architecture", GgufValue::Str(m->architecture));
@@ -257,6 +296,7 @@ Status AddHfMetadata(const std::string& dir, const HfConfig& cfg, const OpenOpti
   AddHyperParameters(cfg, 0, vocab_size, &md);
   md.Append("general.quantization_version", GgufValue::U32(2));
   AddVocabMetadata(vocab, &md);
+  if (spec != nullptr && spec->no_space_prefix) md.Append("tokenizer.ggml.add_space_prefix", GgufValue::Bool(false));
   return Status::Ok();
 }
 

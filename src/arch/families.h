@@ -1,0 +1,14 @@
+// The ArchSpec of each family beyond the LLaMA one, for the table in
+// llama_family.cc (one definition per family file).
+#pragma once
+
+#include "arch/arch_spec.h"
+
+namespace qforge {
+
+// Gemma 2 (Gemma2ForCausalLM) and Gemma 3 (Gemma3ForCausalLM, and the
+// language part of Gemma3ForConditionalGeneration): src/arch/gemma.cc.
+ArchSpec Gemma2Spec();
+ArchSpec Gemma3Spec();
+
+}  // namespace qforge
