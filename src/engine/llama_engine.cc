@@ -56,6 +56,32 @@ void RoundThroughF16(float* x, int64_t n, std::vector<uint16_t>* tmp) {
   simd::DecodeF16(tmp->data(), x, n);
 }
 
+// GELU with the tanh approximation, as ggml computes it in F32.
+float GeluTanh(float x) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x)));
+}
+
+// ggml's CPU GELU (GGML_GELU_FP16, its default): the input rounded to F16
+// indexes a table of F16-rounded GELU values; inputs <= -10 give 0 and
+// inputs >= 10 pass through.
+float GeluLikeGgml(float x) {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(65536);
+    for (uint32_t i = 0; i < 65536; ++i) t[i] = FloatToHalf(GeluTanh(HalfToFloat(static_cast<uint16_t>(i))));
+    return t;
+  }();
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return HalfToFloat(table[FloatToHalf(x)]);
+}
+
+// cap * tanh(x / cap), as ggml's scale, tanh, scale.
+void SoftCap(float* x, int64_t n, float cap) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
+}
+
 // llama.cpp multiplies quantized weights with activations quantized to the
 // weight type's "vec_dot" partner (8-bit blocks of 32 or 256, or F16/BF16
 // for those weights). Rounding the activations the same way makes our
@@ -156,6 +182,33 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
     if (f > 0.0f) hp.rope_freq_scale = 1.0f / f;
   }
   hp.rope_neox = spec->rope_neox;
+  hp.rope_base_swa = hp.rope_base;
+  hp.rope_freq_scale_swa = hp.rope_freq_scale;
+  if (spec->gemma_block) {
+    hp.gemma = true;
+    hp.embed_scale = std::sqrt(static_cast<float>(hp.n_embd));
+    hp.q_scale = 1.0f / std::sqrt(static_cast<float>(hp.n_layer == spec->gemma_27b_layers ? hp.n_embd / hp.n_head
+                                                                                          : hp.head_dim));
+    hp.attn_softcap = FloatKey(model, "attn_logit_softcapping", 0.0f);
+    hp.final_softcap = FloatKey(model, "final_logit_softcapping", 0.0f);
+  }
+  if (spec->swa_period > 0) {
+    hp.n_swa = model.ArchInt("attention.sliding_window", 0);
+    hp.swa_period = spec->swa_period;
+    if (spec->swa_rope_base > 0.0f) hp.rope_base_swa = spec->swa_rope_base;
+    if (spec->swa_rope_unscaled) hp.rope_freq_scale_swa = 1.0f;
+    hp.rope_base_swa = FloatKey(model, "rope.freq_base_swa", hp.rope_base_swa);
+  }
+  for (float v : {hp.rope_base, hp.rope_base_swa, hp.attn_softcap, hp.final_softcap}) {
+    if (!std::isfinite(v) || v < 0.0f) {
+      return Status::Error(model.path + ": metadata '" + a + ".rope.freq_base*/*softcapping': " + std::to_string(v) +
+                           " (expected a finite, non-negative number)");
+    }
+  }
+  if (hp.n_swa < 0) {
+    return Status::Error(model.path + ": metadata '" + a + ".attention.sliding_window': " + std::to_string(hp.n_swa) +
+                         " (expected >= 0)");
+  }
   const ModelTensor* emb = model.Find("token_embd.weight");
   if (emb == nullptr || emb->ne.size() < 2 || emb->ne[0] != hp.n_embd) {
     return Status::Error(model.path + ": tensor 'token_embd.weight': missing or not [n_embd, n_vocab]");
@@ -246,6 +299,9 @@ Status LlamaEngine::Embed(const std::vector<int32_t>& tokens, std::vector<float>
   x->resize(tokens.size() * static_cast<size_t>(E));
   const ModelTensor* emb = Find("token_embd.weight");
   for (size_t i = 0; i < tokens.size(); ++i) QF_RETURN_IF_ERROR(ReadRowsF32(*emb, tokens[i], 1, x->data() + i * E));
+  if (hp_.embed_scale != 1.0f) {
+    for (float& v : *x) v *= hp_.embed_scale;
+  }
   return Status::Ok();
 }
 
@@ -280,13 +336,20 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   }
   QF_RETURN_IF_ERROR(head_norm(p + "attn_q_norm.weight", q.data(), H));
   QF_RETURN_IF_ERROR(head_norm(p + "attn_k_norm.weight", k.data(), HKV));
+  const bool swa = hp_.IsSwaLayer(l);
+  const float base = swa ? hp_.rope_base_swa : hp_.rope_base;
+  const float freq_scale = swa ? hp_.rope_freq_scale_swa : hp_.rope_freq_scale;
   for (int64_t i = 0; i < T; ++i) {
     const int64_t pos = n_past + i;
     const float* ff = rope_factors_.empty() ? nullptr : rope_factors_.data();
     for (int64_t hh = 0; hh < H; ++hh)
-      Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox, ff);
+      Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, base, freq_scale, hp_.rope_neox, ff);
     for (int64_t hh = 0; hh < HKV; ++hh)
-      Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, hp_.rope_base, hp_.rope_freq_scale, hp_.rope_neox, ff);
+      Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, base, freq_scale, hp_.rope_neox, ff);
+  }
+  // Gemma scales the queries after RoPE and the scores not at all.
+  if (hp_.q_scale > 0.0f) {
+    for (float& x : q) x *= hp_.q_scale;
   }
   // llama.cpp keeps K and V in an F16 cache and multiplies Q against it in
   // F16 (and the attention weights against V likewise); rounding the same
@@ -302,7 +365,8 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   ck.insert(ck.end(), k.begin(), k.end());
   cv.insert(cv.end(), v.begin(), v.end());
   const int64_t S = n_past + T;  // keys visible to the last query
-  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float kq_scale = hp_.q_scale > 0.0f ? 1.0f : 1.0f / std::sqrt(static_cast<float>(D));
+  const int64_t window = swa ? hp_.n_swa : 0;  // keys a query sees, itself included (0: all before it)
   // Causal attention per head: scores = Q K^T by BLAS, masked softmax,
   // then P V by BLAS. Heads run in parallel.
   const int64_t group = H / HKV;
@@ -317,11 +381,16 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
       for (int64_t i = 0; i < T; ++i) {
         float* row = scores.data() + i * S;
         const int64_t visible = n_past + i + 1;
-        float mx = row[0];
-        for (int64_t j = 1; j < visible; ++j) mx = std::max(mx, row[j]);
-        const float inv = 1.0f / simd::ExpShifted(row, visible, mx);
-        for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
-        RoundThroughF16(row, visible, &tmp);
+        const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
+        float* live = row + first;
+        const int64_t n_live = visible - first;
+        if (hp_.attn_softcap > 0.0f) SoftCap(live, n_live, hp_.attn_softcap);
+        float mx = live[0];
+        for (int64_t j = 1; j < n_live; ++j) mx = std::max(mx, live[j]);
+        const float inv = 1.0f / simd::ExpShifted(live, n_live, mx);
+        for (int64_t j = 0; j < n_live; ++j) live[j] *= inv;
+        RoundThroughF16(live, n_live, &tmp);
+        std::fill(row, live, 0.0f);
         std::fill(row + visible, row + S, 0.0f);
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(D), static_cast<int>(S),
@@ -345,9 +414,13 @@ Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
   if (stopped_) return Status::Ok();
   QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
   Linear(p + "ffn_up.weight", h, T, E, up.data(), F, *w_ptr);
-  for (size_t i = 0; i < gate.size(); ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  if (hp_.gemma) {
+    for (size_t i = 0; i < gate.size(); ++i) gate[i] = GeluLikeGgml(gate[i]) * up[i];
+  } else {
+    for (size_t i = 0; i < gate.size(); ++i) {
+      const float g = gate[i];
+      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
   }
   QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_down.weight", &w));
   Linear(p + "ffn_down.weight", gate.data(), T, F, out, E, *w_ptr);
@@ -369,9 +442,12 @@ Status LlamaEngine::Layer(int64_t l, float* x, int64_t T, KvCache* cache) {
   QF_RETURN_IF_ERROR(Norm(p + "attn_norm.weight", x, T, h.data()));
   QF_RETURN_IF_ERROR(Attention(l, h.data(), T, cache, proj.data()));
   if (stopped_) return Status::Ok();
+  if (hp_.gemma) QF_RETURN_IF_ERROR(Norm(p + "post_attention_norm.weight", proj.data(), T, proj.data()));
   for (size_t i = 0; i < n; ++i) x[i] += proj[i];
   QF_RETURN_IF_ERROR(Norm(p + "ffn_norm.weight", x, T, h.data()));
   QF_RETURN_IF_ERROR(Mlp(l, h.data(), T, proj.data()));
+  if (stopped_) return Status::Ok();
+  if (hp_.gemma) QF_RETURN_IF_ERROR(Norm(p + "post_ffw_norm.weight", proj.data(), T, proj.data()));
   for (size_t i = 0; i < n; ++i) x[i] += proj[i];
   return Status::Ok();
 }
@@ -414,6 +490,7 @@ Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int6
   QF_ASSIGN_OR_RETURN(const std::vector<float>* w_ptr, Weight(out_name, &w));
   logits->resize(static_cast<size_t>(n_out * V));
   Linear("output.weight", h.data(), n_out, E, logits->data(), V, *w_ptr);
+  if (hp_.final_softcap > 0.0f) SoftCap(logits->data(), n_out * V, hp_.final_softcap);
   return Status::Ok();
 }
 

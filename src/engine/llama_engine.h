@@ -1,6 +1,8 @@
 // A plain, correct CPU forward pass of the LLaMA family (llama, mistral,
-// qwen2 with q/k/v biases, qwen3 with q/k norms): GQA, RoPE in the
-// orientation the GGUF names imply, RMSNorm, SwiGLU, tied or untied output.
+// qwen2 with q/k/v biases, qwen3 with q/k norms) and of Gemma 2/3 (sandwich
+// norms, GELU-tanh, soft-capping, sliding-window layers), as llama.cpp's
+// graphs compute them: GQA, RoPE in the orientation the GGUF names imply,
+// RMSNorm, gated FFN, tied or untied output.
 // Activations are F32; weights are decoded from whatever type they are stored
 // in one layer at a time, so memory holds one layer of F32 weights, never the
 // whole model. Matrix products go through BLAS.
@@ -26,6 +28,17 @@ struct LlamaHparams {
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;
   bool rope_neox = false;  // qwen2/qwen3: rotate halves; llama: interleaved pairs
+  // The Gemma block (ArchSpec::gemma_block): embeddings times embed_scale,
+  // queries times q_scale after RoPE, GELU-tanh FFN, post-norms.
+  bool gemma = false;
+  float embed_scale = 1.0f, q_scale = 0.0f;  // q_scale 0: scores scaled by 1/sqrt(head_dim)
+  float attn_softcap = 0.0f, final_softcap = 0.0f;  // 0: none
+  // Sliding-window layers (l % swa_period < swa_period - 1 when n_swa > 0):
+  // a query at position p sees keys p - n_swa + 1 ... p, with its own rope.
+  int64_t n_swa = 0;
+  int swa_period = 0;
+  float rope_base_swa = 10000.0f, rope_freq_scale_swa = 1.0f;
+  bool IsSwaLayer(int64_t l) const { return n_swa > 0 && swa_period > 0 && l % swa_period < swa_period - 1; }
 };
 
 // Keys and values of the positions evaluated so far, per layer (F16-rounded,
