@@ -2,7 +2,6 @@
 #include "model/shape_check.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <unordered_set>
@@ -191,28 +190,6 @@ Result<ModelTensor> PackedModuleTensor(const HfConfig& cfg, const SafetensorsMod
   return t;
 }
 
-// The converter's Gemma norm correction: the weight read as F32 (exact
-// from BF16/F16) plus the shift, rounded to F32, held in memory as F32 (a
-// norm is one row of n_embd or head_dim values).
-Status ShiftNormWeight(float shift, const std::string& dir, ModelTensor* t) {
-  std::vector<float> v(static_cast<size_t>(t->n_elements()));
-  QF_RETURN_IF_ERROR(ReadRowsF32(*t, 0, t->ne.size() == 1 ? 1 : t->n_rows(), v.data()));
-  t->owned = std::make_shared<std::vector<uint8_t>>(v.size() * sizeof(float));
-  float* out = reinterpret_cast<float*>(t->owned->data());
-  for (size_t i = 0; i < v.size(); ++i) {
-    out[i] = v[i] + shift;
-    if (!std::isfinite(out[i])) {
-      return Status::Error(dir + ": tensor '" + t->source_name + "': element " + std::to_string(i) + " is " +
-                           std::to_string(v[i]) + " (expected a finite norm weight)");
-    }
-  }
-  t->type = GgmlType::F32;
-  t->data = t->owned->data();
-  t->nbytes = t->owned->size();
-  t->file = nullptr;
-  return Status::Ok();
-}
-
 // A float tensor of the folder; nullopt for tensors the converter drops.
 Result<std::optional<ModelTensor>> FloatTensorOf(const HfConfig& cfg, const StTensor& s, const std::string& dir) {
   QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, s.name));
@@ -234,9 +211,9 @@ Result<std::optional<ModelTensor>> FloatTensorOf(const HfConfig& cfg, const StTe
   t.file = s.file;
   t.permute_heads = mapped->permute_heads;
   const ArchSpec* spec = ArchOfModelType(cfg.model_type);
-  if (spec != nullptr && spec->norm_shift != 0.0f && EndsWith(s.name, "norm.weight")) {
-    QF_RETURN_IF_ERROR(ShiftNormWeight(spec->norm_shift, dir, &t));
-  }
+  // Gemma's norms: the converter adds the shift in F32 after widening
+  // BF16/F16, exactly what adding it on read does.
+  if (spec != nullptr && spec->norm_shift != 0.0f && EndsWith(s.name, "norm.weight")) t.add_on_read = spec->norm_shift;
   if (t.permute_heads > 0) {
     const int64_t rows = t.ne.size() == 1 ? t.ne[0] : t.n_rows();
     if (rows % (2 * t.permute_heads) != 0) {

@@ -146,6 +146,11 @@ Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, con
     f.resize(static_cast<size_t>(n));
     tr.decode(t.data, f.data(), n);  // source bytes, source row order
   }
+  // Values read with an offset (Gemma's norms: GGUF and the engine hold
+  // 1 + w, the checkpoint w) are stored without it.
+  if (t.add_on_read != 0.0f) {
+    for (float& v : f) v -= t.add_on_read;
+  }
   StWriteTensor st;
   st.name = t.source_name;
   st.dtype = float_dtype_;
