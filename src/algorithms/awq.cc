@@ -26,8 +26,24 @@ std::vector<float> AwqScales(const std::vector<float>& x_mean, const std::vector
     const float v = duo_scaling ? xs / (std::pow(w_mean[k], 1.0f - ratio) + 1e-4f) : xs;
     s[k] = std::max(v, 1e-4f);
   }
-  const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
-  const float norm = std::sqrt(*hi * *lo);
+  // Normalised to the geometric midpoint of the channels that saw any
+  // activation. A channel that never did (a dead input) scores the 1e-4
+  // floor, and counting it would shift every scale by up to 100x: harmless
+  // to the quantized grid (a common factor cancels in each group's scale),
+  // but it divides the folded norm by that factor, which a norm stored as
+  // w with 1 + w applied (Gemma) cannot hold in BF16.
+  float lo = INFINITY, hi = 0.0f;
+  for (size_t k = 0; k < K; ++k) {
+    if (!(x_mean[k] > 0.0f)) continue;
+    lo = std::min(lo, s[k]);
+    hi = std::max(hi, s[k]);
+  }
+  if (!(hi > 0.0f)) {
+    const auto [l, h] = std::minmax_element(s.begin(), s.end());
+    lo = *l;
+    hi = *h;
+  }
+  const float norm = std::sqrt(hi * lo);
   for (float& v : s) {
     v /= norm;
     if (!std::isfinite(v)) v = 1.0f;

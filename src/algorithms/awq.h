@@ -18,7 +18,9 @@ struct AwqScaleOptions {
 };
 
 // Scales for one group of linears sharing an input: x_mean and w_mean as
-// AutoAWQ defines them, at ratio r in [0, 1).
+// AutoAWQ defines them, at ratio r in [0, 1), divided by the geometric
+// midpoint of the live channels' scales (AutoAWQ: of all channels; they
+// differ only when some channel's x_mean is 0).
 std::vector<float> AwqScales(const std::vector<float>& x_mean, const std::vector<float>& w_mean, float ratio,
                              bool duo_scaling);
 

@@ -66,6 +66,7 @@ struct ArchSpec {
   std::vector<std::string> dropped;   // HF tensors the converter skips (Gemma: lm_head.weight)
   bool truncate_embeddings = false;   // token_embd rows cut to the tokenizer's size (Gemma 3)
   bool no_space_prefix = false;       // writes tokenizer.ggml.add_space_prefix = false (Gemma)
+  bool tied_by_default = false;       // tie_word_embeddings when config.json omits it (Gemma)
   // Appends the hyper-parameter keys the converter writes for this family,
   // in its order; vocab_size is the tokenizer's (or config's) size.
   void (*add_hparams)(const HfConfig& cfg, uint32_t file_type, int64_t vocab_size, GgufMetadata* md) = nullptr;

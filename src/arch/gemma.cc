@@ -51,6 +51,7 @@ ArchSpec GemmaBase(std::string gguf_arch, std::vector<std::string> model_types) 
   s.norm_shift = 1.0f;
   s.dropped = {"lm_head.weight"};
   s.no_space_prefix = true;
+  s.tied_by_default = true;
   s.gemma_block = true;
   return s;
 }

@@ -57,16 +57,20 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   QF_ASSIGN_OR_RETURN(json j, ReadJsonFile(path));
   if (!j.is_object()) return Status::Error(path + ": expected a JSON object");
   // Multimodal wrappers keep the language model under text_config.
+  bool multimodal = false;
   if (j.contains("text_config") && j["text_config"].is_object() && !j.contains("num_hidden_layers")) {
-    j = j["text_config"];
+    j = json(j["text_config"]);
+    multimodal = true;
   }
   HfConfig c;
   c.path = path;
+  c.multimodal = multimodal;
   auto mt = j.find("model_type");
   if (mt == j.end() || !mt->is_string()) return Status::Error(path + ": model_type: missing (expected a string)");
   c.model_type = mt->get<std::string>();
   if (c.model_type == "gemma3_text") FillGemma3Defaults(&j);
-  if (ArchOfModelType(c.model_type) == nullptr) {
+  const ArchSpec* spec = ArchOfModelType(c.model_type);
+  if (spec == nullptr) {
     return Status::Error(path + ": model_type: '" + c.model_type + "' is not supported (expected " + KnownModelTypes() + ")");
   }
   QF_RETURN_IF_ERROR(RequireInt(j, path, "num_hidden_layers", 1, &c.n_layer));
@@ -98,6 +102,7 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   } else {
     return Status::Error(path + ": rms_norm_eps: missing (expected a number)");
   }
+  c.tie_word_embeddings = spec->tied_by_default;
   if (auto it = j.find("tie_word_embeddings"); it != j.end() && it->is_boolean()) c.tie_word_embeddings = *it;
   if (auto it = j.find("attention_bias"); it != j.end() && it->is_boolean()) c.attention_bias = *it;
   c.vocab_size = OptInt(j, "vocab_size");

@@ -45,6 +45,9 @@ struct HfConfig {
   std::optional<double> attn_logit_softcapping, final_logit_softcapping;
   std::optional<double> rope_local_base_freq;
   std::optional<int64_t> sliding_window_pattern;
+  // Read from text_config of a multimodal wrapper: the other towers'
+  // tensors are left out, as the converter's text GGUF leaves them.
+  bool multimodal = false;
 
   int64_t HeadDim() const { return head_dim ? *head_dim : n_embd / n_head; }
 };

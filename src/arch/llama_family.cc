@@ -122,7 +122,7 @@ namespace {
 // language model under "language_model.model." (older Transformers) or
 // "model.language_model." (newer); its tensors read as a text model's.
 // Sets *skip for the other towers, which a text GGUF leaves out.
-std::string LanguageModelName(const std::string& hf, bool* skip) {
+std::string LanguageModelName(const std::string& hf, bool multimodal, bool* skip) {
   static const std::pair<const char*, const char*> kPrefixes[] = {
       {"language_model.model.", "model."}, {"model.language_model.", "model."}, {"language_model.", ""}};
   for (const auto& [from, to] : kPrefixes) {
@@ -131,7 +131,7 @@ std::string LanguageModelName(const std::string& hf, bool* skip) {
   static const char* kTowers[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.",
                                   "model.multi_modal_projector.", "vision_model.", "audio_tower."};
   for (const char* t : kTowers) {
-    if (hf.rfind(t, 0) == 0) *skip = true;
+    if (multimodal && hf.rfind(t, 0) == 0) *skip = true;
   }
   return hf;
 }
@@ -140,7 +140,7 @@ std::string LanguageModelName(const std::string& hf, bool* skip) {
 
 Result<std::optional<MappedName>> MapHfTensorName(const HfConfig& cfg, const std::string& source_name) {
   bool skip = false;
-  const std::string hf = LanguageModelName(source_name, &skip);
+  const std::string hf = LanguageModelName(source_name, cfg.multimodal, &skip);
   auto ends_with = [&](const std::string& s) {
     return hf.size() >= s.size() && hf.compare(hf.size() - s.size(), s.size(), s) == 0;
   };

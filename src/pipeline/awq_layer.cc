@@ -160,14 +160,37 @@ class AwqLayerRun {
     const std::vector<float> w_mean = AwqWeightMean(ws, K, opts_.spec.GroupLen(K));
     std::vector<std::vector<float>> y_ref, y, pseudo(g.linears.size());
     QF_RETURN_IF_ERROR(ModuleOutputs(g, nullptr, &y_ref));
+    // A norm read with an offset (Gemma's 1 + w) is stored without it, so
+    // the folded n / s comes back rounded relative to 1, not to n / s: the
+    // loss sees input channel k times read_back / (n / s), folded into the
+    // pseudo-quantized columns.
+    std::vector<float> norm;
+    float offset = 0.0f;
+    if (g.prev_is_norm && opts_.round_stored) {
+      const ModelTensor* nt = model_.Find(p_ + g.prev + ".weight");
+      offset = nt->add_on_read;
+      if (offset != 0.0f) {
+        QF_ASSIGN_OR_RETURN(norm, ReadTensorF32(*nt));
+      }
+    }
     std::vector<float> best_scales;
     double best = INFINITY;
     for (int i = 0; i < 20; ++i) {
       std::vector<float> s = AwqScales(x_mean, w_mean, static_cast<float>(i) / 20.0f, true);
+      std::vector<float> read_back(norm.empty() ? 0 : static_cast<size_t>(K), 1.0f);
+      for (size_t k = 0; k < read_back.size(); ++k) {
+        const float folded = norm[k] / s[k];
+        if (folded != 0.0f) read_back[k] = (opts_.round_stored(folded - offset) + offset) / folded;
+      }
       for (size_t li = 0; li < g.linears.size(); ++li) {
         const std::string& name = g.linears[li];
         pseudo[li].resize(W(name).size());
         AwqPseudoQuantize(W(name).data(), rows_of(name), K, &s, opts_.spec, pseudo[li].data());
+        if (!read_back.empty()) {
+          const int64_t rows = rows_of(name);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t k = 0; k < K; ++k) pseudo[li][static_cast<size_t>(r * K + k)] *= read_back[static_cast<size_t>(k)];
+        }
         engine_.SetWeightOverride(p_ + name + ".weight", &pseudo[li]);
       }
       QF_RETURN_IF_ERROR(ModuleOutputs(g, &pseudo[0], &y));

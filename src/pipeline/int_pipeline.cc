@@ -1,6 +1,7 @@
 #include "pipeline/int_pipeline.h"
 
 #include "base/clock.h"
+#include "numeric/half.h"
 
 namespace qforge {
 
@@ -36,6 +37,11 @@ Status QuantizeToIntCheckpoint(const Model& model, const Plan& plan, const std::
   lo.threads = opts.threads;
   lo.awq_search_samples = opts.awq_search_samples;
   lo.on_layer = opts.on_layer;
+  if (plan.float_type == GgmlType::F16) {
+    lo.round_stored = [](float v) { return HalfToFloat(FloatToHalf(v)); };
+  } else {
+    lo.round_stored = [](float v) { return Bf16ToFloat(FloatToBf16(v)); };
+  }
   ro.calib = opts.calib;
   ro.journal_dir = LayerJournal::DirFor(out_dir);
   ro.resume = opts.resume;

@@ -29,6 +29,12 @@ struct LayerwiseOptions {
   bool true_sequential = true;  // GPTQ: q,k,v -> o -> gate,up -> down, each on the others' quantized outputs
   int64_t awq_search_samples = 16;  // AWQ: sequences the scale search's loss runs on (0: all)
   int threads = 1;
+  // How the output stores a float tensor's value (a BF16 or F16 round trip);
+  // null: exactly. AWQ's search scores a norm it folds into as the runtime
+  // will read it back, which matters where the stored value is w and the
+  // runtime uses 1 + w (Gemma: a norm divided by s is stored as
+  // (1 + w) / s - 1, whose rounding grows as (1 + w) / s shrinks).
+  std::function<float(float)> round_stored;
   // Which linear weights (GGUF names) to quantize; the rest stay float.
   std::function<bool(const std::string&)> quantize;
   // GPTQ into ggml blocks: for a linear it names, GPTQ fills blocks of that

@@ -227,6 +227,16 @@ TEST(AwqScales, NormalisedToUnitGeometricMidpoint) {
   EXPECT_GT(s[3], s[0]);
 }
 
+// A dead input (never non-zero in calibration) would sit at the 1e-4 floor
+// and pull the midpoint down by orders of magnitude; only live channels set it.
+TEST(AwqScales, DeadChannelsDoNotSetTheMidpoint) {
+  const std::vector<float> x_mean = {0.1f, 2.0f, 0.0f, 8.0f};
+  const std::vector<float> w_mean = {0.5f, 0.2f, 0.9f, 0.4f};
+  const auto s = AwqScales(x_mean, w_mean, 0.5f, true);
+  EXPECT_NEAR(std::min({s[0], s[1], s[3]}) * std::max({s[0], s[1], s[3]}), 1.0f, 1e-5f);
+  EXPECT_LT(s[2], s[0]);
+}
+
 TEST(AwqClip, NeverWorseThanNoClipping) {
   const int64_t n = 256, k = 128, rows = 16;
   const auto x = CorrelatedInputs(n, k, 31);

@@ -54,5 +54,30 @@ TEST(HfConfig, ErrorsNameTheField) {
   }
 }
 
+// A Gemma3ForConditionalGeneration config.json: the language model under
+// text_config with most keys left to Gemma3TextConfig's defaults.
+TEST(HfConfig, Gemma3TextConfigDefaults) {
+  ScratchDir dir;
+  test::WriteFile(dir.File("config.json"),
+                  R"({"architectures":["Gemma3ForConditionalGeneration"],"model_type":"gemma3",)"
+                  R"("text_config":{"hidden_size":2560,"intermediate_size":10240,"model_type":"gemma3_text",)"
+                  R"("num_hidden_layers":34,"rope_scaling":{"factor":8.0,"rope_type":"linear"},"sliding_window":1024},)"
+                  R"("vision_config":{"model_type":"siglip_vision_model"}})");
+  auto c = ReadHfConfig(dir.path());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->model_type, "gemma3_text");
+  EXPECT_TRUE(c->multimodal);
+  EXPECT_EQ(c->n_head, 8);
+  EXPECT_EQ(c->n_head_kv, 4);
+  EXPECT_EQ(c->HeadDim(), 256);
+  EXPECT_EQ(c->n_ctx, 131072);
+  EXPECT_EQ(c->rope_theta, 1000000.0);
+  EXPECT_EQ(c->rope_local_base_freq, 10000.0);
+  EXPECT_EQ(c->sliding_window, 1024);
+  EXPECT_EQ(c->rope_scaling.type, "linear");
+  EXPECT_TRUE(c->tie_word_embeddings);  // Gemma's default when the key is absent
+  EXPECT_FALSE(c->final_logit_softcapping.has_value());
+}
+
 }  // namespace
 }  // namespace qforge

@@ -92,6 +92,36 @@ namespace qforge {
 namespace {
 
 // The architecture facts live in one ArchSpec per family.
+// Gemma: the sandwich norms' names, lm_head dropped (tied), the multimodal
+// wrapper's language_model prefixes read and its vision tower left out.
+TEST(GemmaFamily, MapsNamesAsTheConverter) {
+  HfConfig c = Llama();
+  c.model_type = "gemma3_text";
+  auto name = [&](const std::string& hf) -> std::string {
+    auto m = MapHfTensorName(c, hf);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    return m.ok() && m->has_value() ? (*m)->gguf_name : "(dropped)";
+  };
+  EXPECT_EQ(name("model.layers.1.post_attention_layernorm.weight"), "blk.1.post_attention_norm.weight");
+  EXPECT_EQ(name("model.layers.1.pre_feedforward_layernorm.weight"), "blk.1.ffn_norm.weight");
+  EXPECT_EQ(name("model.layers.1.post_feedforward_layernorm.weight"), "blk.1.post_ffw_norm.weight");
+  EXPECT_EQ(name("model.layers.0.self_attn.q_norm.weight"), "blk.0.attn_q_norm.weight");
+  EXPECT_EQ(name("lm_head.weight"), "(dropped)");
+  EXPECT_EQ(name("language_model.model.layers.2.mlp.down_proj.weight"), "blk.2.ffn_down.weight");
+  EXPECT_EQ(name("model.language_model.embed_tokens.weight"), "token_embd.weight");
+  EXPECT_EQ((*MapHfTensorName(c, "model.layers.0.self_attn.q_proj.weight"))->permute_heads, 0);
+  // A vision tower is an error in a text model, left out of a multimodal one.
+  EXPECT_FALSE(MapHfTensorName(c, "vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight").ok());
+  c.multimodal = true;
+  EXPECT_EQ(name("vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight"), "(dropped)");
+  EXPECT_EQ(name("multi_modal_projector.mm_input_projection_weight"), "(dropped)");
+  const ArchSpec* g = ArchOfModelType("gemma3_text");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->gguf_arch, "gemma3");
+  EXPECT_EQ(g->norm_shift, 1.0f);
+  EXPECT_EQ(ArchOfGguf("gemma2")->swa_period, 2);
+}
+
 TEST(ArchSpec, FamiliesAndTheirBlockLayout) {
   const ArchSpec* mistral = ArchOfModelType("mistral");
   ASSERT_NE(mistral, nullptr);
@@ -102,7 +132,7 @@ TEST(ArchSpec, FamiliesAndTheirBlockLayout) {
   EXPECT_TRUE(ArchOfModelType("qwen3")->rope_neox);
   EXPECT_EQ(ArchOfModelType("gpt_neox"), nullptr);
   EXPECT_EQ(ArchOfGguf("qwen2"), ArchOfModelType("qwen2"));
-  EXPECT_EQ(KnownModelTypes(), "llama, mistral, qwen2 or qwen3");
+  EXPECT_EQ(KnownModelTypes(), "llama, mistral, qwen2, qwen3, gemma2, gemma3_text or gemma3");
 
   const BlockLayout& b = BlockOfArch("llama");
   EXPECT_EQ(LayerLinears(b, 2), (std::vector<std::string>{"blk.2.attn_q.weight", "blk.2.attn_k.weight", "blk.2.attn_v.weight",
