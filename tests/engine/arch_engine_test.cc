@@ -12,7 +12,9 @@
 #include "conversion/arch_references.h"
 #include "conversion/manifest_check.h"
 #include "engine/generate.h"
+#include "eval/imatrix_collector.h"
 #include "eval/kld.h"
+#include "io/imatrix.h"
 #include "io/json_file.h"
 #include "model/model.h"
 #include "model/model_tokenizer.h"
@@ -101,6 +103,46 @@ TEST_P(ArchEngine, GreedyContinuationMatchesLlamaCompletion) {
     ASSERT_TRUE(g.ok()) << g.status().message();
     EXPECT_EQ(g->tokens, r["generated_ids"].get<std::vector<int32_t>>()) << run;
   }
+}
+
+// llama-imatrix -c 128 -b 128 over calib.txt: the same entries, chunk
+// count and per-column means within 1e-3 relative.
+TEST_P(ArchEngine, ImatrixAgreesWithLlamaImatrix) {
+  auto model = OpenModel(gguf_);
+  ASSERT_TRUE(model.ok());
+  auto tok = TokenizerForModel(*model);
+  auto engine = LlamaEngine::Create(*model, 2);
+  ASSERT_TRUE(tok.ok() && engine.ok());
+  ImatrixCollectOptions o;
+  o.n_ctx = 128;
+  o.bos = (*tok)->bos_id();
+  o.dataset = "calib.txt";
+  auto sums = CollectImatrix(**engine, (*tok)->Encode(test::ReadFile(test::SharedDir() + "/text/calib.txt"), true), o);
+  ASSERT_TRUE(sums.ok()) << sums.status().message();
+  ASSERT_TRUE(WriteImatrixGguf(*sums, dir_.File("ours.imatrix.gguf")).ok());
+  auto ours = ReadImatrix(dir_.File("ours.imatrix.gguf"));
+  ASSERT_TRUE(ours.ok()) << ours.status().message();
+  auto ref = ReadImatrix(RefDir(GetParam()) + "/" + GetParam() + ".imatrix.gguf");
+  ASSERT_TRUE(ref.ok()) << ref.status().message();
+  EXPECT_EQ(ours->chunk_count, ref->chunk_count);
+  ASSERT_EQ(ours->entries.size(), ref->entries.size());
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& [name, e] : ref->entries) {
+    auto it = ours->entries.find(name);
+    ASSERT_NE(it, ours->entries.end()) << name;
+    ASSERT_EQ(it->second.values.size(), e.values.size()) << name;
+    for (size_t j = 0; j < e.values.size(); ++j) {
+      const double rel = std::fabs(it->second.values[j] - e.values[j]) / std::max(1e-30, std::fabs(double(e.values[j])));
+      if (rel > worst) {
+        worst = rel;
+        worst_name = name;
+      }
+    }
+  }
+  std::printf("  %-10s imatrix: largest per-column relative difference %.3g (%s)\n", GetParam().c_str(), worst,
+              worst_name.c_str());
+  EXPECT_LE(worst, 1e-3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Arch, ArchEngine, ::testing::ValuesIn(test::ArchReferences()),
