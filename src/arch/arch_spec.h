@@ -15,6 +15,14 @@ namespace qforge {
 struct HfConfig;
 class GgufMetadata;
 
+// A tensor the converter computes from config.json rather than reads
+// (rope_freqs for llama3 RoPE scaling, Phi-3's LongRoPE factor tables):
+// F32 values, written before the checkpoint's tensors.
+struct GeneratedTensor {
+  std::string name;
+  std::vector<float> values;
+};
+
 // A tensor of a decoder layer: HF name relative to "model.layers.N." (no
 // ".weight"/".bias") and its GGUF short name (relative to "blk.N.").
 struct LayerTensorName {
@@ -70,6 +78,9 @@ struct ArchSpec {
   // Appends the hyper-parameter keys the converter writes for this family,
   // in its order; vocab_size is the tokenizer's (or config's) size.
   void (*add_hparams)(const HfConfig& cfg, uint32_t file_type, int64_t vocab_size, GgufMetadata* md) = nullptr;
+  // The generated tensors, in the converter's order; an error string when
+  // config.json's values cannot make them (empty: fine).
+  std::string (*generated)(const HfConfig& cfg, std::vector<GeneratedTensor>* out) = nullptr;
 
   // Engine. The Gemma block: embeddings scaled by sqrt(n_embd), GELU-tanh
   // gated FFN, post-attention and post-FFN norms, queries scaled by
@@ -83,6 +94,9 @@ struct ArchSpec {
   // Their rope base when the GGUF has no rope.freq_base_swa; 0: the global base.
   float swa_rope_base = 0.0f;
   bool swa_rope_unscaled = false;  // local layers ignore rope scaling (Gemma 3)
+  // Queries scaled by 1/sqrt(head_dim) after RoPE instead of the scores
+  // (Phi-3's graph; the Gemma block does it with its own factor).
+  bool prescale_q = false;
 };
 
 // The spec of a config.json model_type or of a GGUF general.architecture;

@@ -11,4 +11,7 @@ namespace qforge {
 ArchSpec Gemma2Spec();
 ArchSpec Gemma3Spec();
 
+// Phi-3, Phi-3.5 and Phi-4 (Phi3ForCausalLM): src/arch/phi3.cc.
+ArchSpec Phi3Spec();
+
 }  // namespace qforge

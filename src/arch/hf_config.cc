@@ -112,6 +112,12 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   c.final_logit_softcapping = OptNum(j, "final_logit_softcapping");
   c.rope_local_base_freq = OptNum(j, "rope_local_base_freq");
   c.sliding_window_pattern = OptInt(j, "sliding_window_pattern");
+  if (auto f = OptNum(j, "partial_rotary_factor")) {
+    if (!(*f > 0.0 && *f <= 1.0)) {
+      return Status::Error(path + ": partial_rotary_factor: " + std::to_string(*f) + " (expected a number in (0, 1])");
+    }
+    c.partial_rotary_factor = *f;
+  }
   if (auto it = j.find("rope_scaling"); it != j.end() && it->is_object()) {
     const json& rs = *it;
     std::string type;
@@ -126,6 +132,16 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
     c.rope_scaling.attn_factor = OptNum(rs, "attention_factor");
     c.rope_scaling.beta_fast = OptNum(rs, "beta_fast");
     c.rope_scaling.beta_slow = OptNum(rs, "beta_slow");
+    for (auto [key, into] : {std::pair{"long_factor", &c.rope_scaling.long_factor},
+                             std::pair{"short_factor", &c.rope_scaling.short_factor}}) {
+      auto f = rs.find(key);
+      if (f == rs.end() || f->is_null()) continue;
+      if (!f->is_array()) return Status::Error(path + ": rope_scaling." + key + ": expected an array of numbers");
+      for (const auto& v : *f) {
+        if (!v.is_number()) return Status::Error(path + ": rope_scaling." + key + ": expected an array of numbers");
+        into->push_back(v.get<double>());
+      }
+    }
   }
   return c;
 }

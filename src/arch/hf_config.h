@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "qforge/status.h"
 
@@ -18,6 +19,7 @@ struct RopeScaling {
   std::optional<int64_t> original_context;
   double low_freq_factor = 1.0, high_freq_factor = 4.0;
   std::optional<double> attn_factor, beta_fast, beta_slow;
+  std::vector<double> long_factor, short_factor;  // LongRoPE ("longrope", "su"): one per rotated pair
 };
 
 struct HfConfig {
@@ -45,6 +47,7 @@ struct HfConfig {
   std::optional<double> attn_logit_softcapping, final_logit_softcapping;
   std::optional<double> rope_local_base_freq;
   std::optional<int64_t> sliding_window_pattern;
+  double partial_rotary_factor = 1.0;  // Phi-3/4: share of each head's dimensions RoPE rotates
   // Read from text_config of a multimodal wrapper: the other towers'
   // tensors are left out, as the converter's text GGUF leaves them.
   bool multimodal = false;

@@ -36,6 +36,13 @@ BlockLayout LlamaBlock() {
   return b;
 }
 
+// rope_freqs.weight for llama3 RoPE scaling (Llama 3.1+).
+std::string LlamaGenerated(const HfConfig& cfg, std::vector<GeneratedTensor>* out) {
+  std::vector<float> f = Llama3RopeFactors(cfg);
+  if (!f.empty()) out->push_back({"rope_freqs.weight", std::move(f)});
+  return "";
+}
+
 ArchSpec LlamaFamily(std::string gguf_arch, std::vector<std::string> model_types, bool permutes_qk) {
   ArchSpec s;
   s.gguf_arch = std::move(gguf_arch);
@@ -47,6 +54,7 @@ ArchSpec LlamaFamily(std::string gguf_arch, std::vector<std::string> model_types
                     {"lm_head.weight", "output.weight"}};
   s.layer_names = LlamaLayerNames();
   s.block = LlamaBlock();
+  s.generated = LlamaGenerated;
   return s;
 }
 
@@ -55,7 +63,8 @@ const std::vector<ArchSpec>& AllSpecs() {
                                                LlamaFamily("qwen2", {"qwen2"}, false),
                                                LlamaFamily("qwen3", {"qwen3"}, false),
                                                Gemma2Spec(),
-                                               Gemma3Spec()};
+                                               Gemma3Spec(),
+                                               Phi3Spec()};
   return kSpecs;
 }
 

@@ -224,20 +224,29 @@ Result<std::optional<ModelTensor>> FloatTensorOf(const HfConfig& cfg, const StTe
   return std::optional<ModelTensor>(std::move(t));
 }
 
-// rope_freqs for llama3 RoPE scaling: generated, and first, as in the converter's output.
-void AddRopeFreqs(const HfConfig& cfg, Model* m) {
-  const auto rope_factors = Llama3RopeFactors(cfg);
-  if (rope_factors.empty()) return;
-  ModelTensor t;
-  t.name = "rope_freqs.weight";
-  t.source_name = "(generated from rope_scaling)";
-  t.source_dtype = "F32";
-  t.ne = {static_cast<int64_t>(rope_factors.size())};
-  t.owned = std::make_shared<std::vector<uint8_t>>(rope_factors.size() * sizeof(float));
-  std::memcpy(t.owned->data(), rope_factors.data(), t.owned->size());
-  t.data = t.owned->data();
-  t.nbytes = t.owned->size();
-  m->tensors.insert(m->tensors.begin(), std::move(t));
+// The tensors the converter computes from config.json (rope_freqs,
+// LongRoPE factors): generated, and first, as in the converter's output.
+Status AddGeneratedTensors(const HfConfig& cfg, Model* m) {
+  const ArchSpec* spec = ArchOfModelType(cfg.model_type);
+  if (spec == nullptr || spec->generated == nullptr) return Status::Ok();
+  std::vector<GeneratedTensor> gen;
+  const std::string err = spec->generated(cfg, &gen);
+  if (!err.empty()) return Status::Error(cfg.path + ": " + err);
+  std::vector<ModelTensor> made;
+  for (GeneratedTensor& g : gen) {
+    ModelTensor t;
+    t.name = g.name;
+    t.source_name = "(generated from config.json)";
+    t.source_dtype = "F32";
+    t.ne = {static_cast<int64_t>(g.values.size())};
+    t.owned = std::make_shared<std::vector<uint8_t>>(g.values.size() * sizeof(float));
+    std::memcpy(t.owned->data(), g.values.data(), t.owned->size());
+    t.data = t.owned->data();
+    t.nbytes = t.owned->size();
+    made.push_back(std::move(t));
+  }
+  m->tensors.insert(m->tensors.begin(), std::make_move_iterator(made.begin()), std::make_move_iterator(made.end()));
+  return Status::Ok();
 }
 
 // Gemma 3 checkpoints pad the embedding beyond the tokenizer (262208 rows
@@ -329,7 +338,7 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
     return Status::Error(dir + ": model.embed_tokens.weight: missing from the safetensors files");
   }
   CheckTiedOutput(cfg, dir, &m);
-  AddRopeFreqs(cfg, &m);
+  QF_RETURN_IF_ERROR(AddGeneratedTensors(cfg, &m));
   QF_RETURN_IF_ERROR(AddHfMetadata(dir, cfg, opts, &m));
   return m;
 }

@@ -36,6 +36,10 @@ std::map<std::string, Expected> LayerRules(int64_t E, int64_t F, int64_t H, int6
       {"ffn_gate.weight", {{E, F}, e + " x feed_forward_length " + std::to_string(F)}},
       {"ffn_up.weight", {{E, F}, e + " x feed_forward_length " + std::to_string(F)}},
       {"ffn_down.weight", {{F, E}, "feed_forward_length " + std::to_string(F) + " x " + e}},
+      {"post_attention_norm.weight", {{E}, e}},
+      {"post_ffw_norm.weight", {{E}, e}},
+      {"attn_qkv.weight", {{E, (H + 2 * HKV) * Dk}, e + " x (head_count + 2*head_count_kv)*key_length " +
+                                                       std::to_string((H + 2 * HKV) * Dk)}},
   };
 }
 
@@ -71,11 +75,17 @@ Status CheckTensorShapes(const Model& m) {
               "embedding_length " + std::to_string(E) + " x the tokenizer's " + std::to_string(n_vocab) + " tokens"};
     } else if (t.name == "output_norm.weight") {
       want = {{E}, "embedding_length " + std::to_string(E)};
-    } else if (t.name == "rope_freqs.weight") {
+    } else if (t.name == "rope_freqs.weight" || t.name == "rope_factors_long.weight" ||
+               t.name == "rope_factors_short.weight") {
       const int64_t n_rot = m.ArchInt("rope.dimension_count", Dk);
       want = {{n_rot / 2}, "rope.dimension_count/2: one factor per rotated pair"};
     } else if (std::string part = LayerPart(t.name, n_layer); !part.empty() && rules.count(part)) {
       want = rules.at(part);
+      // Phi-3's fused gate and up projections: one ffn_up of 2 x n_ff rows.
+      if (part == "ffn_up.weight" && m.Find(t.name.substr(0, t.name.size() - part.size()) + "ffn_gate.weight") == nullptr) {
+        want = {{E, 2 * F}, "embedding_length " + std::to_string(E) + " x 2*feed_forward_length " +
+                                std::to_string(2 * F) + " (gate and up fused)"};
+      }
       if (part.rfind("ffn_", 0) == 0 && part != "ffn_norm.weight" && F <= 0) continue;
     } else {
       continue;
