@@ -338,6 +338,7 @@ int RunGenerate(const GlobalOptions& g, const GenerateArgs& a) {
   if (!tok.ok()) return Fail(tok.status());
   auto engine = LlamaEngine::Create(*model, Threads(g));
   if (!engine.ok()) return Fail(engine.status());
+  if (a.ctx > 0) (*engine)->SetContextLength(a.ctx);
   GenerateOptions go;
   go.n_predict = a.n;
   go.temperature = a.temp;

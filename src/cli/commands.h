@@ -95,6 +95,7 @@ struct GenerateArgs {
   int n = 64;
   float temp = 0.0f;
   uint64_t seed = 0;
+  int64_t ctx = 0;  // 0: the model's trained context, as llama.cpp's default
 };
 
 int RunGenerate(const GlobalOptions& g, const GenerateArgs& a);

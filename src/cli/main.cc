@@ -135,6 +135,10 @@ void AddGenerate(CLI::App* gen, Args& a) {
   gen->add_option("-n", ga.n, "Tokens to generate (default 64)")->check(CLI::Range(1, 1 << 20));
   gen->add_option("--temp", ga.temp, "Sampling temperature; 0 is greedy (default)")->check(CLI::Range(0.0f, 100.0f));
   gen->add_option("--seed", ga.seed, "Random seed for sampling");
+  gen->add_option("-c,--ctx", ga.ctx,
+                  "Context length, as llama.cpp's -c (default: the model's trained context); LongRoPE models "
+                  "(Phi-3) use their long factors above the original context")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   gen->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   gen->add_flag("-q,--quiet", g.quiet, "No timing line on stderr");
   gen->add_flag("--json", g.json, "Print {prompt, text, tokens, seconds} as JSON");

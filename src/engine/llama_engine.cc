@@ -34,12 +34,14 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y) {
 // Rotates one head's vector in place at position pos, as ggml's rope does:
 // pair i turns by pos * base^(-2i/n_rot), divided by freq_factors[i] when
 // given (llama3 and LongRoPE scaling), times freq_scale (linear scaling).
-void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bool neox, const float* freq_factors) {
+// mscale multiplies the rotated dimensions (LongRoPE's attention factor).
+void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bool neox, const float* freq_factors,
+          float mscale) {
   const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
   float theta_extrap = static_cast<float>(pos);
   for (int64_t i = 0; i < n_rot / 2; ++i) {
     const float theta = freq_scale * (freq_factors ? theta_extrap / freq_factors[i] : theta_extrap);
-    const float c = std::cos(theta), s = std::sin(theta);
+    const float c = std::cos(theta) * mscale, s = std::sin(theta) * mscale;
     const int64_t a = neox ? i : 2 * i;
     const int64_t b = neox ? i + n_rot / 2 : 2 * i + 1;
     const float x0 = v[a], x1 = v[b];
@@ -137,7 +139,7 @@ void RoundActivationsLikeLlamaCpp(GgmlType weight, float* x, int64_t rows, int64
 // rope_freqs.weight: one divisor per rotated pair (n_rot / 2 entries, as
 // CheckTensorShapes made sure), finite and positive.
 Result<std::vector<float>> ReadRopeFactors(const Model& model, const ModelTensor& t, int64_t n_rot) {
-  const std::string where = model.path + ": tensor 'rope_freqs.weight': ";
+  const std::string where = model.path + ": tensor '" + t.name + "': ";
   if (t.n_elements() != n_rot / 2) {
     return Status::Error(where + std::to_string(t.n_elements()) + " entries (expected " + std::to_string(n_rot / 2) +
                          ", one factor per rotated pair)");
@@ -192,6 +194,10 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
     hp.attn_softcap = FloatKey(model, "attn_logit_softcapping", 0.0f);
     hp.final_softcap = FloatKey(model, "final_logit_softcapping", 0.0f);
   }
+  if (spec->prescale_q) hp.q_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+  hp.rope_attn_factor = FloatKey(model, "rope.scaling.attn_factor", 1.0f);
+  hp.n_ctx_train = model.ArchInt("context_length", 0);
+  hp.n_ctx_orig = model.ArchInt("rope.scaling.original_context_length", hp.n_ctx_train);
   if (spec->swa_period > 0) {
     hp.n_swa = model.ArchInt("attention.sliding_window", 0);
     hp.swa_period = spec->swa_period;
@@ -199,7 +205,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
     if (spec->swa_rope_unscaled) hp.rope_freq_scale_swa = 1.0f;
     hp.rope_base_swa = FloatKey(model, "rope.freq_base_swa", hp.rope_base_swa);
   }
-  for (float v : {hp.rope_base, hp.rope_base_swa, hp.attn_softcap, hp.final_softcap}) {
+  for (float v : {hp.rope_base, hp.rope_base_swa, hp.attn_softcap, hp.final_softcap, hp.rope_attn_factor}) {
     if (!std::isfinite(v) || v < 0.0f) {
       return Status::Error(model.path + ": metadata '" + a + ".rope.freq_base*/*softcapping': " + std::to_string(v) +
                            " (expected a finite, non-negative number)");
@@ -219,15 +225,36 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
                          " (expected an even number of dimensions, at most the head size " + std::to_string(hp.head_dim) +
                          ")");
   }
-  std::vector<float> rope_factors;
+  std::vector<float> rope_factors, rope_long, rope_short;
   if (const ModelTensor* rf = model.Find("rope_freqs.weight")) {
     QF_ASSIGN_OR_RETURN(rope_factors, ReadRopeFactors(model, *rf, hp.n_rot));
+  }
+  const ModelTensor* rl = model.Find("rope_factors_long.weight");
+  const ModelTensor* rs = model.Find("rope_factors_short.weight");
+  if ((rl == nullptr) != (rs == nullptr)) {
+    return Status::Error(model.path + ": tensor 'rope_factors_" + (rl ? "short" : "long") +
+                         ".weight': missing (LongRoPE needs both factor tables)");
+  }
+  if (rl != nullptr) {
+    QF_ASSIGN_OR_RETURN(rope_long, ReadRopeFactors(model, *rl, hp.n_rot));
+    QF_ASSIGN_OR_RETURN(rope_short, ReadRopeFactors(model, *rs, hp.n_rot));
   }
   UseSingleThreadedBlas();
   auto engine = std::unique_ptr<LlamaEngine>(new LlamaEngine(model, hp, std::max(1, threads)));
   engine->rope_factors_ = std::move(rope_factors);
+  engine->rope_long_ = std::move(rope_long);
+  engine->rope_short_ = std::move(rope_short);
+  engine->SetContextLength(hp.n_ctx_train);
   engine->cache_weights_ = weight_cache_bytes > 0 && static_cast<uint64_t>(model.n_params()) * 4 <= weight_cache_bytes;
   return engine;
+}
+
+void LlamaEngine::SetContextLength(int64_t n_ctx) {
+  n_ctx_ = n_ctx;
+  if (rope_long_.empty()) return;
+  // llama.cpp's choice: the long factors when the context per sequence
+  // exceeds the original (pre-extension) context.
+  rope_factors_ = n_ctx > hp_.n_ctx_orig ? rope_long_ : rope_short_;
 }
 
 Result<const std::vector<float>*> LlamaEngine::Weight(const std::string& name, std::vector<float>* scratch) const {
@@ -326,13 +353,29 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
     for (int64_t i = 0; i < T * heads; ++i) RmsNorm(y + i * D, nw->data(), D, hp_.rms_eps, y + i * D);
     return Status::Ok();
   };
-  const std::pair<const char*, std::vector<float>*> projections[] = {{"attn_q", &q}, {"attn_k", &k}, {"attn_v", &v}};
-  for (const auto& [name, y] : projections) {
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + name + ".weight", &w));
-    const int64_t n = static_cast<int64_t>(y->size()) / T;
-    Linear(p + name + ".weight", h, T, E, y->data(), n, *w_ptr);
+  if (Find(p + "attn_qkv.weight") != nullptr) {
+    // Phi-3's fused projection: each token's row holds Q, then K, then V.
+    const int64_t nq = H * D, nk = HKV * D, n = nq + 2 * nk;
+    std::vector<float> qkv(static_cast<size_t>(T * n));
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_qkv.weight", &w));
+    Linear(p + "attn_qkv.weight", h, T, E, qkv.data(), n, *w_ptr);
     if (stopped_) return Status::Ok();
-    QF_RETURN_IF_ERROR(add_bias(p + name + ".bias", y->data(), n));
+    QF_RETURN_IF_ERROR(add_bias(p + "attn_qkv.bias", qkv.data(), n));
+    for (int64_t i = 0; i < T; ++i) {
+      const float* row = qkv.data() + i * n;
+      std::copy_n(row, nq, q.data() + i * nq);
+      std::copy_n(row + nq, nk, k.data() + i * nk);
+      std::copy_n(row + nq + nk, nk, v.data() + i * nk);
+    }
+  } else {
+    const std::pair<const char*, std::vector<float>*> projections[] = {{"attn_q", &q}, {"attn_k", &k}, {"attn_v", &v}};
+    for (const auto& [name, y] : projections) {
+      QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + name + ".weight", &w));
+      const int64_t n = static_cast<int64_t>(y->size()) / T;
+      Linear(p + name + ".weight", h, T, E, y->data(), n, *w_ptr);
+      if (stopped_) return Status::Ok();
+      QF_RETURN_IF_ERROR(add_bias(p + name + ".bias", y->data(), n));
+    }
   }
   QF_RETURN_IF_ERROR(head_norm(p + "attn_q_norm.weight", q.data(), H));
   QF_RETURN_IF_ERROR(head_norm(p + "attn_k_norm.weight", k.data(), HKV));
@@ -343,11 +386,11 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
     const int64_t pos = n_past + i;
     const float* ff = rope_factors_.empty() ? nullptr : rope_factors_.data();
     for (int64_t hh = 0; hh < H; ++hh)
-      Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, base, freq_scale, hp_.rope_neox, ff);
+      Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, base, freq_scale, hp_.rope_neox, ff, hp_.rope_attn_factor);
     for (int64_t hh = 0; hh < HKV; ++hh)
-      Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, base, freq_scale, hp_.rope_neox, ff);
+      Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, base, freq_scale, hp_.rope_neox, ff, hp_.rope_attn_factor);
   }
-  // Gemma scales the queries after RoPE and the scores not at all.
+  // Gemma and Phi-3 scale the queries after RoPE and the scores not at all.
   if (hp_.q_scale > 0.0f) {
     for (float& x : q) x *= hp_.q_scale;
   }
@@ -409,11 +452,23 @@ Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
   std::vector<float> w;
   const std::vector<float>* w_ptr = nullptr;
   std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());
-  QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_gate.weight", &w));
-  Linear(p + "ffn_gate.weight", h, T, E, gate.data(), F, *w_ptr);
-  if (stopped_) return Status::Ok();
-  QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
-  Linear(p + "ffn_up.weight", h, T, E, up.data(), F, *w_ptr);
+  if (Find(p + "ffn_gate.weight") == nullptr) {
+    // Phi-3's fused ffn_up: each token's 2F outputs are the gate, then up.
+    std::vector<float> both(static_cast<size_t>(T * 2 * F));
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
+    Linear(p + "ffn_up.weight", h, T, E, both.data(), 2 * F, *w_ptr);
+    if (stopped_) return Status::Ok();
+    for (int64_t i = 0; i < T; ++i) {
+      std::copy_n(both.data() + i * 2 * F, F, gate.data() + i * F);
+      std::copy_n(both.data() + i * 2 * F + F, F, up.data() + i * F);
+    }
+  } else {
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_gate.weight", &w));
+    Linear(p + "ffn_gate.weight", h, T, E, gate.data(), F, *w_ptr);
+    if (stopped_) return Status::Ok();
+    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
+    Linear(p + "ffn_up.weight", h, T, E, up.data(), F, *w_ptr);
+  }
   if (hp_.gemma) {
     for (size_t i = 0; i < gate.size(); ++i) gate[i] = GeluLikeGgml(gate[i]) * up[i];
   } else {

@@ -38,6 +38,9 @@ struct LlamaHparams {
   int64_t n_swa = 0;
   int swa_period = 0;
   float rope_base_swa = 10000.0f, rope_freq_scale_swa = 1.0f;
+  float rope_attn_factor = 1.0f;      // rope.scaling.attn_factor: scales the rotated dims (LongRoPE)
+  int64_t n_ctx_train = 0;            // context_length
+  int64_t n_ctx_orig = 0;             // rope.scaling.original_context_length (LongRoPE's switch point)
   bool IsSwaLayer(int64_t l) const { return n_swa > 0 && swa_period > 0 && l % swa_period < swa_period - 1; }
 };
 
@@ -57,6 +60,13 @@ class LlamaEngine {
   static Result<std::unique_ptr<LlamaEngine>> Create(const Model& model, int threads, uint64_t weight_cache_bytes = 0);
 
   const LlamaHparams& hparams() const { return hp_; }
+
+  // The context the caller evaluates with, as llama.cpp's -c (per
+  // sequence); by default the trained context, as llama.cpp's default.
+  // LongRoPE models (Phi-3) use their long factor table above the original
+  // context and the short one otherwise, so logits depend on it.
+  void SetContextLength(int64_t n_ctx);
+  int64_t context_length() const { return n_ctx_; }
 
   // Sees the input of every linear layer: (GGUF weight name, rows x cols
   // activations, row-major). For importance matrices and calibration.
@@ -108,7 +118,9 @@ class LlamaEngine {
   int threads_;
   ActivationHook hook_;
   bool cache_weights_ = false;
-  std::vector<float> rope_factors_;  // rope_freqs.weight (llama3 scaling); empty: none
+  std::vector<float> rope_factors_;  // the divisors in use (rope_freqs, or a LongRoPE table); empty: none
+  std::vector<float> rope_long_, rope_short_;  // LongRoPE's tables; empty: none
+  int64_t n_ctx_ = 0;
   std::vector<float> act_;  // activations rounded as llama.cpp would
   mutable std::unordered_map<std::string, std::vector<float>> cache_;
   std::unordered_map<std::string, const std::vector<float>*> overrides_;

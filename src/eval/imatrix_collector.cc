@@ -16,6 +16,7 @@ Result<ImatrixSums> CollectImatrix(LlamaEngine& engine, const std::vector<int32_
     return Status::Error("--text: the text has " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of " +
                          std::to_string(n_ctx));
   }
+  engine.SetContextLength(n_ctx);  // as llama-imatrix -c
   ImatrixSums m;
   m.chunk_size = n_ctx;
   if (!opts.dataset.empty()) m.datasets.push_back(opts.dataset);

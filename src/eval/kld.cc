@@ -63,6 +63,7 @@ Result<KldBase> ComputeKldBase(LlamaEngine& engine, const std::vector<int32_t>& 
   b.n_chunk = static_cast<int32_t>(n_chunks);
   b.tokens.assign(tokens.begin(), tokens.begin() + n_chunks * n_ctx);
   const int64_t first = n_ctx / 2;
+  engine.SetContextLength(n_ctx);  // as llama-perplexity -c
   const size_t words = b.RecordWords();
   b.records.assign(static_cast<size_t>(n_chunks) * b.PredictionsPerChunk() * words, 0);
   double nll = 0, nll2 = 0;
@@ -249,6 +250,7 @@ Result<KldStats> EvaluateKld(LlamaEngine& engine, const KldBase& b, int32_t bos,
                          std::to_string(engine.hparams().n_vocab));
   }
   const int64_t n_ctx = b.n_ctx, V = b.n_vocab, first = n_ctx / 2;
+  engine.SetContextLength(n_ctx);  // the base file's -c
   const size_t words = b.RecordWords();
   KldAccumulator acc;
   std::vector<float> logits;

@@ -26,6 +26,7 @@ Result<PerplexityResult> RunPerplexity(LlamaEngine& engine, const std::vector<in
                          std::to_string(n_ctx) + " (use a longer text or a smaller --ctx)");
   }
   const int64_t first = n_ctx / 2;
+  engine.SetContextLength(n_ctx);  // as llama-perplexity -c
   const int64_t V = engine.hparams().n_vocab;
   PerplexityResult r;
   r.n_chunks = n_chunks;

@@ -423,6 +423,8 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, opts.threads));
   const int64_t n_layer = engine->hparams().n_layer;
   QF_RETURN_IF_ERROR(CheckLinears(model, BlockOfArch(model.architecture), n_layer, opts));
+  // The calibration runs at its sequence length (LongRoPE picks its table by it).
+  if (!calib.empty()) engine->SetContextLength(static_cast<int64_t>(calib.front().size()));
   LayerwiseRun run(model, *engine, opts, tm);
   QF_RETURN_IF_ERROR(run.Embed(calib));
   int64_t kept = opts.journal ? std::min(opts.journal->layers_done(), n_layer) : 0;
