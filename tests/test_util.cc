@@ -172,6 +172,7 @@ Status QuantizeLikeReference(const std::string& model_name, const std::string& l
   if (p == nullptr) return Status::Error("no preset " + run.type);
   PlanOptions po;
   po.pure = run.pure;
+  po.like_llama_quantize = true;  // the labels are llama-quantize's runs, not the converter's
   if (run.ffn_f16) {
     QF_ASSIGN_OR_RETURN(auto o, ParseTensorTypeOverride("ffn_down=f16"));
     po.tensor_types.push_back(std::move(o));

@@ -33,6 +33,15 @@ struct LayerTensorName {
   enum Permute { kNone, kQ, kK } permute = kNone;
 };
 
+// One expert's linear of a mixture-of-experts layer: HF name relative to
+// "model.layers.N." with "{e}" for the expert index ("mlp.experts.{e}.
+// up_proj"), and the GGUF short name of the tensor stacking all experts
+// ("ffn_up_exps"; ggml shape [cols, rows, n_expert]).
+struct ExpertTensorName {
+  const char* hf;
+  const char* gguf;
+};
+
 // A group of linears reading one input and the operation producing it.
 struct ScalingGroup {
   std::string prev;               // GGUF short name of the producer: a norm weight or a linear
@@ -67,6 +76,12 @@ struct ArchSpec {
   std::vector<std::pair<const char*, const char*>> global_names;  // HF -> GGUF, outside the layers
   std::vector<LayerTensorName> layer_names;
   BlockLayout block;
+  // Mixture of experts: the stacked expert tensors in the order the
+  // converter writes them once a layer's experts are all read.
+  std::vector<ExpertTensorName> expert_names;
+  // Router: softmax over all experts, top-k, then the chosen weights
+  // renormalised to sum 1 (Mixtral, Qwen3-MoE) or not (Qwen2-MoE).
+  bool expert_weights_norm = false;
 
   // Conversion. A constant added to every tensor whose HF name ends in
   // "norm.weight" (Gemma's RMSNorm multiplies by 1 + w; GGUF stores 1 + w).

@@ -112,6 +112,18 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   c.final_logit_softcapping = OptNum(j, "final_logit_softcapping");
   c.rope_local_base_freq = OptNum(j, "rope_local_base_freq");
   c.sliding_window_pattern = OptInt(j, "sliding_window_pattern");
+  c.n_expert = OptInt(j, "num_local_experts").value_or(OptInt(j, "num_experts").value_or(0));
+  c.n_expert_used = OptInt(j, "num_experts_per_tok").value_or(0);
+  c.moe_intermediate_size = OptInt(j, "moe_intermediate_size");
+  c.shared_expert_intermediate_size = OptInt(j, "shared_expert_intermediate_size");
+  if (spec->expert_names.empty() != (c.n_expert == 0) || c.n_expert < 0 || c.n_expert > 4096 ||
+      (c.n_expert > 0 && (c.n_expert_used < 1 || c.n_expert_used > c.n_expert))) {
+    return Status::Error(path + ": num_local_experts/num_experts " + std::to_string(c.n_expert) +
+                         ", num_experts_per_tok " + std::to_string(c.n_expert_used) + " (expected " +
+                         (spec->expert_names.empty() ? "none for model_type '" + c.model_type + "'"
+                                                     : std::string("1..4096 experts and 1..that many per token")) +
+                         ")");
+  }
   if (auto f = OptNum(j, "partial_rotary_factor")) {
     if (!(*f > 0.0 && *f <= 1.0)) {
       return Status::Error(path + ": partial_rotary_factor: " + std::to_string(*f) + " (expected a number in (0, 1])");

@@ -47,6 +47,10 @@ struct HfConfig {
   std::optional<double> attn_logit_softcapping, final_logit_softcapping;
   std::optional<double> rope_local_base_freq;
   std::optional<int64_t> sliding_window_pattern;
+  // Mixture of experts: num_local_experts (Mixtral) or num_experts (Qwen),
+  // num_experts_per_tok, and the Qwen experts' and shared expert's widths.
+  int64_t n_expert = 0, n_expert_used = 0;
+  std::optional<int64_t> moe_intermediate_size, shared_expert_intermediate_size;
   double partial_rotary_factor = 1.0;  // Phi-3/4: share of each head's dimensions RoPE rotates
   // Read from text_config of a multimodal wrapper: the other towers'
   // tensors are left out, as the converter's text GGUF leaves them.

@@ -43,6 +43,8 @@ std::string LlamaGenerated(const HfConfig& cfg, std::vector<GeneratedTensor>* ou
   return "";
 }
 
+}  // namespace
+
 ArchSpec LlamaFamily(std::string gguf_arch, std::vector<std::string> model_types, bool permutes_qk) {
   ArchSpec s;
   s.gguf_arch = std::move(gguf_arch);
@@ -55,8 +57,11 @@ ArchSpec LlamaFamily(std::string gguf_arch, std::vector<std::string> model_types
   s.layer_names = LlamaLayerNames();
   s.block = LlamaBlock();
   s.generated = LlamaGenerated;
+  s.expert_weights_norm = s.gguf_arch == "llama";  // llama.cpp's llama graph renormalises (Mixtral)
   return s;
 }
+
+namespace {
 
 const std::vector<ArchSpec>& AllSpecs() {
   static const std::vector<ArchSpec> kSpecs = {LlamaFamily("llama", {"llama", "mistral"}, true),
@@ -64,7 +69,10 @@ const std::vector<ArchSpec>& AllSpecs() {
                                                LlamaFamily("qwen3", {"qwen3"}, false),
                                                Gemma2Spec(),
                                                Gemma3Spec(),
-                                               Phi3Spec()};
+                                               Phi3Spec(),
+                                               MixtralSpec(),
+                                               Qwen2MoeSpec(),
+                                               Qwen3MoeSpec()};
   return kSpecs;
 }
 
@@ -166,6 +174,28 @@ Result<std::optional<MappedName>> MapHfTensorName(const HfConfig& cfg, const std
     }
     std::string idx, rest;
     if (SplitLayerName(hf, cfg.n_layer, &idx, &rest)) {
+      for (const auto& n : spec->expert_names) {
+        // "<head>{e}<tail>.weight" with a decimal expert index below n_expert.
+        const std::string pat = n.hf;
+        const size_t brace = pat.find("{e}");
+        const std::string head = pat.substr(0, brace), tail = pat.substr(brace + 3) + ".weight";
+        if (rest.size() <= head.size() + tail.size() || rest.compare(0, head.size(), head) != 0 ||
+            rest.compare(rest.size() - tail.size(), tail.size(), tail) != 0) {
+          continue;
+        }
+        const std::string num = rest.substr(head.size(), rest.size() - head.size() - tail.size());
+        if (num.empty() || num.size() > 5 ||
+            !std::all_of(num.begin(), num.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); })) {
+          continue;
+        }
+        const int e = std::stoi(num);
+        if (e >= cfg.n_expert) {
+          return Status::Error(cfg.path + ": tensor '" + source_name + "': expert " + num + " (the config has " +
+                               std::to_string(cfg.n_expert) + " experts)");
+        }
+        MappedName m{"blk." + idx + "." + n.gguf + ".weight", 0, e};
+        return std::optional<MappedName>(m);
+      }
       for (const auto& n : spec->layer_names) {
         for (const char* suffix : {".weight", ".bias"}) {
           if (rest != std::string(n.hf) + suffix) continue;
@@ -222,7 +252,7 @@ std::string CountLabel(int64_t n) {
 
 }  // namespace
 
-ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params) {
+ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params, int64_t expert_count) {
   std::filesystem::path p(folder);
   std::string base = p.filename().string();
   if (base.empty() || base == "." ) base = p.parent_path().filename().string();
@@ -260,7 +290,9 @@ ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params) {
   card.finetune = join(finetune_parts);
   // A name with nothing but words is too ambiguous to split: no basename.
   if (card.size_label.empty() && card.finetune.empty() && card.version.empty()) card.basename.clear();
-  if (card.size_label.empty() && n_params > 0) card.size_label = CountLabel(n_params);
+  if (card.size_label.empty() && n_params > 0) {
+    card.size_label = (expert_count > 0 ? std::to_string(expert_count) + "x" : "") + CountLabel(n_params);
+  }
   std::string name;
   for (const auto& part : parts) {
     std::string w = part;
@@ -295,6 +327,10 @@ void AddHyperParameters(const HfConfig& c, uint32_t file_type, int64_t vocab_siz
   }
   if (c.rope_theta) md->Append(a + ".rope.freq_base", GgufValue::F32(static_cast<float>(*c.rope_theta)));
   md->Append(a + ".attention.layer_norm_rms_epsilon", GgufValue::F32(static_cast<float>(c.rms_eps)));
+  if (c.n_expert > 0) {
+    md->Append(a + ".expert_count", u32(c.n_expert));
+    md->Append(a + ".expert_used_count", u32(c.n_expert_used));
+  }
   if (c.head_dim) {
     md->Append(a + ".attention.key_length", u32(*c.head_dim));
     md->Append(a + ".attention.value_length", u32(*c.head_dim));

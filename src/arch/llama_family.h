@@ -25,6 +25,9 @@ bool PermutesQK(const std::string& model_type);
 struct MappedName {
   std::string gguf_name;
   int permute_heads = 0;  // > 0: rows permuted with this many heads
+  // One expert's part of a stacked tensor (gguf_name is the stack's:
+  // "blk.3.ffn_up_exps.weight"); -1 for an ordinary tensor.
+  int expert = -1;
 };
 
 // Maps a Hugging Face tensor name. Returns nullopt for tensors the converter
@@ -36,7 +39,10 @@ Result<std::optional<MappedName>> MapHfTensorName(const HfConfig& cfg, const std
 struct ModelCard {
   std::string name, basename, size_label, finetune, version;
 };
-ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params);
+// For a mixture of experts (expert_count > 0) the label is the converter's
+// "<experts>x<size>", size = n_params counting one expert's share of each
+// stacked tensor: Mixtral 8x7B.
+ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params, int64_t expert_count = 0);
 
 // Appends the architecture keys in the converter's order. file_type is
 // written where the converter writes it.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <unordered_set>
 
 #include "arch/llama_family.h"
@@ -224,6 +225,79 @@ Result<std::optional<ModelTensor>> FloatTensorOf(const HfConfig& cfg, const StTe
   return std::optional<ModelTensor>(std::move(t));
 }
 
+// Collects the experts' linears of each layer and stacks them, as the
+// converter does, when the layer's last expert tensor has been read: the
+// stacks come out in the spec's order at that point of the source order.
+class ExpertStacker {
+ public:
+  ExpertStacker(const HfConfig& cfg, std::string dir)
+      : cfg_(cfg), spec_(ArchOfModelType(cfg.model_type)), dir_(std::move(dir)) {}
+
+  Result<std::vector<ModelTensor>> Add(const StTensor& s, const MappedName& m) {
+    const int layer = BlockOf(m.gguf_name);
+    auto& slots = pending_[layer][m.gguf_name];
+    slots.resize(static_cast<size_t>(cfg_.n_expert));
+    auto& slot = slots[static_cast<size_t>(m.expert)];
+    if (slot.data != nullptr) return Status::Error(dir_ + ": tensor '" + s.name + "' appears twice");
+    const std::optional<GgmlType> type = GgmlTypeOfSafetensors(s.dtype);
+    if (!type || (*type != GgmlType::F32 && *type != GgmlType::F16 && *type != GgmlType::BF16) || s.shape.size() != 2) {
+      return Status::Error(dir_ + ": tensor '" + s.name + "': dtype " + StDtypeName(s.dtype) + ", " +
+                           std::to_string(s.shape.size()) + " dimensions (expected a 2-D F32, F16 or BF16 expert weight)");
+    }
+    if (types_.count(m.gguf_name) && types_[m.gguf_name] != *type) {
+      return Status::Error(dir_ + ": tensor '" + s.name + "': dtype " + StDtypeName(s.dtype) +
+                           " differs from the layer's other experts");
+    }
+    types_[m.gguf_name] = *type;
+    cols_[m.gguf_name] = s.shape[1];
+    sources_[m.gguf_name] = s.name;
+    slot = TensorPart{s.data, s.nbytes, s.shape[0], s.file};
+    if (++count_[layer] < static_cast<int64_t>(spec_->expert_names.size()) * cfg_.n_expert) return std::vector<ModelTensor>();
+    std::vector<ModelTensor> out;
+    for (const auto& en : spec_->expert_names) {
+      const std::string name = "blk." + std::to_string(layer) + "." + en.gguf + ".weight";
+      auto it = pending_[layer].find(name);
+      if (it == pending_[layer].end()) return Status::Error(dir_ + ": layer " + std::to_string(layer) + " has no " + en.hf);
+      std::string src = sources_[name];
+      QF_ASSIGN_OR_RETURN(ModelTensor t, StackTensors(name, src, types_[name], cols_[name], std::move(it->second)));
+      t.source_name = ExpertPattern(src);
+      t.source_dtype = StDtypeName(types_[name] == GgmlType::BF16 ? StDtype::BF16
+                                   : types_[name] == GgmlType::F16 ? StDtype::F16 : StDtype::F32);
+      out.push_back(std::move(t));
+    }
+    pending_.erase(layer);
+    count_.erase(layer);
+    return out;
+  }
+
+  Status CheckComplete() const {
+    for (const auto& [layer, n] : count_) {
+      return Status::Error(dir_ + ": layer " + std::to_string(layer) + " has " + std::to_string(n) + " of " +
+                           std::to_string(static_cast<int64_t>(spec_->expert_names.size()) * cfg_.n_expert) +
+                           " expert tensors (num_experts " + std::to_string(cfg_.n_expert) + ")");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // "model.layers.0.mlp.experts.7.up_proj.weight" -> "...experts.{e}.up_proj.weight", for messages.
+  static std::string ExpertPattern(const std::string& name) {
+    const size_t p = name.find(".experts.");
+    if (p == std::string::npos) return name;
+    const size_t a = p + 9, b = name.find('.', a);
+    return b == std::string::npos ? name : name.substr(0, a) + "{e}" + name.substr(b);
+  }
+
+  const HfConfig& cfg_;
+  const ArchSpec* spec_;
+  std::string dir_;
+  std::map<int, std::map<std::string, std::vector<TensorPart>>> pending_;
+  std::map<int, int64_t> count_;
+  std::map<std::string, GgmlType> types_;
+  std::map<std::string, int64_t> cols_;
+  std::map<std::string, std::string> sources_;
+};
+
 // The tensors the converter computes from config.json (rope_freqs,
 // LongRoPE factors): generated, and first, as in the converter's output.
 Status AddGeneratedTensors(const HfConfig& cfg, Model* m) {
@@ -268,7 +342,14 @@ Status AddHfMetadata(const std::string& dir, const HfConfig& cfg, const OpenOpti
   m->warnings.insert(m->warnings.end(), vocab.warnings.begin(), vocab.warnings.end());
   const ArchSpec* spec = ArchOfModelType(cfg.model_type);
   if (spec != nullptr && spec->truncate_embeddings) TruncateEmbeddings(static_cast<int64_t>(vocab.tokens.size()), m);
-  ModelCard card = ModelCardFromFolder(dir, m->n_params());
+  // The converter counts a stacked expert tensor as one expert's share.
+  int64_t n_params = 0, expert_count = 0;
+  for (const ModelTensor& t : m->tensors) {
+    const bool stacked = t.name.find("_exps.") != std::string::npos && t.ne.size() == 3 && t.ne[2] > 0;
+    n_params += stacked ? t.n_elements() / t.ne[2] : t.n_elements();
+    if (stacked) expert_count = t.ne[2];
+  }
+  ModelCard card = ModelCardFromFolder(dir, n_params, expert_count);
   GgufMetadata& md = m->metadata;
   md.Append("general.architecture", GgufValue::Str(m->architecture));
   md.Append("general.type", GgufValue::Str("model"));
@@ -319,13 +400,25 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
   m.n_layer = cfg.n_layer;
   m.n_head = cfg.n_head;
   m.n_head_kv = cfg.n_head_kv;
+  m.expert_count = cfg.n_expert;
   std::unordered_set<std::string> seen;  // GGUF names taken so far
+  ExpertStacker experts(cfg, dir);
   for (const StTensor& s : st.tensors()) {
     std::optional<ModelTensor> t;
     if (packed && IsPartOfPacked(*packed, s.name)) {
       if (!EndsWith(s.name, packed->main_suffix)) continue;  // read with its module
       QF_ASSIGN_OR_RETURN(t, PackedModuleTensor(cfg, st, *packed, s, dir));
     } else {
+      QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, s.name));
+      if (mapped && mapped->expert >= 0) {
+        // One expert's part: the layer's stacks come out once all are read.
+        QF_ASSIGN_OR_RETURN(std::vector<ModelTensor> stacks, experts.Add(s, *mapped));
+        for (ModelTensor& x : stacks) {
+          if (!seen.insert(x.name).second) return Status::Error(dir + ": tensor '" + x.name + "' appears twice");
+          m.tensors.push_back(std::move(x));
+        }
+        continue;
+      }
       QF_ASSIGN_OR_RETURN(t, FloatTensorOf(cfg, s, dir));
       if (!t) continue;
     }
@@ -334,6 +427,7 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
     }
     m.tensors.push_back(std::move(*t));
   }
+  QF_RETURN_IF_ERROR(experts.CheckComplete());
   if (m.Find("token_embd.weight") == nullptr) {
     return Status::Error(dir + ": model.embed_tokens.weight: missing from the safetensors files");
   }

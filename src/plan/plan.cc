@@ -468,7 +468,8 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
                                   opts.token_embedding_type || !opts.tensor_types.empty() || opts.imatrix;
   // A Hugging Face source written as F32/F16/BF16/Q8_0 follows llama.cpp's
   // converter; everything else follows llama-quantize run on that F32 file.
-  const bool converter = model.source == ModelSource::kHfFolder && IsConverterPreset(preset) && !has_tensor_options;
+  const bool converter = model.source == ModelSource::kHfFolder && IsConverterPreset(preset) && !has_tensor_options &&
+                         !opts.like_llama_quantize;
   SetPlanMetadata(preset, converter, &plan.metadata);
   if (preset.ftype == F::MOSTLY_Q2_K_S && opts.imatrix == nullptr) {
     return Status::Error("-f Q2_K_S: this type needs an importance matrix (--imatrix FILE), as llama-quantize requires");
@@ -487,6 +488,11 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
     tp.source = &t;
     tp.name = t.name;
     tp.ne = t.ne;
+    // llama-quantize writes each tensor with ggml_n_dims dimensions: a
+    // trailing 1 the converter kept ([256, 1] ffn_gate_inp_shexp) goes.
+    if (!converter) {
+      while (tp.ne.size() > 1 && tp.ne.back() == 1) tp.ne.pop_back();
+    }
     if (converter) {
       tp.type = ConverterKeepsF32(t) ? T::F32 : preset.default_type;
       if (tp.ne[0] % TraitsOf(tp.type).block_elems != 0) tp.type = T::F16;

@@ -55,6 +55,9 @@ struct PlanOptions {
   // Tensors in llama.cpp's loader order (blocks in number order) even where
   // the converter's order would apply: a layer-by-layer method produces them so.
   bool loader_order = false;
+  // A Hugging Face source planned as llama-quantize run on its F32
+  // conversion even for the converter's own types (F16, Q8_0, ...).
+  bool like_llama_quantize = false;
   std::optional<GgmlType> output_tensor_type;
   std::optional<GgmlType> token_embedding_type;
   std::vector<TensorTypeOverride> tensor_types;

@@ -67,6 +67,7 @@ TEST(LlamaFamily, ModelCardFromFolderName) {
   EXPECT_EQ(ModelCardFromFolder("/m/hf", 2229504).size_label, "2.2M");
   EXPECT_EQ(ModelCardFromFolder("/m/hf", 1000000).size_label, "1000K");
   EXPECT_EQ(ModelCardFromFolder("/m/hf", 7241732096).size_label, "7.2B");
+  EXPECT_EQ(ModelCardFromFolder("/m/hf", 7241732096, 8).size_label, "8x7.2B");
   EXPECT_EQ(ModelCardFromFolder("/m/hf", 300).size_label, "0.30K");
 }
 
