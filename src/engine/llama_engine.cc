@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -196,6 +197,8 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
   }
   if (spec->prescale_q) hp.q_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
   hp.rope_attn_factor = FloatKey(model, "rope.scaling.attn_factor", 1.0f);
+  hp.n_expert = model.ArchInt("expert_count", 0);
+  hp.n_expert_used = model.ArchInt("expert_used_count", 0);
   hp.n_ctx_train = model.ArchInt("context_length", 0);
   hp.n_ctx_orig = model.ArchInt("rope.scaling.original_context_length", hp.n_ctx_train);
   if (spec->swa_period > 0) {
@@ -242,6 +245,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(const Model& model, int
   UseSingleThreadedBlas();
   auto engine = std::unique_ptr<LlamaEngine>(new LlamaEngine(model, hp, std::max(1, threads)));
   engine->rope_factors_ = std::move(rope_factors);
+  engine->expert_weights_norm_ = spec->expert_weights_norm;
   engine->rope_long_ = std::move(rope_long);
   engine->rope_short_ = std::move(rope_short);
   engine->SetContextLength(hp.n_ctx_train);
@@ -298,6 +302,11 @@ void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int
     return;
   }
   const ModelTensor* t = Find(name == "output.weight" && !Find(name) ? "token_embd.weight" : name);
+  Product(t, x, T, K, y, N, w.data());
+}
+
+void LlamaEngine::Product(const ModelTensor* t, const float* x, int64_t T, int64_t K, float* y, int64_t N,
+                          const float* w) {
   // HF sources are F32 to the engine (the converter's view), so only GGUF
   // weights carry a storage type whose arithmetic llama.cpp would use.
   if (t != nullptr && model_.source == ModelSource::kGguf && t->type != GgmlType::F32) {
@@ -305,7 +314,126 @@ void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int
     RoundActivationsLikeLlamaCpp(t->type, act_.data(), T, K);
     x = act_.data();
   }
-  GemmNT(x, T, K, w.data(), N, y, threads_);
+  GemmNT(x, T, K, w, N, y, threads_);
+}
+
+Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
+  const int64_t E = hp_.n_embd;
+  const std::string p = "blk." + std::to_string(l) + ".";
+  const ModelTensor* gate_exps = Find(p + "ffn_gate_exps.weight");
+  const ModelTensor* up_exps = Find(p + "ffn_up_exps.weight");
+  const ModelTensor* down_exps = Find(p + "ffn_down_exps.weight");
+  if (gate_exps == nullptr || up_exps == nullptr || down_exps == nullptr || gate_exps->ne.size() != 3 ||
+      up_exps->ne != gate_exps->ne || down_exps->ne.size() != 3 || gate_exps->ne[0] != E ||
+      down_exps->ne[0] != gate_exps->ne[1] || down_exps->ne[1] != E || down_exps->ne[2] != gate_exps->ne[2]) {
+    return Status::Error(model_.path + ": layer " + std::to_string(l) +
+                         ": ffn_{gate,up,down}_exps missing or not [n_embd, n_ff, n_expert] / [n_ff, n_embd, n_expert]");
+  }
+  const int64_t F = gate_exps->ne[1], NE = gate_exps->ne[2], K = hp_.n_expert_used;
+  if (K < 1 || K > NE) {
+    return Status::Error(model_.path + ": metadata '" + hp_.arch + ".expert_used_count': " + std::to_string(K) +
+                         " (expected 1.." + std::to_string(NE) + ")");
+  }
+  // Router: softmax over every expert, the top K, their probabilities
+  // (renormalised to sum 1 where the architecture does, as llama.cpp with
+  // its sum clamped to >= 2^-14).
+  std::vector<float> w, logits(static_cast<size_t>(T * NE));
+  QF_ASSIGN_OR_RETURN(const std::vector<float>* wr, Weight(p + "ffn_gate_inp.weight", &w));
+  if (static_cast<int64_t>(wr->size()) != NE * E) {
+    return Status::Error(model_.path + ": tensor '" + p + "ffn_gate_inp.weight': not [n_embd, n_expert]");
+  }
+  Linear(p + "ffn_gate_inp.weight", h, T, E, logits.data(), NE, *wr);
+  if (stopped_) return Status::Ok();
+  std::vector<int32_t> chosen(static_cast<size_t>(T * K));
+  std::vector<float> weight(static_cast<size_t>(T * K));
+  std::vector<int32_t> order(static_cast<size_t>(NE));
+  for (int64_t i = 0; i < T; ++i) {
+    float* lg = logits.data() + i * NE;
+    float mx = lg[0];
+    for (int64_t e = 1; e < NE; ++e) mx = std::max(mx, lg[e]);
+    double sum = 0.0;
+    for (int64_t e = 0; e < NE; ++e) {
+      lg[e] = std::exp(lg[e] - mx);
+      sum += lg[e];
+    }
+    for (int64_t e = 0; e < NE; ++e) lg[e] = static_cast<float>(lg[e] / sum);
+    for (int64_t e = 0; e < NE; ++e) order[static_cast<size_t>(e)] = static_cast<int32_t>(e);
+    std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                      [&](int32_t a, int32_t b) { return lg[a] > lg[b] || (lg[a] == lg[b] && a < b); });
+    float wsum = 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      chosen[static_cast<size_t>(i * K + k)] = order[static_cast<size_t>(k)];
+      weight[static_cast<size_t>(i * K + k)] = lg[order[static_cast<size_t>(k)]];
+      wsum += lg[order[static_cast<size_t>(k)]];
+    }
+    if (expert_weights_norm_) {
+      wsum = std::max(wsum, 6.103515625e-5f);
+      for (int64_t k = 0; k < K; ++k) weight[static_cast<size_t>(i * K + k)] /= wsum;
+    }
+  }
+  // Each expert on the tokens routed to it; results kept per (token, slot)
+  // and summed in slot order, as llama.cpp adds its expert views.
+  std::vector<float> slot_out(static_cast<size_t>(T * K * E), 0.0f);
+  std::vector<float> wg(static_cast<size_t>(F * E)), wu(wg.size()), wd(wg.size());
+  for (int64_t e = 0; e < NE; ++e) {
+    std::vector<int64_t> rows;  // (token * K + slot) routed to e
+    for (int64_t j = 0; j < T * K; ++j) {
+      if (chosen[static_cast<size_t>(j)] == e) rows.push_back(j);
+    }
+    if (rows.empty()) continue;
+    const int64_t n = static_cast<int64_t>(rows.size());
+    std::vector<float> x(static_cast<size_t>(n * E)), g(static_cast<size_t>(n * F)), u(g.size()), y(x.size());
+    for (int64_t r = 0; r < n; ++r) std::copy_n(h + (rows[static_cast<size_t>(r)] / K) * E, E, x.data() + r * E);
+    if (expert_hook_) {
+      for (const ModelTensor* t : {gate_exps, up_exps}) expert_hook_(t->name, e, x.data(), n, E);
+    }
+    QF_RETURN_IF_ERROR(ReadRowsF32(*gate_exps, e * F, F, wg.data()));
+    QF_RETURN_IF_ERROR(ReadRowsF32(*up_exps, e * F, F, wu.data()));
+    QF_RETURN_IF_ERROR(ReadRowsF32(*down_exps, e * E, E, wd.data()));
+    Product(gate_exps, x.data(), n, E, g.data(), F, wg.data());
+    Product(up_exps, x.data(), n, E, u.data(), F, wu.data());
+    for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    if (expert_hook_) expert_hook_(down_exps->name, e, g.data(), n, F);
+    Product(down_exps, g.data(), n, F, y.data(), E, wd.data());
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t j = rows[static_cast<size_t>(r)];
+      const float wt = weight[static_cast<size_t>(j)];
+      float* dst = slot_out.data() + j * E;
+      for (int64_t c = 0; c < E; ++c) dst[c] = y[static_cast<size_t>(r * E + c)] * wt;
+    }
+  }
+  for (int64_t i = 0; i < T; ++i) {
+    float* o = out + i * E;
+    std::copy_n(slot_out.data() + i * K * E, E, o);
+    for (int64_t k = 1; k < K; ++k) {
+      const float* src = slot_out.data() + (i * K + k) * E;
+      for (int64_t c = 0; c < E; ++c) o[c] += src[c];
+    }
+  }
+  // Qwen2-MoE's shared expert, gated per token by sigmoid(ffn_gate_inp_shexp . x).
+  if (Find(p + "ffn_gate_inp_shexp.weight") != nullptr) {
+    const ModelTensor* gs = Find(p + "ffn_gate_shexp.weight");
+    if (gs == nullptr || gs->ne.size() < 2) return Status::Error(model_.path + ": tensor '" + p + "ffn_gate_shexp.weight': missing");
+    const int64_t FS = gs->ne[1];
+    std::vector<float> sg(static_cast<size_t>(T)), a(static_cast<size_t>(T * FS)), b(a.size()), y(static_cast<size_t>(T * E));
+    QF_ASSIGN_OR_RETURN(const std::vector<float>* wgi, Weight(p + "ffn_gate_inp_shexp.weight", &w));
+    if (static_cast<int64_t>(wgi->size()) != E) {
+      return Status::Error(model_.path + ": tensor '" + p + "ffn_gate_inp_shexp.weight': not [n_embd]");
+    }
+    Linear(p + "ffn_gate_inp_shexp.weight", h, T, E, sg.data(), 1, *wgi);
+    QF_ASSIGN_OR_RETURN(const std::vector<float>* w1, Weight(p + "ffn_gate_shexp.weight", &w));
+    Linear(p + "ffn_gate_shexp.weight", h, T, E, a.data(), FS, *w1);
+    QF_ASSIGN_OR_RETURN(const std::vector<float>* w2, Weight(p + "ffn_up_shexp.weight", &w));
+    Linear(p + "ffn_up_shexp.weight", h, T, E, b.data(), FS, *w2);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = a[i] / (1.0f + std::exp(-a[i])) * b[i];
+    QF_ASSIGN_OR_RETURN(const std::vector<float>* w3, Weight(p + "ffn_down_shexp.weight", &w));
+    Linear(p + "ffn_down_shexp.weight", a.data(), T, FS, y.data(), E, *w3);
+    for (int64_t i = 0; i < T; ++i) {
+      const float gate = 1.0f / (1.0f + std::exp(-sg[static_cast<size_t>(i)]));
+      for (int64_t c = 0; c < E; ++c) out[i * E + c] += y[static_cast<size_t>(i * E + c)] * gate;
+    }
+  }
+  return Status::Ok();
 }
 
 Status LlamaEngine::Forward(const std::vector<int32_t>& tokens, int64_t first_logit, std::vector<float>* logits) {
@@ -449,6 +577,7 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
 Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
   const int64_t E = hp_.n_embd, F = hp_.n_ff;
   const std::string p = "blk." + std::to_string(l) + ".";
+  if (Find(p + "ffn_gate_inp.weight") != nullptr) return Moe(l, h, T, out);
   std::vector<float> w;
   const std::vector<float>* w_ptr = nullptr;
   std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());

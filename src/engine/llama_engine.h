@@ -40,6 +40,7 @@ struct LlamaHparams {
   float rope_base_swa = 10000.0f, rope_freq_scale_swa = 1.0f;
   float rope_attn_factor = 1.0f;      // rope.scaling.attn_factor: scales the rotated dims (LongRoPE)
   int64_t n_ctx_train = 0;            // context_length
+  int64_t n_expert = 0, n_expert_used = 0;  // expert_count, expert_used_count (0: dense)
   int64_t n_ctx_orig = 0;             // rope.scaling.original_context_length (LongRoPE's switch point)
   bool IsSwaLayer(int64_t l) const { return n_swa > 0 && swa_period > 0 && l % swa_period < swa_period - 1; }
 };
@@ -72,6 +73,11 @@ class LlamaEngine {
   // activations, row-major). For importance matrices and calibration.
   using ActivationHook = std::function<void(const std::string& weight, const float* x, int64_t rows, int64_t cols)>;
   void SetActivationHook(ActivationHook hook) { hook_ = std::move(hook); }
+  // Sees the input of each expert of a mixture-of-experts layer: (GGUF name
+  // of the stacked weight, expert index, the rows routed to it x cols).
+  using ExpertActivationHook =
+      std::function<void(const std::string& weight, int64_t expert, const float* x, int64_t rows, int64_t cols)>;
+  void SetExpertActivationHook(ExpertActivationHook hook) { expert_hook_ = std::move(hook); }
 
   // Evaluates one sequence from position 0 (no cache) and returns the logits
   // of positions [first_logit, tokens.size()) as rows of n_vocab floats.
@@ -110,6 +116,12 @@ class LlamaEngine {
   Status Layer(int64_t l, float* x, int64_t T, KvCache* cache);
   Status Attention(int64_t l, const float* h, int64_t T, KvCache* cache, float* out);
   Status Mlp(int64_t l, const float* h, int64_t T, float* out);
+  // The mixture-of-experts FFN (router softmax, top-k, the chosen experts'
+  // SwiGLU weighted and summed; Qwen2-MoE's gated shared expert added).
+  Status Moe(int64_t l, const float* h, int64_t T, float* out);
+  // y (T x N) = x (T x K) times the rows of w, with x rounded as llama.cpp's
+  // kernels round it for weight tensor t's type.
+  void Product(const ModelTensor* t, const float* x, int64_t T, int64_t K, float* y, int64_t N, const float* w);
   void Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
               const std::vector<float>& w);
 
@@ -117,6 +129,8 @@ class LlamaEngine {
   LlamaHparams hp_;
   int threads_;
   ActivationHook hook_;
+  ExpertActivationHook expert_hook_;
+  bool expert_weights_norm_ = false;
   bool cache_weights_ = false;
   std::vector<float> rope_factors_;  // the divisors in use (rope_freqs, or a LongRoPE table); empty: none
   std::vector<float> rope_long_, rope_short_;  // LongRoPE's tables; empty: none

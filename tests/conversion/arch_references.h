@@ -9,6 +9,6 @@
 namespace qforge::test {
 
 // Folder names under arch/ ("llama3", ...).
-inline std::vector<std::string> ArchReferences() { return {"llama3", "gemma2", "gemma3", "phi3"}; }
+inline std::vector<std::string> ArchReferences() { return {"llama3", "gemma2", "gemma3", "phi3", "mixtral", "qwen2moe", "qwen3moe"}; }
 
 }  // namespace qforge::test
