@@ -6,6 +6,24 @@
 
 namespace qforge {
 
+namespace {
+
+void Accumulate(ImatrixSums* m, const std::string& weight, int64_t mat, int64_t n_mat, const float* x, int64_t rows,
+                int64_t cols) {
+  auto& v = m->sums[weight];
+  if (v.empty()) v.assign(static_cast<size_t>(n_mat * cols), 0.0f);
+  auto& c = m->counts[weight];
+  if (c.empty()) c.assign(static_cast<size_t>(n_mat), 0);
+  float* acc = v.data() + mat * cols;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    for (int64_t j = 0; j < cols; ++j) acc[j] += xr[j] * xr[j];
+  }
+  c[static_cast<size_t>(mat)] += rows;
+}
+
+}  // namespace
+
 Result<ImatrixSums> CollectImatrix(LlamaEngine& engine, const std::vector<int32_t>& tokens,
                                    const ImatrixCollectOptions& opts) {
   const int64_t n_ctx = opts.n_ctx;
@@ -25,13 +43,13 @@ Result<ImatrixSums> CollectImatrix(LlamaEngine& engine, const std::vector<int32_
     // needs at least 16 rows per product.
     if (rows < 16) return;
     if (weight.rfind("blk.", 0) != 0 && !(opts.process_output && weight == "output.weight")) return;
-    auto& v = m.sums[weight];
-    if (v.empty()) v.assign(static_cast<size_t>(cols), 0.0f);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* xr = x + r * cols;
-      for (int64_t j = 0; j < cols; ++j) v[static_cast<size_t>(j)] += xr[j] * xr[j];
-    }
-    m.counts[weight] += rows;
+    Accumulate(&m, weight, 0, 1, x, rows, cols);
+  });
+  // Each expert's routed rows into its own matrix (llama-imatrix's
+  // mul_mat_id path, which has no 16-row minimum).
+  const int64_t n_expert = engine.hparams().n_expert;
+  engine.SetExpertActivationHook([&](const std::string& weight, int64_t expert, const float* x, int64_t rows, int64_t cols) {
+    Accumulate(&m, weight, expert, n_expert, x, rows, cols);
   });
   std::vector<float> logits;
   for (int64_t c = 0; c < n_chunks; ++c) {
@@ -41,12 +59,14 @@ Result<ImatrixSums> CollectImatrix(LlamaEngine& engine, const std::vector<int32_
     Status s = engine.Forward(chunk, opts.process_output ? 0 : n_ctx, &logits);
     if (!s.ok()) {
       engine.SetActivationHook(nullptr);
+      engine.SetExpertActivationHook(nullptr);
       return s;
     }
     ++m.chunks;
     if (opts.on_chunk) opts.on_chunk(c + 1, n_chunks);
   }
   engine.SetActivationHook(nullptr);
+  engine.SetExpertActivationHook(nullptr);
   for (const auto& [name, v] : m.sums) {
     for (float f : v) {
       if (!std::isfinite(f)) return Status::Error("imatrix: entry '" + name + "' accumulated a non-finite sum");
@@ -62,14 +82,17 @@ Status WriteImatrixGguf(const ImatrixSums& m, const std::string& path) {
   w.metadata().Append("imatrix.chunk_count", GgufValue::U32(static_cast<uint32_t>(m.chunks)));
   w.metadata().Append("imatrix.chunk_size", GgufValue::U32(static_cast<uint32_t>(m.chunk_size)));
   for (const auto& [name, v] : m.sums) {  // std::map: byte-wise name order
-    w.AddTensor(name + ".in_sum2", {static_cast<int64_t>(v.size())}, GgmlType::F32);
-    w.AddTensor(name + ".counts", {1}, GgmlType::F32);
+    const auto n_mat = static_cast<int64_t>(m.counts.at(name).size());
+    const int64_t cols = static_cast<int64_t>(v.size()) / n_mat;
+    w.AddTensor(name + ".in_sum2", n_mat > 1 ? std::vector<int64_t>{cols, n_mat} : std::vector<int64_t>{cols}, GgmlType::F32);
+    w.AddTensor(name + ".counts", {n_mat}, GgmlType::F32);
   }
   QF_RETURN_IF_ERROR(w.Begin(path));
   for (const auto& [name, v] : m.sums) {
     QF_RETURN_IF_ERROR(w.WriteTensorData(v.data(), v.size() * sizeof(float)));
-    const float count = static_cast<float>(m.counts.at(name));
-    QF_RETURN_IF_ERROR(w.WriteTensorData(&count, sizeof count));
+    std::vector<float> counts;
+    for (int64_t c : m.counts.at(name)) counts.push_back(static_cast<float>(c));
+    QF_RETURN_IF_ERROR(w.WriteTensorData(counts.data(), counts.size() * sizeof(float)));
   }
   return w.Finish();
 }

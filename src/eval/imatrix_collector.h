@@ -25,9 +25,12 @@ struct ImatrixCollectOptions {
   std::function<void(int64_t chunk, int64_t n_chunks)> on_chunk;
 };
 
+// Per weight: the sum of x^2 per column and the rows accumulated; a stacked
+// expert weight has one matrix per expert (sums expert-major, n_expert x
+// cols; counts per expert: the tokens routed to it), as llama-imatrix keeps.
 struct ImatrixSums {
-  std::map<std::string, std::vector<float>> sums;  // per weight: sum of x^2 per column
-  std::map<std::string, int64_t> counts;           // rows accumulated
+  std::map<std::string, std::vector<float>> sums;
+  std::map<std::string, std::vector<int64_t>> counts;
   int64_t chunks = 0;
   int64_t chunk_size = 0;
   std::vector<std::string> datasets;

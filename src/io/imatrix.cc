@@ -65,6 +65,7 @@ Result<Imatrix> ReadGgufImatrix(const std::string& path) {
     std::memcpy(cnt.data(), g->TensorData(*counts), cnt.size() * 4);
     ImatrixEntry e;
     e.n_mat = n_mat;
+    for (float c : cnt) e.counts.push_back(std::llround(c));
     e.values.resize(sums.size());
     for (int64_t k = 0; k < n_mat; ++k) {
       const auto c = static_cast<float>(std::llround(cnt[static_cast<size_t>(k)]));

@@ -16,6 +16,7 @@ namespace qforge {
 struct ImatrixEntry {
   std::vector<float> values;  // n_mat * ne0 means, expert-major
   int64_t n_mat = 1;
+  std::vector<int64_t> counts;  // rows behind each matrix (GGUF files; empty for the legacy format)
 };
 
 struct Imatrix {

@@ -133,7 +133,10 @@ TEST(ArchSpec, FamiliesAndTheirBlockLayout) {
   EXPECT_TRUE(ArchOfModelType("qwen3")->rope_neox);
   EXPECT_EQ(ArchOfModelType("gpt_neox"), nullptr);
   EXPECT_EQ(ArchOfGguf("qwen2"), ArchOfModelType("qwen2"));
-  EXPECT_EQ(KnownModelTypes(), "llama, mistral, qwen2, qwen3, gemma2, gemma3_text or gemma3");
+  EXPECT_EQ(KnownModelTypes(),
+            "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3, phi3, mixtral, qwen2_moe or qwen3_moe");
+  EXPECT_EQ(ArchOfGguf("llama"), ArchOfModelType("llama"));  // not Mixtral's, which shares the GGUF name
+  EXPECT_FALSE(ArchOfModelType("mixtral")->expert_names.empty());
 
   const BlockLayout& b = BlockOfArch("llama");
   EXPECT_EQ(LayerLinears(b, 2), (std::vector<std::string>{"blk.2.attn_q.weight", "blk.2.attn_k.weight", "blk.2.attn_v.weight",
