@@ -558,6 +558,10 @@ struct InspectView {
   const GgufMetadata* metadata = nullptr;
   std::vector<TableRow> rows;
   std::vector<std::vector<int64_t>> shapes;  // one per row
+  // Mixture of experts: experts per layer, used per token, and the
+  // parameters one token passes through (each stacked expert tensor
+  // counted at experts_used / experts of its size).
+  int64_t experts = 0, experts_used = 0, active_params = 0;
 };
 
 int PrintInspectView(const GlobalOptions& g, const InspectArgs& a, const InspectView& v) {
@@ -581,6 +585,11 @@ int PrintInspectView(const GlobalOptions& g, const InspectArgs& a, const Inspect
     j["tensors"] = ts;
     j["total"] = {{"tensors", v.rows.size()}, {"parameters", el}, {"bytes", total},
                   {"bits_per_weight", el ? 8.0 * static_cast<double>(total) / static_cast<double>(el) : 0.0}};
+    if (v.experts > 0) {
+      j["total"]["active_parameters"] = v.active_params;
+      j["total"]["experts"] = v.experts;
+      j["total"]["experts_used"] = v.experts_used;
+    }
     PrintJson(j);
     return 0;
   }
@@ -592,6 +601,12 @@ int PrintInspectView(const GlobalOptions& g, const InspectArgs& a, const Inspect
   }
   fmt::print("\n");
   PrintTensorTable(v.rows);
+  if (v.experts > 0) {
+    int64_t total = 0;
+    for (const auto& r : v.rows) total += r.elements;
+    fmt::print("mixture of experts: {} experts per layer, {} used per token: {} parameters stored, {} active per token\n",
+               v.experts, v.experts_used, total, v.active_params);
+  }
   return 0;
 }
 
@@ -632,6 +647,14 @@ int RunInspect(const GlobalOptions& g, const InspectArgs& a) {
   for (const auto& t : model->tensors) {
     v.rows.push_back({t.name, ShapeString(t.ne), gguf ? GgmlTypeName(t.type) : t.source_dtype, t.nbytes, t.n_elements()});
     v.shapes.push_back(t.ne);
+  }
+  if (model->expert_count > 0) {
+    v.experts = model->expert_count;
+    v.experts_used = model->ArchInt("expert_used_count", 0);
+    for (const auto& t : model->tensors) {
+      const bool stacked = t.name.find("_exps.") != std::string::npos && t.ne.size() == 3 && t.ne[2] == v.experts;
+      v.active_params += stacked ? t.n_elements() / v.experts * v.experts_used : t.n_elements();
+    }
   }
   return PrintInspectView(g, a, v);
 }

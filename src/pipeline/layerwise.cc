@@ -34,6 +34,11 @@ std::optional<LayerwiseOptions::BlockTarget> BlockTargetOf(const LayerwiseOption
 // Every linear to quantize exists and fits its target's grouping (a group
 // size that does not divide inputs names them all).
 Status CheckLinears(const Model& model, const BlockLayout& block, int64_t n_layer, const LayerwiseOptions& opts) {
+  if (model.expert_count > 0) {
+    return Status::Error(model.path + ": a mixture-of-experts model (" + std::to_string(model.expert_count) +
+                         " experts per layer): layer-by-layer GPTQ/AWQ of MoE models is not supported yet; "
+                         "quantize it with -f TYPE (and --imatrix) instead");
+  }
   GroupSizeMisfits misfits;
   for (int64_t l = 0; l < n_layer; ++l) {
     for (const auto& name : LayerLinears(block, l)) {

@@ -128,6 +128,11 @@ Status GroupSizeMisfits::ToStatus(const std::string& model_path, int64_t group_s
 }
 
 Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
+  if (model.expert_count > 0) {
+    return Status::Error(model.path + ": a mixture-of-experts model (" + std::to_string(model.expert_count) +
+                         " experts per layer): --scheme checkpoints (RTN, GPTQ, AWQ) of MoE models are not supported "
+                         "yet; GGUF types (-f TYPE, with --imatrix) are");
+  }
   QF_RETURN_IF_ERROR(CheckPlanOptions(model, opts));
   QF_ASSIGN_OR_RETURN(std::vector<std::regex> ignore, CompileIgnore(opts.ignore));
   Plan plan;
