@@ -492,9 +492,18 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
   if (!a.prompt.empty() && !a.file.empty()) {
     return Fail(Status::Error("tokenize: give either -p TEXT or -f FILE, not both"));
   }
-  auto model = OpenModelAndWarn(a.model, g);
-  if (!model.ok()) return Fail(model.status());
-  auto tok = TokenizerForModel(*model);
+  // A folder with only tokenizer files (tokenizer.json, no config.json) is enough.
+  std::error_code ec;
+  const bool tokenizer_only = fs::is_directory(a.model, ec) && !fs::exists(fs::path(a.model) / "config.json") &&
+                              fs::exists(fs::path(a.model) / "tokenizer.json");
+  Result<std::unique_ptr<Tokenizer>> tok = Status::Error("");
+  if (tokenizer_only) {
+    tok = TokenizerForHfTokenizerFolder(a.model, g.tokenizer_pre);
+  } else {
+    auto model = OpenModelAndWarn(a.model, g);
+    if (!model.ok()) return Fail(model.status());
+    tok = TokenizerForModel(*model);
+  }
   if (!tok.ok()) return Fail(tok.status());
   std::string text = a.prompt;
   if (!a.file.empty()) {

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace qforge {
 
@@ -15,6 +16,14 @@ Result<std::unique_ptr<Tokenizer>> TokenizerForModel(const Model& model) {
     return std::unique_ptr<Tokenizer>(std::move(t));
   }
   return TokenizerFromMetadata(model.metadata, model.path);
+}
+
+Result<std::unique_ptr<Tokenizer>> TokenizerForHfTokenizerFolder(const std::string& dir, const std::string& tokenizer_pre) {
+  VocabOptions vo;
+  vo.tokenizer_pre = tokenizer_pre;
+  QF_ASSIGN_OR_RETURN(GgufVocab vocab, LoadHfVocab(dir, vo));
+  QF_ASSIGN_OR_RETURN(auto t, BpeTokenizer::FromHfFolder(dir, vocab.pre));
+  return std::unique_ptr<Tokenizer>(std::move(t));
 }
 
 }  // namespace qforge

@@ -61,6 +61,14 @@ const char* kQwen2 =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+// Mistral's "tekken" split (Mistral Nemo, Small 3, Pixtral): words are an
+// optional non-letter, then upper-case-like letters before lower-case-like
+// ones (or the reverse), single digits, punctuation runs, newlines, spaces.
+const char* kTekken =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|"
+    "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 // The pre-tokenizer expressions llama.cpp applies for each pre name, in order.
 bool RegexesFor(const std::string& pre, std::vector<std::string>* out, bool* ignore_merges) {
   *ignore_merges = false;
@@ -80,6 +88,9 @@ bool RegexesFor(const std::string& pre, std::vector<std::string>* out, bool* ign
     *ignore_merges = pre != "dbrx" && pre != "smaug-bpe";
   } else if (pre == "qwen2" || pre == "deepseek-r1-qwen") {
     *out = {kQwen2};
+  } else if (pre == "tekken") {
+    *out = {kTekken};
+    *ignore_merges = true;  // a whole word in the vocabulary is one token, as tekken's BPE says
   } else {
     return false;
   }

@@ -334,6 +334,13 @@ std::optional<std::string> DetectPreTokenizer(const json& tok) {
       if (p.find(kQwen2Numbers) != std::string::npos) return "qwen2";
     }
   }
+  for (const auto& p : patterns) {
+    // Tekken: case-aware words and '/' kept with trailing newlines.
+    if (p.find("[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+") != std::string::npos &&
+        p.find("[\\r\\n/]*") != std::string::npos) {
+      return "tekken";
+    }
+  }
   if (patterns.empty() && byte_level_regex) return "gpt-2";
   return std::nullopt;
 }

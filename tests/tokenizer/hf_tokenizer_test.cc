@@ -1,0 +1,47 @@
+// Real Hugging Face tokenizers (../shared/reference/tokenizers-hf/: Qwen3's
+// byte-level BPE, Mistral Nemo's tekken) against the ids the Hugging Face
+// tokenizers algorithm gives for three texts, without BOS: every id equal.
+// The folders hold only tokenizer files; the pre-tokenizer is recognised
+// from tokenizer.json as llama.cpp's converter would name it.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "io/json_file.h"
+#include "model/model_tokenizer.h"
+#include "test_util.h"
+
+namespace qforge {
+namespace {
+
+struct Case {
+  std::string tokenizer, text;
+};
+void PrintTo(const Case& c, std::ostream* os) { *os << c.tokenizer << "/" << c.text; }
+
+class HfTokenizer : public ::testing::TestWithParam<Case> {};
+
+TEST_P(HfTokenizer, SameIdsAsHuggingFace) {
+  const std::string dir = test::SharedDir() + "/reference/tokenizers-hf";
+  auto tok = TokenizerForHfTokenizerFolder(dir + "/" + GetParam().tokenizer, "");
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+  auto ref = ReadJsonFile(dir + "/" + GetParam().tokenizer + "/" + GetParam().text + ".ids.json");
+  ASSERT_TRUE(ref.ok()) << ref.status().message();
+  const std::vector<int32_t> want = ref->get<std::vector<int32_t>>();
+  const std::vector<int32_t> got = (*tok)->Encode(test::ReadFile(dir + "/" + GetParam().text + ".txt"), false);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "at token " << i;
+}
+
+std::vector<Case> Cases() {
+  std::vector<Case> out;
+  for (const char* t : {"qwen3", "mistral_nemo"})
+    for (const char* x : {"prose", "code", "mixed"}) out.push_back({t, x});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Real, HfTokenizer, ::testing::ValuesIn(Cases()),
+                         [](const auto& info) { return info.param.tokenizer + "_" + info.param.text; });
+
+}  // namespace
+}  // namespace qforge
