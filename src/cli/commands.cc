@@ -324,6 +324,7 @@ Status PrepareTextRun(const GlobalOptions& g, const std::string& model_path, con
                       TextRun* run) {
   QF_ASSIGN_OR_RETURN(run->model, OpenModelAndWarn(model_path, g));
   QF_ASSIGN_OR_RETURN(run->tokenizer, TokenizerForModel(run->model));
+  run->tokenizer->SetParseSpecial(g.parse_special);
   QF_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path, "--text file"));
   run->tokens = run->tokenizer->Encode(text, true);
   QF_ASSIGN_OR_RETURN(run->engine, LlamaEngine::Create(run->model, Threads(g), CacheBytes(g)));
@@ -505,6 +506,7 @@ int RunTokenize(const GlobalOptions& g, const TokenizeArgs& a) {
     tok = TokenizerForModel(*model);
   }
   if (!tok.ok()) return Fail(tok.status());
+  (*tok)->SetParseSpecial(!a.no_parse_special);
   std::string text = a.prompt;
   if (!a.file.empty()) {
     auto file = ReadTextFile(a.file, "-f file");

@@ -18,6 +18,9 @@ struct GlobalOptions {
   // BPE pre-tokenizer name for a Hugging Face folder whose tokenizer qforge
   // cannot identify (every command that opens a model takes it).
   std::string tokenizer_pre;
+  // Control tokens written in a --text file become those tokens
+  // (perplexity, eval, imatrix: --parse-special; off as in llama.cpp).
+  bool parse_special = false;
 };
 
 struct QuantizeArgs {
@@ -68,6 +71,7 @@ struct TokenizeArgs {
   std::string file;
   bool ids = false;
   bool no_bos = false;
+  bool no_parse_special = false;  // control tokens in the text stay text
 };
 
 struct ImatrixArgs {

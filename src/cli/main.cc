@@ -153,6 +153,9 @@ void AddEval(CLI::App* ev, Args& a) {
   ev->add_option("--ctx,-c", ea.ctx, "Tokens per chunk (default 512)")->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
   AddChunksOption(ev, ea.chunks, "Evaluate");
   AddTokenizerPreOption(ev, g);
+  ev->add_flag("--parse-special", g.parse_special,
+                 "Match special tokens written in the text (<|im_start|>, ...) as single tokens, for chat-formatted "
+                 "text; by default the text is plain, as llama.cpp's perplexity and imatrix read it");
   ev->add_option("--save-base", ea.save_base,
                  "Save the base's log-probabilities (llama.cpp KL-divergence base format)");
   ev->add_option("--base-logits", ea.base_logits,
@@ -173,6 +176,9 @@ void AddImatrix(CLI::App* imx, Args& a) {
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
   AddChunksOption(imx, ima.chunks, "Use");
   AddTokenizerPreOption(imx, g);
+  imx->add_flag("--parse-special", g.parse_special,
+                 "Match special tokens written in the text (<|im_start|>, ...) as single tokens, for chat-formatted "
+                 "text; by default the text is plain, as llama.cpp's perplexity and imatrix read it");
   imx->add_flag("--process-output", ima.process_output, "Also collect output.weight");
   AddCacheOption(imx, g);
   imx->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
@@ -190,6 +196,9 @@ void AddTokenize(CLI::App* tokz, Args& a) {
   p_opt->excludes(f_opt);
   tokz->add_flag("--ids", ta.ids, "Print only the ids, as one list");
   tokz->add_flag("--no-bos", ta.no_bos, "Do not add the BOS token");
+  tokz->add_flag("--no-parse-special", ta.no_parse_special,
+                 "Read special tokens written in the text (<|im_start|>, <s>) as plain text; by default they are "
+                 "matched as single tokens, as Hugging Face and llama-tokenize do");
   tokz->add_flag("--json", g.json, "Print [{id, piece}] as JSON");
 }
 
@@ -202,6 +211,9 @@ void AddPerplexity(CLI::App* ppl, Args& a) {
       ->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
   AddChunksOption(ppl, pa.chunks, "Evaluate");
   AddTokenizerPreOption(ppl, g);
+  ppl->add_flag("--parse-special", g.parse_special,
+                 "Match special tokens written in the text (<|im_start|>, ...) as single tokens, for chat-formatted "
+                 "text; by default the text is plain, as llama.cpp's perplexity and imatrix read it");
   AddCacheOption(ppl, g);
   ppl->add_option("-t,--threads", g.threads, "Worker threads (default: all cores)");
   ppl->add_flag("-q,--quiet", g.quiet, "No progress bar");

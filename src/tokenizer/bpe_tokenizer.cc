@@ -142,9 +142,9 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromMetadata(const GgufMetad
   for (uint64_t i = 0; i < n; ++i) {
     t->ids_.emplace(t->tokens_[i], static_cast<int32_t>(i));
     if (t->types_[i] == kTokUserDefined) t->user_defined_.push_back(static_cast<int32_t>(i));
+    if (t->types_[i] == kTokControl && !t->tokens_[i].empty()) t->control_.push_back(static_cast<int32_t>(i));
   }
-  std::sort(t->user_defined_.begin(), t->user_defined_.end(),
-            [&](int32_t a, int32_t b) { return t->tokens_[a].size() > t->tokens_[b].size(); });
+  t->SetParseSpecial(false);
   const auto& ms = merges->strings();
   for (size_t i = 0; i < ms.size(); ++i) t->merge_rank_.emplace(ms[i], static_cast<int32_t>(i));
   auto id_key = [&](const char* key, int32_t def) {
@@ -177,7 +177,9 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromHfFolder(const std::stri
   for (size_t i = 0; i < v.tokens.size(); ++i) {
     t->ids_.emplace(v.tokens[i], static_cast<int32_t>(i));
     if (t->types_[i] == kTokUserDefined) t->user_defined_.push_back(static_cast<int32_t>(i));
+    if (t->types_[i] == kTokControl && !t->tokens_[i].empty()) t->control_.push_back(static_cast<int32_t>(i));
   }
+  t->SetParseSpecial(false);
   for (size_t i = 0; i < v.merges.size(); ++i) t->merge_rank_.emplace(v.merges[i], static_cast<int32_t>(i));
   if (v.merges.empty()) {
     QF_ASSIGN_OR_RETURN(nlohmann::json j, ReadJsonFile(path));
@@ -340,11 +342,18 @@ void BpeTokenizer::EncodeWord(const std::string& raw, std::vector<int32_t>* out)
   }
 }
 
+void BpeTokenizer::SetParseSpecial(bool on) {
+  verbatim_ = user_defined_;
+  if (on) verbatim_.insert(verbatim_.end(), control_.begin(), control_.end());
+  std::stable_sort(verbatim_.begin(), verbatim_.end(),
+                   [&](int32_t a, int32_t b) { return tokens_[a].size() > tokens_[b].size(); });
+}
+
 std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, bool add_bos) const {
   std::vector<int32_t> out;
   if (add_bos && add_bos_) out.push_back(bos_);
   SplitOnTokens(
-      text, tokens_, user_defined_,
+      text, tokens_, verbatim_,
       [&](std::string_view piece, bool first) {
         if (spm_style_) {
           std::string norm = first ? "\xE2\x96\x81" : "";

@@ -28,6 +28,7 @@ class BpeTokenizer : public Tokenizer {
   int32_t bos_id() const override { return bos_; }
   int32_t eos_id() const override { return eos_; }
   bool adds_bos() const override { return add_bos_; }
+  void SetParseSpecial(bool on) override;
 
  private:
   BpeTokenizer() = default;
@@ -41,6 +42,8 @@ class BpeTokenizer : public Tokenizer {
   std::unordered_map<std::string, int32_t> ids_;
   std::unordered_map<std::string, int32_t> merge_rank_;  // "left right" -> rank
   std::vector<int32_t> user_defined_;
+  std::vector<int32_t> control_;   // control tokens that have a text
+  std::vector<int32_t> verbatim_;  // what Encode matches in the text: user-defined (+ control)
   bool ignore_merges_ = false;
   bool spm_style_ = false;  // sentencepiece-style BPE from tokenizer.json
   int32_t byte_ids_[256] = {};

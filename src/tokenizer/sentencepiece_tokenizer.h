@@ -25,6 +25,9 @@ class SentencePieceTokenizer : public Tokenizer {
   int32_t bos_id() const override;
   int32_t eos_id() const override;
   bool adds_bos() const override { return true; }
+  // libsentencepiece reads control-token text as plain text, always: this
+  // reference checker has only the plain mode (the default of the others).
+  void SetParseSpecial(bool) override {}
 
  private:
   SentencePieceTokenizer() = default;

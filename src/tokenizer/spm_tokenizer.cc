@@ -67,9 +67,9 @@ Result<SpmTokenizer> SpmTokenizer::FromMetadata(const GgufMetadata& md, const st
   for (uint64_t i = 0; i < n; ++i) {
     t.ids_.emplace(t.tokens_[i], static_cast<int32_t>(i));
     if (t.types_[i] == kTokUserDefined) t.user_defined_.push_back(static_cast<int32_t>(i));
+    if (t.types_[i] == kTokControl && !t.tokens_[i].empty()) t.control_.push_back(static_cast<int32_t>(i));
   }
-  std::sort(t.user_defined_.begin(), t.user_defined_.end(),
-            [&](int32_t a, int32_t b) { return t.tokens_[a].size() > t.tokens_[b].size(); });
+  t.SetParseSpecial(false);
   auto id_key = [&](const char* key, int32_t def) {
     const GgufValue* v = md.Find(key);
     if (v == nullptr || !v->is_integer()) return def;
@@ -115,13 +115,20 @@ std::string SpmTokenizer::TokenPiece(int32_t id) const {
   return out;
 }
 
+void SpmTokenizer::SetParseSpecial(bool on) {
+  verbatim_ = user_defined_;
+  if (on) verbatim_.insert(verbatim_.end(), control_.begin(), control_.end());
+  std::stable_sort(verbatim_.begin(), verbatim_.end(),
+                   [&](int32_t a, int32_t b) { return tokens_[a].size() > tokens_[b].size(); });
+}
+
 std::vector<int32_t> SpmTokenizer::Encode(std::string_view text, bool add_bos) const {
   std::vector<int32_t> out;
   if (add_bos && add_bos_) out.push_back(bos_);
   // User-defined tokens are matched verbatim; the text between them is
   // tokenized normally, the first piece with the space prefix.
   SplitOnTokens(
-      text, tokens_, user_defined_,
+      text, tokens_, verbatim_,
       [&](std::string_view piece, bool first) {
         std::string s = first && add_space_prefix_ ? kSpace : "";
         for (char c : piece) {

@@ -31,6 +31,7 @@ class SpmTokenizer : public Tokenizer {
   int32_t bos_id() const override { return bos_; }
   int32_t eos_id() const override { return eos_; }
   bool adds_bos() const override { return add_bos_; }
+  void SetParseSpecial(bool on) override;
   size_t vocab_size() const { return tokens_.size(); }
 
  private:
@@ -41,6 +42,8 @@ class SpmTokenizer : public Tokenizer {
   std::vector<int32_t> types_;
   std::unordered_map<std::string, int32_t> ids_;
   std::vector<int32_t> user_defined_;  // matched verbatim in text, longest first
+  std::vector<int32_t> control_;   // control tokens that have a text
+  std::vector<int32_t> verbatim_;  // what Encode matches in the text: user-defined (+ control)
   int32_t bos_ = 1, eos_ = 2, unk_ = 0;
   bool add_bos_ = true;
   bool add_space_prefix_ = true;

@@ -27,6 +27,11 @@ class Tokenizer {
   virtual int32_t bos_id() const = 0;
   virtual int32_t eos_id() const = 0;
   virtual bool adds_bos() const = 0;
+  // Whether control tokens written in the text (<|im_start|>, <s>) become
+  // those tokens, as Hugging Face and llama-tokenize do by default; off
+  // (the default here) they are plain text, as llama-perplexity reads its
+  // text. User-defined tokens are matched either way.
+  virtual void SetParseSpecial(bool on) = 0;
 };
 
 // Splits text around verbatim occurrences of tokens (user-defined tokens

@@ -33,6 +33,31 @@ TEST_P(HfTokenizer, SameIdsAsHuggingFace) {
   for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "at token " << i;
 }
 
+// Special (control) tokens written in the text: single tokens when parsed
+// (Hugging Face's and llama-tokenize's default, qforge tokenize's), plain
+// text otherwise (llama-perplexity's reading of its text, qforge's default
+// for perplexity/eval/imatrix). Qwen3: <|im_start|> is control 151644,
+// <think> user-defined 151667 (matched either way).
+TEST(HfTokenizerSpecial, ControlTokensOnlyWhenParsed) {
+  auto tok = TokenizerForHfTokenizerFolder(test::SharedDir() + "/reference/tokenizers-hf/qwen3", "");
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+  const std::string text = "<|im_start|>user hi<think>";
+  const std::vector<int32_t> plain = (*tok)->Encode(text, false);
+  EXPECT_EQ(plain.front(), 27);  // '<'
+  EXPECT_EQ(plain.back(), 151667);
+  (*tok)->SetParseSpecial(true);
+  EXPECT_EQ((*tok)->Encode(text, false), (std::vector<int32_t>{151644, 872, 15588, 151667}));
+  (*tok)->SetParseSpecial(false);
+  EXPECT_EQ((*tok)->Encode(text, false), plain);
+  // The CLI: tokenize parses by default, --no-parse-special does not.
+  const std::string dir = test::SharedDir() + "/reference/tokenizers-hf/qwen3";
+  auto r = test::RunQforge({"tokenize", dir, "-p", text, "--no-bos", "--ids"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[151644, 872, 15588, 151667]\n");
+  r = test::RunQforge({"tokenize", dir, "-p", text, "--no-bos", "--ids", "--no-parse-special"});
+  EXPECT_EQ(r.out.rfind("[27, ", 0), 0u) << r.out;
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> out;
   for (const char* t : {"qwen3", "mistral_nemo"})
