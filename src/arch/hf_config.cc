@@ -1,6 +1,7 @@
 #include "arch/hf_config.h"
 
 #include <filesystem>
+#include <tuple>
 
 #include "arch/arch_spec.h"
 #include "io/json_file.h"
@@ -116,6 +117,16 @@ Result<HfConfig> ReadHfConfig(const std::string& folder) {
   c.n_expert_used = OptInt(j, "num_experts_per_tok").value_or(0);
   c.moe_intermediate_size = OptInt(j, "moe_intermediate_size");
   c.shared_expert_intermediate_size = OptInt(j, "shared_expert_intermediate_size");
+  // Sizes written to GGUF as UINT32: in range or an error naming the field.
+  for (auto [key, v, lo] : {std::tuple{"sliding_window", &c.sliding_window, int64_t{0}},
+                            std::tuple{"moe_intermediate_size", &c.moe_intermediate_size, int64_t{1}},
+                            std::tuple{"shared_expert_intermediate_size", &c.shared_expert_intermediate_size, int64_t{1}},
+                            std::tuple{"original_max_position_embeddings", &c.original_max_position_embeddings, int64_t{1}}}) {
+    if (*v && (**v < lo || **v > int64_t{0xFFFFFFFF})) {
+      return Status::Error(path + ": " + key + ": " + std::to_string(**v) + " is out of range (expected " +
+                           std::to_string(lo) + "..4294967295)");
+    }
+  }
   if (spec->expert_names.empty() != (c.n_expert == 0) || c.n_expert < 0 || c.n_expert > 4096 ||
       (c.n_expert > 0 && (c.n_expert_used < 1 || c.n_expert_used > c.n_expert))) {
     return Status::Error(path + ": num_local_experts/num_experts " + std::to_string(c.n_expert) +

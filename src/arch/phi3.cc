@@ -71,6 +71,11 @@ std::string Phi3Generated(const HfConfig& c, std::vector<GeneratedTensor>* out) 
   if (rs.type != "longrope" && rs.type != "su" && rs.type != "yarn") {
     return "rope_scaling.type: '" + rs.type + "' is not supported for phi3 (expected longrope, su or yarn, as llama.cpp)";
   }
+  const int64_t orig = c.original_max_position_embeddings.value_or(0);
+  if (orig < 2 || orig > c.n_ctx) {
+    return "original_max_position_embeddings: " + std::to_string(orig) + " (LongRoPE needs the original context, 2.." +
+           std::to_string(c.n_ctx) + " = max_position_embeddings)";
+  }
   const size_t half = static_cast<size_t>(RopeDims(c) / 2);
   if (rs.long_factor.size() != half || rs.short_factor.size() != half) {
     return "rope_scaling.long_factor/short_factor: " + std::to_string(rs.long_factor.size()) + " and " +

@@ -330,6 +330,10 @@ Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
                          ": ffn_{gate,up,down}_exps missing or not [n_embd, n_ff, n_expert] / [n_ff, n_embd, n_expert]");
   }
   const int64_t F = gate_exps->ne[1], NE = gate_exps->ne[2], K = hp_.n_expert_used;
+  if (NE != hp_.n_expert) {
+    return Status::Error(model_.path + ": metadata '" + hp_.arch + ".expert_count': " + std::to_string(hp_.n_expert) +
+                         " (the tensor '" + gate_exps->name + "' stacks " + std::to_string(NE) + " experts)");
+  }
   if (K < 1 || K > NE) {
     return Status::Error(model_.path + ": metadata '" + hp_.arch + ".expert_used_count': " + std::to_string(K) +
                          " (expected 1.." + std::to_string(NE) + ")");
@@ -413,7 +417,13 @@ Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
   // Qwen2-MoE's shared expert, gated per token by sigmoid(ffn_gate_inp_shexp . x).
   if (Find(p + "ffn_gate_inp_shexp.weight") != nullptr) {
     const ModelTensor* gs = Find(p + "ffn_gate_shexp.weight");
-    if (gs == nullptr || gs->ne.size() < 2) return Status::Error(model_.path + ": tensor '" + p + "ffn_gate_shexp.weight': missing");
+    const ModelTensor* us = Find(p + "ffn_up_shexp.weight");
+    const ModelTensor* ds = Find(p + "ffn_down_shexp.weight");
+    if (gs == nullptr || us == nullptr || ds == nullptr || gs->ne.size() != 2 || gs->ne[0] != E || gs->ne[1] < 1 ||
+        us->ne != gs->ne || ds->ne != std::vector<int64_t>{gs->ne[1], E}) {
+      return Status::Error(model_.path + ": layer " + std::to_string(l) +
+                           ": ffn_{gate,up,down}_shexp missing or not [n_embd, n_ff_shexp] / [n_ff_shexp, n_embd]");
+    }
     const int64_t FS = gs->ne[1];
     std::vector<float> sg(static_cast<size_t>(T)), a(static_cast<size_t>(T * FS)), b(a.size()), y(static_cast<size_t>(T * E));
     QF_ASSIGN_OR_RETURN(const std::vector<float>* wgi, Weight(p + "ffn_gate_inp_shexp.weight", &w));
@@ -471,6 +481,10 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   auto add_bias = [&](const std::string& name, float* y, int64_t n) -> Status {
     if (Find(name) == nullptr && !overrides_.count(name)) return Status::Ok();
     QF_ASSIGN_OR_RETURN(const std::vector<float>* b, Weight(name, &aux));
+    if (static_cast<int64_t>(b->size()) != n) {
+      return Status::Error(model_.path + ": tensor '" + name + "': " + std::to_string(b->size()) + " values (expected " +
+                           std::to_string(n) + ")");
+    }
     for (int64_t i = 0; i < T; ++i)
       for (int64_t j = 0; j < n; ++j) y[i * n + j] += (*b)[static_cast<size_t>(j)];
     return Status::Ok();

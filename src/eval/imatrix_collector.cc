@@ -10,6 +10,7 @@ namespace {
 
 void Accumulate(ImatrixSums* m, const std::string& weight, int64_t mat, int64_t n_mat, const float* x, int64_t rows,
                 int64_t cols) {
+  if (mat < 0 || mat >= n_mat) return;  // the engine checked expert indices against expert_count
   auto& v = m->sums[weight];
   if (v.empty()) v.assign(static_cast<size_t>(n_mat * cols), 0.0f);
   auto& c = m->counts[weight];

@@ -9,6 +9,7 @@
 
 #include "arch/llama_family.h"
 #include "io/json_file.h"
+#include "numeric/half.h"
 #include "io/safetensors.h"
 #include "io/checkpoint_layout.h"
 #include "io/int_layouts.h"
@@ -158,6 +159,10 @@ Result<ModelTensor> PackedModuleTensor(const HfConfig& cfg, const SafetensorsMod
   const std::string what = dir + ": " + module;
   QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, module + ".weight"));
   if (!mapped) return Status::Error(what + ": not a weight qforge knows for this architecture");
+  if (mapped->expert >= 0) {
+    return Status::Error(what + ": a packed expert weight; qforge does not read GPTQ/AWQ/compressed-tensors "
+                                "mixture-of-experts checkpoints yet (float ones it does)");
+  }
   QF_ASSIGN_OR_RETURN(auto shape, PackedShape(f, st, module, what));
   auto pl = std::make_shared<PackedLinear>();
   pl->layout = f.layout;
@@ -570,7 +575,13 @@ Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out) {
   }
   if (t.add_on_read != 0.0f) {
     const int64_t count = t.permute_heads > 0 && t.ne.size() == 1 ? t.ne[0] : n * row_len;
-    for (int64_t i = 0; i < count; ++i) out[i] += t.add_on_read;
+    // The converter adds in the source's type when it is F16 (BF16 it
+    // widens to F32 first): the sum is rounded to F16 as it would be.
+    const bool f16 = t.type == GgmlType::F16;
+    for (int64_t i = 0; i < count; ++i) {
+      out[i] += t.add_on_read;
+      if (f16) out[i] = HalfToFloat(FloatToHalf(out[i]));
+    }
   }
   return Status::Ok();
 }

@@ -19,6 +19,28 @@ struct Expected {
   std::string why;
 };
 
+// The mixture-of-experts tensors: NE experts of width Fe, a shared expert of
+// width Fs (Qwen2-MoE); empty when the model has no experts.
+std::map<std::string, Expected> ExpertRules(int64_t E, int64_t NE, int64_t Fe, int64_t Fs) {
+  if (NE <= 0) return {};
+  const std::string e = "embedding_length " + std::to_string(E), ne = "expert_count " + std::to_string(NE);
+  const std::string fe = "expert feed_forward_length " + std::to_string(Fe);
+  const std::string fs = "expert_shared_feed_forward_length " + std::to_string(Fs);
+  std::map<std::string, Expected> r = {
+      {"ffn_gate_inp.weight", {{E, NE}, e + " x " + ne}},
+      {"ffn_gate_exps.weight", {{E, Fe, NE}, e + " x " + fe + " x " + ne}},
+      {"ffn_up_exps.weight", {{E, Fe, NE}, e + " x " + fe + " x " + ne}},
+      {"ffn_down_exps.weight", {{Fe, E, NE}, fe + " x " + e + " x " + ne}},
+      {"ffn_gate_inp_shexp.weight", {{E}, e}},
+  };
+  if (Fs > 0) {
+    r["ffn_gate_shexp.weight"] = {{E, Fs}, e + " x " + fs};
+    r["ffn_up_shexp.weight"] = {{E, Fs}, e + " x " + fs};
+    r["ffn_down_shexp.weight"] = {{Fs, E}, fs + " x " + e};
+  }
+  return r;
+}
+
 std::map<std::string, Expected> LayerRules(int64_t E, int64_t F, int64_t H, int64_t HKV, int64_t Dk, int64_t Dv) {
   const std::string e = "embedding_length " + std::to_string(E);
   return {
@@ -40,6 +62,7 @@ std::map<std::string, Expected> LayerRules(int64_t E, int64_t F, int64_t H, int6
       {"post_ffw_norm.weight", {{E}, e}},
       {"attn_qkv.weight", {{E, (H + 2 * HKV) * Dk}, e + " x (head_count + 2*head_count_kv)*key_length " +
                                                        std::to_string((H + 2 * HKV) * Dk)}},
+      {"attn_qkv.bias", {{(H + 2 * HKV) * Dk}, "(head_count + 2*head_count_kv)*key_length"}},
   };
 }
 
@@ -65,7 +88,16 @@ Status CheckTensorShapes(const Model& m) {
   const int64_t n_layer = m.ArchInt("block_count", 0);
   if (E <= 0 || H <= 0 || HKV <= 0 || n_layer <= 0) return Status::Ok();  // the engine names missing keys
   const int64_t Dk = m.ArchInt("attention.key_length", E / H), Dv = m.ArchInt("attention.value_length", Dk);
-  const auto rules = LayerRules(E, F, H, HKV, Dk, Dv);
+  auto rules = LayerRules(E, F, H, HKV, Dk, Dv);
+  const int64_t NE = m.ArchInt("expert_count", 0);
+  if (NE < 0 || NE > 4096) {
+    return Status::Error(m.path + ": metadata '" + m.architecture + ".expert_count': " + std::to_string(NE) +
+                         " (expected 0..4096)");
+  }
+  const int64_t Fe = m.ArchInt("expert_feed_forward_length", F);
+  const int64_t Fs = m.ArchInt("expert_shared_feed_forward_length", 0);
+  for (auto& [k, v] : ExpertRules(E, NE, Fe, Fs)) rules[k] = v;
+  int64_t stacked_layers = 0;  // layers with a full set of experts
   int64_t n_vocab = 0;
   if (const GgufValue* t = m.metadata.Find("tokenizer.ggml.tokens"); t && t->is_array()) n_vocab = static_cast<int64_t>(t->count());
   for (const ModelTensor& t : m.tensors) {
@@ -90,10 +122,17 @@ Status CheckTensorShapes(const Model& m) {
     } else {
       continue;
     }
+    if (t.name.find("ffn_up_exps.weight") != std::string::npos) ++stacked_layers;
     if (Trimmed(t.ne) != Trimmed(want.ne)) {
       return Status::Error(m.path + ": tensor '" + t.source_name + "': shape " + ShapeText(t.ne) + " (ggml order), expected " +
                            ShapeText(want.ne) + " (" + want.why + ")");
     }
+  }
+  // Stacked experts without expert_count (or the reverse) would route
+  // through a router the metadata does not describe.
+  if ((stacked_layers > 0) != (NE > 0)) {
+    return Status::Error(m.path + ": metadata '" + m.architecture + ".expert_count': " + std::to_string(NE) + " but " +
+                         std::to_string(stacked_layers) + " layers hold stacked experts (ffn_up_exps)");
   }
   return Status::Ok();
 }

@@ -123,10 +123,11 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
 Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const {
   const int64_t n = t.n_elements();
   std::vector<float> f;
-  // Raw source bytes are already in the source's row order; only values a
-  // method changed or a tensor that needs decoding (packed, stacked, offset)
-  // come through the GGUF row order.
-  if (changed != nullptr || t.packed || !t.parts.empty() || t.add_on_read != 0.0f) {
+  // Raw source bytes are already in the source's row order (and without a
+  // read offset); only values a method changed or a tensor that needs
+  // decoding (packed, stacked) come through the GGUF row order.
+  const bool via_gguf_order = changed != nullptr || t.packed || !t.parts.empty();
+  if (via_gguf_order) {
     if (changed != nullptr) {
       f = *changed;
     } else {  // e.g. an ignored linear of a packed source: decoded through its layout
@@ -148,7 +149,7 @@ Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, con
   }
   // Values read with an offset (Gemma's norms: GGUF and the engine hold
   // 1 + w, the checkpoint w) are stored without it.
-  if (t.add_on_read != 0.0f) {
+  if (via_gguf_order && t.add_on_read != 0.0f) {
     for (float& v : f) v -= t.add_on_read;
   }
   StWriteTensor st;

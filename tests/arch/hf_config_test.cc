@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "io/json_file.h"
+#include "model/model.h"
 #include "test_util.h"
 
 namespace qforge {
@@ -77,6 +81,49 @@ TEST(HfConfig, Gemma3TextConfigDefaults) {
   EXPECT_EQ(c->rope_scaling.type, "linear");
   EXPECT_TRUE(c->tie_word_embeddings);  // Gemma's default when the key is absent
   EXPECT_FALSE(c->final_logit_softcapping.has_value());
+}
+
+// Values that would wrap in a UINT32 key or break a formula are refused
+// with the field named; a reference model with one of them refuses to open.
+TEST(HfConfig, ArchitectureFieldsOutOfRange) {
+  ScratchDir dir;
+  const std::string base = test::SharedDir() + "/reference/llama.cpp/arch/";
+  struct Edit {
+    const char* arch;
+    const char* key;
+    nlohmann::json value;
+    const char* expect;
+  };
+  const Edit edits[] = {
+      {"gemma2", "sliding_window", -1, "sliding_window: -1 is out of range"},
+      {"qwen2moe", "moe_intermediate_size", 0, "moe_intermediate_size: 0 is out of range"},
+      {"mixtral", "num_experts_per_tok", 9, "num_experts_per_tok 9"},
+      {"mixtral", "num_local_experts", 0, "expected 1..4096 experts"},
+  };
+  for (const Edit& e : edits) {
+    SCOPED_TRACE(e.key);
+    auto j = ReadJsonFile(base + e.arch + "/hf/config.json");
+    ASSERT_TRUE(j.ok());
+    (*j)[e.key] = e.value;
+    test::WriteFile(dir.File("config.json"), j->dump());
+    auto r = ReadHfConfig(dir.path());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find(e.expect), std::string::npos) << r.status().message();
+  }
+}
+
+// Phi-3's LongRoPE needs an original context it can take the log of.
+TEST(HfConfig, Phi3LongRopeNeedsTheOriginalContext) {
+  ScratchDir dir;
+  const std::string src = test::SharedDir() + "/reference/llama.cpp/arch/phi3/hf";
+  std::filesystem::copy(src, dir.path(), std::filesystem::copy_options::recursive);
+  auto j = ReadJsonFile(dir.File("config.json"));
+  ASSERT_TRUE(j.ok());
+  (*j)["original_max_position_embeddings"] = 1;
+  test::WriteFile(dir.File("config.json"), j->dump());
+  auto m = OpenModel(dir.path());
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("original_max_position_embeddings: 1"), std::string::npos) << m.status().message();
 }
 
 }  // namespace

@@ -97,3 +97,56 @@ TEST(ShapeCheckHf, ConfigThatDisagreesWithTheTensors) {
 
 }  // namespace
 }  // namespace qforge
+
+namespace qforge {
+namespace {
+
+// Mixture of experts (the Qwen2-MoE reference): a router, stacked experts or
+// a shared expert of the wrong shape, and expert_count disagreeing with the
+// stacks, are refused when the GGUF is opened, before the engine or the
+// imatrix index an expert.
+TEST(ShapeCheckMoe, RouterExpertsAndSharedExpert) {
+  test::ScratchDir dir;
+  const auto r = test::RunQforge({"quantize", test::SharedDir() + "/reference/llama.cpp/arch/qwen2moe/hf", "-f", "F32",
+                                  "-q", "-o", dir.File("f32.gguf")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct Bad {
+    const char* name;
+    std::vector<int64_t> ne;
+    const char* expect;
+  };
+  const Bad cases[] = {
+      {"blk.0.ffn_gate_inp.weight", {4, 256}, "expected [256, 4]"},
+      {"blk.1.ffn_up_exps.weight", {256, 128, 3}, "expected [256, 128, 4]"},
+      {"blk.0.ffn_down_exps.weight", {256, 128, 4}, "expected [128, 256, 4]"},
+      {"blk.1.ffn_down_shexp.weight", {128, 256}, "expected [256, 256]"},
+  };
+  for (const Bad& c : cases) {
+    SCOPED_TRACE(c.name);
+    RewriteWithShape(dir.File("f32.gguf"), dir.File("bad.gguf"), c.name, c.ne);
+    const auto q = test::RunQforge({"perplexity", dir.File("bad.gguf"), "--text", test::SharedDir() + "/text/eval.txt",
+                                    "--ctx", "64", "--chunks", "1"});
+    EXPECT_EQ(q.exit_code, 1) << q.err;
+    EXPECT_NE(q.err.find(c.name), std::string::npos) << q.err;
+    EXPECT_NE(q.err.find(c.expect), std::string::npos) << q.err;
+  }
+  // expert_count 3 where every stack holds 4.
+  auto g = GgufFile::Open(dir.File("f32.gguf"));
+  ASSERT_TRUE(g.ok());
+  GgufWriter w;
+  for (const auto& kv : (*g)->metadata().items()) {
+    w.metadata().Append(kv.key, kv.key == "qwen2moe.expert_count" ? GgufValue::U32(3) : kv.value);
+  }
+  for (const auto& ti : (*g)->tensors()) w.AddTensor(ti.name, ti.ne, ti.type);
+  ASSERT_TRUE(w.Begin(dir.File("count.gguf")).ok());
+  for (const auto& ti : (*g)->tensors()) ASSERT_TRUE(w.WriteTensorData((*g)->TensorData(ti), ti.nbytes).ok());
+  ASSERT_TRUE(w.Finish().ok());
+  const auto q = test::RunQforge({"imatrix", dir.File("count.gguf"), "--text", test::SharedDir() + "/text/eval.txt", "--ctx",
+                                  "64", "--chunks", "1", "-o", dir.File("i.gguf")});
+  EXPECT_EQ(q.exit_code, 1) << q.err;
+  EXPECT_NE(q.err.find("expert_count 3"), std::string::npos) << q.err;  // the stacks no longer fit expert_count
+  EXPECT_FALSE(fs::exists(dir.File("i.gguf")));
+}
+
+}  // namespace
+}  // namespace qforge
