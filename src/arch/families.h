@@ -9,8 +9,10 @@
 
 namespace qforge {
 
-// The LLaMA-family spec (src/arch/llama_family.cc), which Mixtral extends.
+// The LLaMA-family spec (src/arch/llama_family.cc), which Mixtral extends,
+// and its block layout (pre-norm attention, gated FFN), which Gemma shares.
 ArchSpec LlamaFamily(std::string gguf_arch, std::vector<std::string> model_types, bool permutes_qk);
+BlockLayout LlamaBlock();
 
 // Gemma 2 (Gemma2ForCausalLM) and Gemma 3 (Gemma3ForCausalLM, and the
 // language part of Gemma3ForConditionalGeneration): src/arch/gemma.cc.

@@ -26,20 +26,6 @@ std::vector<LayerTensorName> GemmaLayerNames() {
           {"mlp.down_proj", "ffn_down"}};
 }
 
-// The same linears as the LLaMA block; the scaling groups fold into the
-// pre-norms (ffn_norm is Gemma's pre_feedforward_layernorm).
-BlockLayout GemmaBlock() {
-  BlockLayout b;
-  b.input_sets = {{"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_gate", "ffn_up"}, {"ffn_down"}};
-  b.scaling = {{"attn_norm", true, {"attn_q", "attn_k", "attn_v"}, ScalingGroup::kAttention},
-               {"attn_v", false, {"attn_output"}, ScalingGroup::kLinear},
-               {"ffn_norm", true, {"ffn_gate", "ffn_up"}, ScalingGroup::kMlp},
-               {"ffn_up", false, {"ffn_down"}, ScalingGroup::kLinear}};
-  b.clip = {{"attn_v", "attn_q"}, {"attn_output", "attn_output"}, {"ffn_gate", "ffn_gate"}, {"ffn_up", "ffn_gate"},
-            {"ffn_down", "ffn_down"}};
-  return b;
-}
-
 ArchSpec GemmaBase(std::string gguf_arch, std::vector<std::string> model_types) {
   ArchSpec s;
   s.gguf_arch = std::move(gguf_arch);
@@ -47,7 +33,9 @@ ArchSpec GemmaBase(std::string gguf_arch, std::vector<std::string> model_types) 
   s.rope_neox = true;
   s.global_names = {{"model.embed_tokens.weight", "token_embd.weight"}, {"model.norm.weight", "output_norm.weight"}};
   s.layer_names = GemmaLayerNames();
-  s.block = GemmaBlock();
+  // The LLaMA block's linears and scaling groups; the FFN's pre-norm is
+  // ffn_norm (Gemma's pre_feedforward_layernorm).
+  s.block = LlamaBlock();
   s.norm_shift = 1.0f;
   s.dropped = {"lm_head.weight"};
   s.no_space_prefix = true;

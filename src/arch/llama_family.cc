@@ -24,6 +24,17 @@ std::vector<LayerTensorName> LlamaLayerNames() {
           {"mlp.down_proj", "ffn_down"}};
 }
 
+// rope_freqs.weight for llama3 RoPE scaling (Llama 3.1+).
+std::string LlamaGenerated(const HfConfig& cfg, std::vector<GeneratedTensor>* out) {
+  std::vector<float> f = Llama3RopeFactors(cfg);
+  if (!f.empty()) out->push_back({"rope_freqs.weight", std::move(f)});
+  return "";
+}
+
+}  // namespace
+
+// Pre-norm attention and a gated FFN: the linears by shared input, AWQ's
+// scaling groups and clipping.
 BlockLayout LlamaBlock() {
   BlockLayout b;
   b.input_sets = {{"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_gate", "ffn_up"}, {"ffn_down"}};
@@ -35,15 +46,6 @@ BlockLayout LlamaBlock() {
             {"ffn_down", "ffn_down"}};
   return b;
 }
-
-// rope_freqs.weight for llama3 RoPE scaling (Llama 3.1+).
-std::string LlamaGenerated(const HfConfig& cfg, std::vector<GeneratedTensor>* out) {
-  std::vector<float> f = Llama3RopeFactors(cfg);
-  if (!f.empty()) out->push_back({"rope_freqs.weight", std::move(f)});
-  return "";
-}
-
-}  // namespace
 
 ArchSpec LlamaFamily(std::string gguf_arch, std::vector<std::string> model_types, bool permutes_qk) {
   ArchSpec s;

@@ -45,23 +45,30 @@ void AddQwenMoeHparams(const HfConfig& c, uint32_t file_type, int64_t /*vocab_si
   }
 }
 
+// A dense spec's layer names without its MLP (ffn_norm stays), plus `extra`.
+std::vector<LayerTensorName> WithoutDenseMlp(const std::vector<LayerTensorName>& names,
+                                             std::vector<LayerTensorName> extra) {
+  std::vector<LayerTensorName> out;
+  for (const auto& n : names) {
+    if (std::string(n.gguf).rfind("ffn_", 0) != 0 || std::string(n.gguf) == "ffn_norm") out.push_back(n);
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
 ArchSpec QwenMoe(std::string gguf_arch, std::string model_type, bool shared_expert) {
   ArchSpec s = LlamaFamily(std::move(gguf_arch), {std::move(model_type)}, false);
   s.generated = nullptr;
   s.add_hparams = AddQwenMoeHparams;
-  // Drop the dense MLP's names; the experts, router and shared expert replace them.
-  std::vector<LayerTensorName> names;
-  for (const auto& n : s.layer_names) {
-    if (std::string(n.gguf).rfind("ffn_", 0) != 0 || std::string(n.gguf) == "ffn_norm") names.push_back(n);
-  }
-  names.push_back({"mlp.gate", "ffn_gate_inp"});
+  // The experts, router and shared expert replace the dense MLP's names.
+  std::vector<LayerTensorName> extra = {{"mlp.gate", "ffn_gate_inp"}};
   if (shared_expert) {
-    names.push_back({"mlp.shared_expert.gate_proj", "ffn_gate_shexp"});
-    names.push_back({"mlp.shared_expert.up_proj", "ffn_up_shexp"});
-    names.push_back({"mlp.shared_expert.down_proj", "ffn_down_shexp"});
-    names.push_back({"mlp.shared_expert_gate", "ffn_gate_inp_shexp"});
+    extra.insert(extra.end(), {{"mlp.shared_expert.gate_proj", "ffn_gate_shexp"},
+                               {"mlp.shared_expert.up_proj", "ffn_up_shexp"},
+                               {"mlp.shared_expert.down_proj", "ffn_down_shexp"},
+                               {"mlp.shared_expert_gate", "ffn_gate_inp_shexp"}});
   }
-  s.layer_names = std::move(names);
+  s.layer_names = WithoutDenseMlp(s.layer_names, std::move(extra));
   s.expert_names = {{"mlp.experts.{e}.down_proj", "ffn_down_exps"},
                     {"mlp.experts.{e}.gate_proj", "ffn_gate_exps"},
                     {"mlp.experts.{e}.up_proj", "ffn_up_exps"}};
@@ -73,12 +80,7 @@ ArchSpec QwenMoe(std::string gguf_arch, std::string model_type, bool shared_expe
 
 ArchSpec MixtralSpec() {
   ArchSpec s = LlamaFamily("llama", {"mixtral"}, true);
-  std::vector<LayerTensorName> names;
-  for (const auto& n : s.layer_names) {
-    if (std::string(n.gguf).rfind("ffn_", 0) != 0 || std::string(n.gguf) == "ffn_norm") names.push_back(n);
-  }
-  names.push_back({"block_sparse_moe.gate", "ffn_gate_inp"});
-  s.layer_names = std::move(names);
+  s.layer_names = WithoutDenseMlp(s.layer_names, {{"block_sparse_moe.gate", "ffn_gate_inp"}});
   s.expert_names = {{"block_sparse_moe.experts.{e}.w1", "ffn_gate_exps"},
                     {"block_sparse_moe.experts.{e}.w2", "ffn_down_exps"},
                     {"block_sparse_moe.experts.{e}.w3", "ffn_up_exps"}};
