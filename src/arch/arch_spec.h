@@ -50,6 +50,10 @@ struct ScalingGroup {
   // What maps the producer's output to the readers' outputs, for AWQ's
   // search loss: the attention block, the MLP block, or the single linear.
   enum Module { kAttention, kMlp, kLinear } module = kLinear;
+  // Float tensors that read the same input and stay float (the MoE router,
+  // Qwen2-MoE's shared-expert gate): their columns are multiplied by the
+  // scales the producer is divided by, so they compute exactly what they did.
+  std::vector<std::string> followers;
 };
 
 struct BlockLayout {
@@ -64,8 +68,19 @@ struct BlockLayout {
   std::vector<std::pair<std::string, std::string>> clip;
   // Mixture-of-experts layers: the GGUF short names of the tensors stacked
   // per expert ("ffn_gate_exps", ...) and the router; empty for dense layers.
+  // A stacked linear appears in input_sets like any other; each expert is
+  // calibrated on the tokens routed to it (its input set's Hessian or AWQ
+  // statistics are per expert), and an input set never mixes stacked and
+  // plain linears. The experts' gate/up read the router's input, so their
+  // statistics are the router's input rows chosen for each expert.
   std::vector<std::string> expert_linears;
   std::string router;
+  bool IsExpertStack(const std::string& short_name) const {
+    for (const auto& e : expert_linears) {
+      if (e == short_name) return true;
+    }
+    return false;
+  }
 };
 
 struct ArchSpec {

@@ -38,10 +38,10 @@ std::string LlamaGenerated(const HfConfig& cfg, std::vector<GeneratedTensor>* ou
 BlockLayout LlamaBlock() {
   BlockLayout b;
   b.input_sets = {{"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_gate", "ffn_up"}, {"ffn_down"}};
-  b.scaling = {{"attn_norm", true, {"attn_q", "attn_k", "attn_v"}, ScalingGroup::kAttention},
-               {"attn_v", false, {"attn_output"}, ScalingGroup::kLinear},
-               {"ffn_norm", true, {"ffn_gate", "ffn_up"}, ScalingGroup::kMlp},
-               {"ffn_up", false, {"ffn_down"}, ScalingGroup::kLinear}};
+  b.scaling = {{"attn_norm", true, {"attn_q", "attn_k", "attn_v"}, ScalingGroup::kAttention, {}},
+               {"attn_v", false, {"attn_output"}, ScalingGroup::kLinear, {}},
+               {"ffn_norm", true, {"ffn_gate", "ffn_up"}, ScalingGroup::kMlp, {}},
+               {"ffn_up", false, {"ffn_down"}, ScalingGroup::kLinear, {}}};
   b.clip = {{"attn_v", "attn_q"}, {"attn_output", "attn_output"}, {"ffn_gate", "ffn_gate"}, {"ffn_up", "ffn_gate"},
             {"ffn_down", "ffn_down"}};
   return b;
@@ -376,7 +376,11 @@ std::vector<float> Llama3RopeFactors(const HfConfig& c) {
   return out;
 }
 
-const BlockLayout& BlockOfArch(const std::string& gguf_arch) {
+const BlockLayout& BlockOfArch(const std::string& gguf_arch, bool experts) {
+  // Mixtral shares "llama" with the dense family: the expert count tells them apart.
+  for (const ArchSpec& s : AllSpecs()) {
+    if (s.gguf_arch == gguf_arch && s.block.expert_linears.empty() != experts) return s.block;
+  }
   const ArchSpec* s = ArchOfGguf(gguf_arch);
   return s ? s->block : AllSpecs().front().block;
 }

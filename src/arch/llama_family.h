@@ -48,8 +48,10 @@ ModelCard ModelCardFromFolder(const std::string& folder, int64_t n_params, int64
 // written where the converter writes it.
 void AddHyperParameters(const HfConfig& cfg, uint32_t file_type, int64_t vocab_size, GgufMetadata* md);
 
-// The block layout of a GGUF architecture (the LLaMA family's when unknown).
-const BlockLayout& BlockOfArch(const std::string& gguf_arch);
+// The block layout of a GGUF architecture (the LLaMA family's when
+// unknown); experts: the model has expert_count > 0 (Mixtral is "llama"
+// with experts).
+const BlockLayout& BlockOfArch(const std::string& gguf_arch, bool experts);
 
 // The linear weights of decoder layer l, in full GGUF names, set by set.
 std::vector<std::string> LayerLinears(const BlockLayout& block, int64_t l);

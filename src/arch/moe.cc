@@ -11,10 +11,35 @@
 namespace qforge {
 namespace {
 
-// The block the dense layout describes, with the experts and router named.
-BlockLayout MoeBlock(const BlockLayout& dense, std::vector<std::string> experts) {
-  BlockLayout b = dense;
-  b.expert_linears = std::move(experts);
+// The MoE block: attention as the dense layout, then the router and the
+// experts' gate/up on the normed input, each expert's down on its own
+// intermediate; Qwen2-MoE's shared expert as a dense MLP beside them. AWQ
+// folds the experts' (and shared expert's) gate/up scales into ffn_norm and
+// multiplies the router's columns by them; each expert's down is scaled
+// through its own up rows.
+BlockLayout MoeBlock(bool shared_expert) {
+  BlockLayout b;
+  b.input_sets = {{"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_gate_exps", "ffn_up_exps"}};
+  if (shared_expert) b.input_sets.push_back({"ffn_gate_shexp", "ffn_up_shexp"});
+  b.input_sets.push_back({"ffn_down_exps"});
+  if (shared_expert) b.input_sets.push_back({"ffn_down_shexp"});
+  ScalingGroup ffn{"ffn_norm", true, {"ffn_gate_exps", "ffn_up_exps"}, ScalingGroup::kMlp, {"ffn_gate_inp"}};
+  if (shared_expert) {
+    ffn.linears.insert(ffn.linears.end(), {"ffn_gate_shexp", "ffn_up_shexp"});
+    ffn.followers.push_back("ffn_gate_inp_shexp");
+  }
+  b.scaling = {{"attn_norm", true, {"attn_q", "attn_k", "attn_v"}, ScalingGroup::kAttention, {}},
+               {"attn_v", false, {"attn_output"}, ScalingGroup::kLinear, {}},
+               std::move(ffn),
+               {"ffn_up_exps", false, {"ffn_down_exps"}, ScalingGroup::kLinear, {}}};
+  if (shared_expert) b.scaling.push_back({"ffn_up_shexp", false, {"ffn_down_shexp"}, ScalingGroup::kLinear, {}});
+  b.clip = {{"attn_v", "attn_q"}, {"attn_output", "attn_output"}, {"ffn_gate_exps", "ffn_gate_exps"},
+            {"ffn_up_exps", "ffn_gate_exps"}, {"ffn_down_exps", "ffn_down_exps"}};
+  if (shared_expert) {
+    b.clip.insert(b.clip.end(), {{"ffn_gate_shexp", "ffn_gate_shexp"}, {"ffn_up_shexp", "ffn_gate_shexp"},
+                                 {"ffn_down_shexp", "ffn_down_shexp"}});
+  }
+  b.expert_linears = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
   b.router = "ffn_gate_inp";
   return b;
 }
@@ -72,7 +97,7 @@ ArchSpec QwenMoe(std::string gguf_arch, std::string model_type, bool shared_expe
   s.expert_names = {{"mlp.experts.{e}.down_proj", "ffn_down_exps"},
                     {"mlp.experts.{e}.gate_proj", "ffn_gate_exps"},
                     {"mlp.experts.{e}.up_proj", "ffn_up_exps"}};
-  s.block = MoeBlock(s.block, {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"});
+  s.block = MoeBlock(shared_expert);
   return s;
 }
 
@@ -85,7 +110,7 @@ ArchSpec MixtralSpec() {
                     {"block_sparse_moe.experts.{e}.w2", "ffn_down_exps"},
                     {"block_sparse_moe.experts.{e}.w3", "ffn_up_exps"}};
   s.expert_weights_norm = true;
-  s.block = MoeBlock(s.block, {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"});
+  s.block = MoeBlock(false);
   return s;
 }
 

@@ -19,8 +19,8 @@ BlockLayout Phi3Block() {
   b.input_sets = {{"attn_qkv"}, {"attn_output"}, {"ffn_up"}, {"ffn_down"}};
   // The fused producers' rows are not their readers' inputs (qkv -> o,
   // gate|up -> down), so only the norms take AWQ scales.
-  b.scaling = {{"attn_norm", true, {"attn_qkv"}, ScalingGroup::kAttention},
-               {"ffn_norm", true, {"ffn_up"}, ScalingGroup::kMlp}};
+  b.scaling = {{"attn_norm", true, {"attn_qkv"}, ScalingGroup::kAttention, {}},
+               {"ffn_norm", true, {"ffn_up"}, ScalingGroup::kMlp, {}}};
   b.clip = {{"attn_output", "attn_output"}, {"ffn_down", "ffn_down"}};
   return b;
 }

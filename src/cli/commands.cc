@@ -169,7 +169,7 @@ Status Prepare(const GlobalOptions& g, const QuantizeArgs& a, PreparedPlan* pp) 
     po.imatrix_arg = a.imatrix;
   }
   QF_ASSIGN_OR_RETURN(pp->plan, BuildPlan(pp->model, *pp->preset, po));
-  if (a.method == "gptq" && UseGptqForLayerLinears(&pp->plan, pp->model.architecture) == 0) {
+  if (a.method == "gptq" && UseGptqForLayerLinears(&pp->plan, pp->model) == 0) {
     pp->plan.warnings.push_back("--method gptq: no decoder-layer linear has a type GPTQ can fill (Q8_0, Q4_K, Q5_K, Q6_K); "
                                 "the file is written as plain " + std::string(pp->preset->name));
   }

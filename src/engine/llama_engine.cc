@@ -317,6 +317,20 @@ void LlamaEngine::Product(const ModelTensor* t, const float* x, int64_t T, int64
   GemmNT(x, T, K, w, N, y, threads_);
 }
 
+Status LlamaEngine::ExpertRows(const ModelTensor& t, int64_t row0, int64_t n, float* out) const {
+  if (auto it = overrides_.find(t.name); it != overrides_.end()) {
+    const std::vector<float>& w = *it->second;
+    const size_t begin = static_cast<size_t>(row0 * t.ne[0]), count = static_cast<size_t>(n * t.ne[0]);
+    if (w.size() < begin + count) {
+      return Status::Error("internal: the override of '" + t.name + "' holds " + std::to_string(w.size()) + " values, not " +
+                           std::to_string(t.n_elements()));
+    }
+    std::copy_n(w.data() + begin, count, out);
+    return Status::Ok();
+  }
+  return ReadRowsF32(t, row0, n, out);
+}
+
 Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
   const int64_t E = hp_.n_embd;
   const std::string p = "blk." + std::to_string(l) + ".";
@@ -391,9 +405,9 @@ Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
     if (expert_hook_) {
       for (const ModelTensor* t : {gate_exps, up_exps}) expert_hook_(t->name, e, x.data(), n, E);
     }
-    QF_RETURN_IF_ERROR(ReadRowsF32(*gate_exps, e * F, F, wg.data()));
-    QF_RETURN_IF_ERROR(ReadRowsF32(*up_exps, e * F, F, wu.data()));
-    QF_RETURN_IF_ERROR(ReadRowsF32(*down_exps, e * E, E, wd.data()));
+    QF_RETURN_IF_ERROR(ExpertRows(*gate_exps, e * F, F, wg.data()));
+    QF_RETURN_IF_ERROR(ExpertRows(*up_exps, e * F, F, wu.data()));
+    QF_RETURN_IF_ERROR(ExpertRows(*down_exps, e * E, E, wd.data()));
     Product(gate_exps, x.data(), n, E, g.data(), F, wg.data());
     Product(up_exps, x.data(), n, E, u.data(), F, wu.data());
     for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];

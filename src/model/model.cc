@@ -153,16 +153,14 @@ bool IsPartOfPacked(const PackedFormat& f, const std::string& name) {
 }
 
 // A linear stored in a packed layout, read through its parts in place.
+// expert: set to the expert index when the module is one expert's part of
+// a stacked tensor (the tensor then carries the stack's GGUF name), else -1.
 Result<ModelTensor> PackedModuleTensor(const HfConfig& cfg, const SafetensorsModel& st, const PackedFormat& f,
-                                       const StTensor& main, const std::string& dir) {
+                                       const StTensor& main, const std::string& dir, int* expert) {
   const std::string module = main.name.substr(0, main.name.size() - f.main_suffix.size());
   const std::string what = dir + ": " + module;
   QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, module + ".weight"));
   if (!mapped) return Status::Error(what + ": not a weight qforge knows for this architecture");
-  if (mapped->expert >= 0) {
-    return Status::Error(what + ": a packed expert weight; qforge does not read GPTQ/AWQ/compressed-tensors "
-                                "mixture-of-experts checkpoints yet (float ones it does)");
-  }
   QF_ASSIGN_OR_RETURN(auto shape, PackedShape(f, st, module, what));
   auto pl = std::make_shared<PackedLinear>();
   pl->layout = f.layout;
@@ -193,6 +191,7 @@ Result<ModelTensor> PackedModuleTensor(const HfConfig& cfg, const SafetensorsMod
   t.file = main.file;
   t.permute_heads = mapped->permute_heads;
   t.packed = std::move(pl);
+  *expert = mapped->expert;
   return t;
 }
 
@@ -238,6 +237,26 @@ class ExpertStacker {
   ExpertStacker(const HfConfig& cfg, std::string dir)
       : cfg_(cfg), spec_(ArchOfModelType(cfg.model_type)), dir_(std::move(dir)) {}
 
+  // One expert's linear stored packed (a quantized checkpoint), read as
+  // PackedModuleTensor made it.
+  Result<std::vector<ModelTensor>> AddPacked(ModelTensor t, int expert) {
+    const int layer = BlockOf(t.name);
+    auto& slots = packed_[layer][t.name];
+    slots.resize(static_cast<size_t>(cfg_.n_expert));
+    auto& slot = slots[static_cast<size_t>(expert)];
+    if (slot) return Status::Error(dir_ + ": module '" + t.source_name + "' appears twice");
+    if (sources_.count(t.name) && (cols_[t.name] != t.ne[0] || rows_[t.name] != t.ne[1])) {
+      return Status::Error(dir_ + ": module '" + t.source_name + "': [" + std::to_string(t.ne[1]) + ", " +
+                           std::to_string(t.ne[0]) + "], unlike the layer's other experts [" + std::to_string(rows_[t.name]) +
+                           ", " + std::to_string(cols_[t.name]) + "]");
+    }
+    cols_[t.name] = t.ne[0];
+    rows_[t.name] = t.ne[1];
+    sources_[t.name] = t.source_name;
+    slot = std::move(t.packed);
+    return Completed(layer);
+  }
+
   Result<std::vector<ModelTensor>> Add(const StTensor& s, const MappedName& m) {
     const int layer = BlockOf(m.gguf_name);
     auto& slots = pending_[layer][m.gguf_name];
@@ -257,22 +276,7 @@ class ExpertStacker {
     cols_[m.gguf_name] = s.shape[1];
     sources_[m.gguf_name] = s.name;
     slot = TensorPart{s.data, s.nbytes, s.shape[0], s.file};
-    if (++count_[layer] < static_cast<int64_t>(spec_->expert_names.size()) * cfg_.n_expert) return std::vector<ModelTensor>();
-    std::vector<ModelTensor> out;
-    for (const auto& en : spec_->expert_names) {
-      const std::string name = "blk." + std::to_string(layer) + "." + en.gguf + ".weight";
-      auto it = pending_[layer].find(name);
-      if (it == pending_[layer].end()) return Status::Error(dir_ + ": layer " + std::to_string(layer) + " has no " + en.hf);
-      std::string src = sources_[name];
-      QF_ASSIGN_OR_RETURN(ModelTensor t, StackTensors(name, src, types_[name], cols_[name], std::move(it->second)));
-      t.source_name = ExpertPattern(src);
-      t.source_dtype = StDtypeName(types_[name] == GgmlType::BF16 ? StDtype::BF16
-                                   : types_[name] == GgmlType::F16 ? StDtype::F16 : StDtype::F32);
-      out.push_back(std::move(t));
-    }
-    pending_.erase(layer);
-    count_.erase(layer);
-    return out;
+    return Completed(layer);
   }
 
   Status CheckComplete() const {
@@ -293,9 +297,53 @@ class ExpertStacker {
     return b == std::string::npos ? name : name.substr(0, a) + "{e}" + name.substr(b);
   }
 
+  // Counts one more expert tensor of the layer; once all are read, the
+  // layer's stacks in the spec's order (each all float or all packed).
+  Result<std::vector<ModelTensor>> Completed(int layer) {
+    if (++count_[layer] < static_cast<int64_t>(spec_->expert_names.size()) * cfg_.n_expert) return std::vector<ModelTensor>();
+    std::vector<ModelTensor> out;
+    for (const auto& en : spec_->expert_names) {
+      const std::string name = "blk." + std::to_string(layer) + "." + en.gguf + ".weight";
+      auto it = pending_[layer].find(name);
+      auto pk = packed_[layer].find(name);
+      if (it != pending_[layer].end() && pk != packed_[layer].end()) {
+        return Status::Error(dir_ + ": layer " + std::to_string(layer) + ": " + en.hf +
+                             " is stored packed for some experts and float for others; qforge reads a layer's experts "
+                             "all one way");
+      }
+      const std::string src = sources_[name];
+      if (pk != packed_[layer].end()) {
+        ModelTensor t;
+        t.name = name;
+        t.source_name = ExpertPattern(src);
+        t.type = GgmlType::F32;
+        t.ne = {cols_[name], rows_[name], cfg_.n_expert};
+        const PackedLinear& first = *pk->second.front();
+        t.source_dtype = std::string(IntLayoutName(first.layout)) + " int" + std::to_string(first.spec.bits);
+        for (const auto& pl : pk->second) t.nbytes += pl->packed.nbytes + pl->scales.nbytes + pl->zeros.nbytes + pl->g_idx.nbytes;
+        t.file = first.packed.file;
+        t.packed_experts.assign(pk->second.begin(), pk->second.end());
+        out.push_back(std::move(t));
+        continue;
+      }
+      if (it == pending_[layer].end()) return Status::Error(dir_ + ": layer " + std::to_string(layer) + " has no " + en.hf);
+      QF_ASSIGN_OR_RETURN(ModelTensor t, StackTensors(name, src, types_[name], cols_[name], std::move(it->second)));
+      t.source_name = ExpertPattern(src);
+      t.source_dtype = StDtypeName(types_[name] == GgmlType::BF16 ? StDtype::BF16
+                                   : types_[name] == GgmlType::F16 ? StDtype::F16 : StDtype::F32);
+      out.push_back(std::move(t));
+    }
+    pending_.erase(layer);
+    packed_.erase(layer);
+    count_.erase(layer);
+    return out;
+  }
+
   const HfConfig& cfg_;
   const ArchSpec* spec_;
   std::string dir_;
+  std::map<int, std::map<std::string, std::vector<std::shared_ptr<const PackedLinear>>>> packed_;
+  std::map<std::string, int64_t> rows_;
   std::map<int, std::map<std::string, std::vector<TensorPart>>> pending_;
   std::map<int, int64_t> count_;
   std::map<std::string, GgmlType> types_;
@@ -412,7 +460,16 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
     std::optional<ModelTensor> t;
     if (packed && IsPartOfPacked(*packed, s.name)) {
       if (!EndsWith(s.name, packed->main_suffix)) continue;  // read with its module
-      QF_ASSIGN_OR_RETURN(t, PackedModuleTensor(cfg, st, *packed, s, dir));
+      int expert = -1;
+      QF_ASSIGN_OR_RETURN(t, PackedModuleTensor(cfg, st, *packed, s, dir, &expert));
+      if (expert >= 0) {  // one expert's part: the layer's stacks come out once all are read
+        QF_ASSIGN_OR_RETURN(std::vector<ModelTensor> stacks, experts.AddPacked(std::move(*t), expert));
+        for (ModelTensor& x : stacks) {
+          if (!seen.insert(x.name).second) return Status::Error(dir + ": tensor '" + x.name + "' appears twice");
+          m.tensors.push_back(std::move(x));
+        }
+        continue;
+      }
     } else {
       QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, s.name));
       if (mapped && mapped->expert >= 0) {
@@ -545,7 +602,14 @@ void DecodeStoredRows(const ModelTensor& t, const GgmlTypeTraits& tr, int64_t ro
 
 Status ReadRowsF32(const ModelTensor& t, int64_t row0, int64_t n, float* out) {
   const int64_t row_len = t.ne[0];
-  if (t.packed) {
+  if (!t.packed_experts.empty()) {
+    const int64_t per = t.n_rows() / static_cast<int64_t>(t.packed_experts.size());
+    for (int64_t i = 0; i < n;) {
+      const int64_t e = (row0 + i) / per, local = (row0 + i) % per, take = std::min(n - i, per - local);
+      QF_RETURN_IF_ERROR(t.packed_experts[static_cast<size_t>(e)]->DecodeRows(local, take, out + i * row_len));
+      i += take;
+    }
+  } else if (t.packed) {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t r = SourceRowOf(row0 + i, t.n_rows(), t.permute_heads);
       QF_RETURN_IF_ERROR(t.packed->DecodeRows(r, 1, out + i * row_len));

@@ -50,13 +50,18 @@ struct ModelTensor {
   // Set for a linear weight stored in a GPU integer layout (GPTQ, AWQ,
   // compressed-tensors): rows decode through it; type then reads F32.
   std::shared_ptr<const PackedLinear> packed;
+  // A stacked tensor of experts each stored in such a layout (a quantized
+  // MoE checkpoint): expert e's rows decode through packed_experts[e].
+  std::vector<std::shared_ptr<const PackedLinear>> packed_experts;
 
   int64_t n_elements() const;
   int64_t n_rows() const { return ne.empty() || ne[0] == 0 ? 0 : n_elements() / ne[0]; }
   int n_dims() const;  // ggml_n_dims: index of the last dimension > 1, plus one
   // Whether the stored bytes are the tensor's values as they are (no
   // transform, one range): what a sink may copy unchanged.
-  bool stored_as_is() const { return permute_heads == 0 && add_on_read == 0.0f && parts.empty() && !packed; }
+  bool stored_as_is() const {
+    return permute_heads == 0 && add_on_read == 0.0f && parts.empty() && !packed && packed_experts.empty();
+  }
   // Tells the OS the source pages are not needed again (they are re-read
   // from the file if they are).
   void DropPages() const;

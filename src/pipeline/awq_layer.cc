@@ -19,13 +19,21 @@ struct AwqRecordings {
   std::map<std::string, std::vector<float>> clip_in;                  // every step-th token, rows of K
   std::map<std::string, int64_t> clip_rows;
   int64_t total_tokens = 0;
+  // Stacked experts, per input key and expert: the rows routed to it.
+  struct Expert {
+    std::vector<double> abs_sum;
+    std::vector<float> search_in;  // rows of the search sequences
+    std::vector<float> clip_in;    // every stride-th row, at most ~512
+    int64_t rows = 0, clip_rows = 0;
+  };
+  std::map<std::string, std::vector<Expert>> experts;
 };
 
 class AwqLayerRun {
  public:
   AwqLayerRun(LlamaEngine& engine, const Model& model, int64_t l, const LayerwiseOptions& opts,
               std::map<std::string, std::vector<float>>* weights, LayerwiseTimings* tm)
-      : engine_(engine), model_(model), block_(BlockOfArch(model.architecture)), l_(l), opts_(opts),
+      : engine_(engine), model_(model), block_(BlockOfArch(model.architecture, model.expert_count > 0)), l_(l), opts_(opts),
         p_("blk." + std::to_string(l) + "."), weights_(*weights), tm_(*tm) {}
 
   // 1. The float layer on the calibration inputs (x becomes its outputs, the
@@ -41,12 +49,45 @@ class AwqLayerRun {
     const int64_t clip_step = std::max<int64_t>(1, rec_.total_tokens / 512);
     std::vector<std::string> keys;
     for (const auto& set : block_.input_sets) keys.push_back(set.front());
+    // The experts' gate/up read the router's input: the whole-block search
+    // records it there; each expert's own rows come through the expert hook.
+    std::string router_key;
+    for (const auto& g : block_.scaling) {
+      if (g.prev_is_norm && block_.IsExpertStack(g.linears[0])) router_key = g.linears[0];
+    }
+    const int64_t NE = engine_.hparams().n_expert;
+    for (const auto& key : keys) {
+      if (block_.IsExpertStack(key)) rec_.experts[key].resize(static_cast<size_t>(NE));
+    }
+    // Each expert keeps every stride-th routed row for clipping, about 512
+    // when the routing is even.
+    const int64_t expert_rows = NE > 0 ? rec_.total_tokens * engine_.hparams().n_expert_used / NE : 0;
+    const int64_t expert_step = std::max<int64_t>(1, expert_rows / 512);
     size_t seq = 0;
     int64_t token0 = 0;  // global index of the sequence's first token
     engine_.ClearWeightOverrides();
     engine_.SetActivationHook([&](const std::string& name, const float* a, int64_t rows, int64_t cols) {
       for (const auto& key : keys) {
         if (name == p_ + key + ".weight") RecordInput(key, a, rows, cols, in_search[seq] != 0, token0, clip_step);
+      }
+      if (!router_key.empty() && name == p_ + block_.router + ".weight") {
+        RecordInput(router_key, a, rows, cols, in_search[seq] != 0, token0, clip_step);
+      }
+    });
+    engine_.SetExpertActivationHook([&](const std::string& name, int64_t e, const float* a, int64_t rows, int64_t cols) {
+      for (auto& [key, per] : rec_.experts) {
+        if (name != p_ + key + ".weight" || e < 0 || e >= static_cast<int64_t>(per.size())) continue;
+        auto& x = per[static_cast<size_t>(e)];
+        x.abs_sum.resize(static_cast<size_t>(cols), 0.0);
+        for (int64_t t = 0; t < rows; ++t)
+          for (int64_t k = 0; k < cols; ++k) x.abs_sum[static_cast<size_t>(k)] += std::fabs(a[t * cols + k]);
+        if (in_search[seq] != 0) x.search_in.insert(x.search_in.end(), a, a + rows * cols);
+        for (int64_t t = 0; t < rows; ++t) {
+          if ((x.rows + t) % expert_step != 0) continue;
+          x.clip_in.insert(x.clip_in.end(), a + t * cols, a + (t + 1) * cols);
+          ++x.clip_rows;
+        }
+        x.rows += rows;
       }
     });
     auto f0 = Clock::now();
@@ -58,8 +99,17 @@ class AwqLayerRun {
       token0 += T;
     }
     engine_.SetActivationHook(nullptr);
+    engine_.SetExpertActivationHook(nullptr);
     tm_.forward_s += SecondsSince(f0);
     return s;
+  }
+
+  // Calibration tokens routed to each expert (empty for a dense layer).
+  std::vector<int64_t> ExpertTokens() const {
+    std::vector<int64_t> out;
+    if (rec_.experts.empty()) return out;
+    for (const auto& x : rec_.experts.begin()->second) out.push_back(x.rows);
+    return out;
   }
 
   // 2-3. Scale search for each group (all against the original weights),
@@ -68,6 +118,10 @@ class AwqLayerRun {
     auto s0 = Clock::now();
     std::vector<const ScalingGroup*> groups;
     for (const auto& g : block_.scaling) {
+      if (!g.prev_is_norm && block_.IsExpertStack(g.linears[0])) {
+        experts_linear_.push_back(&g);  // per expert, after the shared groups
+        continue;
+      }
       // A linear producer folds only when its output rows are the readers' inputs.
       if (!g.prev_is_norm && rows_of(g.prev) != cols_of(g.linears[0])) continue;
       groups.push_back(&g);
@@ -80,33 +134,108 @@ class AwqLayerRun {
     for (size_t gi = 0; gi < groups.size(); ++gi) {
       if (!best[gi].empty()) QF_RETURN_IF_ERROR(Fold(*groups[gi], best[gi], out));
     }
+    for (const ScalingGroup* g : experts_linear_) {
+      if (wanted(g->linears[0])) ExpertLinearScales(*g);
+    }
     tm_.search_s += SecondsSince(s0);
     return Status::Ok();
   }
 
   // 4. Clipping, except for q and k (their errors pass through softmax).
+  // Each expert of a stack on the rows routed to it; an expert below
+  // min_expert_tokens is not clipped.
   void Clip() {
     auto c0 = Clock::now();
     for (const auto& [name, input] : block_.clip) {
       if (!wanted(name)) continue;
+      if (block_.IsExpertStack(name)) {
+        const int64_t NE = experts_of(name), N = rows_of(name) / NE, K = cols_of(name);
+        for (int64_t e = 0; e < NE; ++e) {
+          auto& x = rec_.experts[input][static_cast<size_t>(e)];
+          if (x.rows < opts_.min_expert_tokens || x.clip_rows == 0) continue;
+          AwqClip(W(name).data() + e * N * K, N, K, x.clip_in, x.clip_rows, opts_.spec, opts_.threads);
+        }
+        continue;
+      }
       AwqClip(W(name).data(), rows_of(name), cols_of(name), rec_.clip_in[input], rec_.clip_rows[input], opts_.spec, opts_.threads);
     }
     tm_.search_s += SecondsSince(c0);
   }
 
-  // 5. Quantize.
+  // 5. Quantize (a stacked tensor one expert at a time).
   void Quantize(LayerOutput* out) {
     auto q0 = Clock::now();
     for (const auto& name : LayerLinears(block_, l_)) {
       if (opts_.quantize && !opts_.quantize(name)) continue;
       const ModelTensor* t = model_.Find(name);
-      out->quantized.emplace_back(name, QuantizeRtn(weights_[name].data(), t->n_rows(), t->ne[0], opts_.spec));
+      const int64_t NE = t->ne.size() == 3 ? t->ne[2] : 1, N = t->n_rows() / NE, K = t->ne[0];
+      for (int64_t e = 0; e < NE; ++e) {
+        out->quantized.emplace_back(name, QuantizeRtn(weights_[name].data() + e * N * K, N, K, opts_.spec));
+      }
     }
+    const std::vector<int64_t> tokens = ExpertTokens();
+    for (size_t e = 0; e < tokens.size(); ++e) {
+      if (tokens[e] >= opts_.min_expert_tokens) continue;
+      out->warnings.push_back(p_ + "ffn_*_exps expert " + std::to_string(e) + ": " + std::to_string(tokens[e]) +
+                              " calibration tokens routed to it (fewer than --min-expert-tokens " +
+                              std::to_string(opts_.min_expert_tokens) +
+                              "); rounded to nearest (RTN) without its own scale search or clipping (its gate/up keep "
+                              "the layer's shared input scales, folded into ffn_norm)");
+    }
+    out->expert_tokens = tokens;
     tm_.solve_s += SecondsSince(q0);
   }
 
  private:
   std::vector<float>& W(const std::string& s) { return weights_[p_ + s + ".weight"]; }
+  int64_t experts_of(const std::string& s) const {
+    const ModelTensor* t = model_.Find(p_ + s + ".weight");
+    return t->ne.size() == 3 ? t->ne[2] : 1;
+  }
+
+  // A producer -> reader group inside each expert (up -> down): the
+  // expert's own scale search on the rows routed to it (AutoAWQ's loss on
+  // the single linear), folded into the expert's rows of the producer.
+  void ExpertLinearScales(const ScalingGroup& g) {
+    const std::string& reader = g.linears[0];
+    const int64_t NE = experts_of(reader), N = rows_of(reader) / NE, K = cols_of(reader);
+    const int64_t P = cols_of(g.prev);  // the producer's columns
+    auto& per = rec_.experts[reader];
+    for (int64_t e = 0; e < NE; ++e) {
+      auto& x = per[static_cast<size_t>(e)];
+      if (x.rows < opts_.min_expert_tokens || x.search_in.empty()) continue;
+      float* w = W(reader).data() + e * N * K;
+      std::vector<float> we(w, w + N * K);
+      std::vector<float> x_mean(static_cast<size_t>(K));
+      for (int64_t k = 0; k < K; ++k) x_mean[static_cast<size_t>(k)] = static_cast<float>(x.abs_sum[static_cast<size_t>(k)] / x.rows);
+      const std::vector<float> w_mean = AwqWeightMean({&we}, K, opts_.spec.GroupLen(K));
+      const int64_t T = static_cast<int64_t>(x.search_in.size()) / K;
+      std::vector<float> y_ref(static_cast<size_t>(T * N)), y(y_ref.size()), pseudo(we.size());
+      GemmNT(x.search_in.data(), T, K, we.data(), N, y_ref.data(), opts_.threads);
+      std::vector<float> best_s;
+      double best = INFINITY;
+      for (int i = 0; i < 20; ++i) {
+        std::vector<float> sc = AwqScales(x_mean, w_mean, static_cast<float>(i) / 20.0f, true);
+        AwqPseudoQuantize(we.data(), N, K, &sc, opts_.spec, pseudo.data());
+        GemmNT(x.search_in.data(), T, K, pseudo.data(), N, y.data(), opts_.threads);
+        double loss = 0.0;
+        for (size_t j = 0; j < y.size(); ++j) {
+          const double d = static_cast<double>(y_ref[j]) - y[j];
+          loss += d * d;
+        }
+        if (loss < best) {
+          best = loss;
+          best_s = std::move(sc);
+        }
+      }
+      float* pw = W(g.prev).data() + e * K * P;  // the producer's rows of this expert
+      for (int64_t r = 0; r < K; ++r)
+        for (int64_t c = 0; c < P; ++c) pw[r * P + c] /= best_s[static_cast<size_t>(r)];
+      for (int64_t r = 0; r < N; ++r)
+        for (int64_t k = 0; k < K; ++k) w[r * K + k] *= best_s[static_cast<size_t>(k)];
+      for (size_t j = 0; j < x.clip_in.size(); ++j) x.clip_in[j] /= best_s[j % static_cast<size_t>(K)];
+    }
+  }
   int64_t rows_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->n_rows(); }
   int64_t cols_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->ne[0]; }
   bool wanted(const std::string& s) const { return !opts_.quantize || opts_.quantize(p_ + s + ".weight"); }
@@ -232,8 +361,22 @@ class AwqLayerRun {
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t k = 0; k < K; ++k) w[static_cast<size_t>(r * K + k)] *= s[static_cast<size_t>(k)];
     }
+    // Float readers of the same input (the router) take the scales too,
+    // so they see exactly what they saw.
+    for (const auto& f : g.followers) {
+      const ModelTensor* t = model_.Find(p_ + f + ".weight");
+      if (t == nullptr) continue;
+      QF_ASSIGN_OR_RETURN(std::vector<float> fw, ReadTensorF32(*t));
+      for (size_t j = 0; j < fw.size(); ++j) fw[j] *= s[j % static_cast<size_t>(K)];
+      out->changed.emplace_back(t->name, std::move(fw));
+    }
     auto& c = rec_.clip_in[g.linears[0]];  // the clipping search sees the scaled layers' new inputs
     for (size_t j = 0; j < c.size(); ++j) c[j] /= s[j % static_cast<size_t>(K)];
+    if (auto it = rec_.experts.find(g.linears[0]); it != rec_.experts.end()) {
+      for (auto& x : it->second) {
+        for (size_t j = 0; j < x.clip_in.size(); ++j) x.clip_in[j] /= s[j % static_cast<size_t>(K)];
+      }
+    }
     return Status::Ok();
   }
 
@@ -246,6 +389,7 @@ class AwqLayerRun {
   std::map<std::string, std::vector<float>>& weights_;
   LayerwiseTimings& tm_;
   AwqRecordings rec_;
+  std::vector<const ScalingGroup*> experts_linear_;  // groups searched per expert
 };
 
 }  // namespace

@@ -19,7 +19,7 @@ namespace qforge {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr char kMagic[8] = {'Q', 'F', 'J', 'R', 'N', 'L', '0', '1'};
+constexpr char kMagic[8] = {'Q', 'F', 'J', 'R', 'N', 'L', '0', '2'};
 
 std::string LayerFile(const std::string& dir, int64_t layer) {
   char name[32];
@@ -263,6 +263,8 @@ Status LayerJournal::Save(const LayerOutput& out) {
   }
   w.I64(static_cast<int64_t>(out.warnings.size()));
   for (const auto& s : out.warnings) w.Str(s);
+  w.I64(static_cast<int64_t>(out.expert_tokens.size()));
+  for (int64_t n : out.expert_tokens) w.I64(n);
   QF_RETURN_IF_ERROR(WriteAtomically(LayerFile(dir_, out.layer), w.bytes()));
   // The layer counts as done only once its file is whole.
   ++layers_done_;
@@ -307,6 +309,9 @@ Result<LayerOutput> LayerJournal::Load(int64_t layer) const {
   QF_RETURN_IF_ERROR(r.Count(&n, 8));
   out.warnings.resize(static_cast<size_t>(n));
   for (auto& s : out.warnings) QF_RETURN_IF_ERROR(r.Str(&s));
+  QF_RETURN_IF_ERROR(r.Count(&n, 8));
+  out.expert_tokens.resize(static_cast<size_t>(n));
+  for (auto& c : out.expert_tokens) QF_RETURN_IF_ERROR(r.I64(&c));
   if (!r.at_end()) return Status::Error(path + ": bytes after the last field of the resume journal entry");
   return out;
 }

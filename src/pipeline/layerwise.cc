@@ -24,6 +24,19 @@ std::pair<int64_t, int64_t> ShapeOf(const Model& model, const std::string& name)
   return {t->n_rows(), t->ne[0]};
 }
 
+// Experts a tensor stacks (ffn_*_exps: [cols, rows, n_expert]); 1 for a plain linear.
+int64_t ExpertsOf(const Model& model, const std::string& name) {
+  const ModelTensor* t = model.Find(name);
+  return t->ne.size() == 3 ? t->ne[2] : 1;
+}
+
+// The shape of one LayerOutput entry of a linear: [rows, cols] of the
+// linear, or of one expert of a stacked tensor.
+std::pair<int64_t, int64_t> EntryShape(const Model& model, const std::string& name) {
+  auto [N, K] = ShapeOf(model, name);
+  return {N / ExpertsOf(model, name), K};
+}
+
 bool Wanted(const LayerwiseOptions& opts, const std::string& name) { return !opts.quantize || opts.quantize(name); }
 
 std::optional<LayerwiseOptions::BlockTarget> BlockTargetOf(const LayerwiseOptions& opts, const std::string& name) {
@@ -34,10 +47,9 @@ std::optional<LayerwiseOptions::BlockTarget> BlockTargetOf(const LayerwiseOption
 // Every linear to quantize exists and fits its target's grouping (a group
 // size that does not divide inputs names them all).
 Status CheckLinears(const Model& model, const BlockLayout& block, int64_t n_layer, const LayerwiseOptions& opts) {
-  if (model.expert_count > 0) {
-    return Status::Error(model.path + ": a mixture-of-experts model (" + std::to_string(model.expert_count) +
-                         " experts per layer): layer-by-layer GPTQ/AWQ of MoE models is not supported yet; "
-                         "quantize it with -f TYPE (and --imatrix) instead");
+  if (model.expert_count > 0 && block.expert_linears.empty()) {
+    return Status::Error(model.path + ": architecture '" + model.architecture + "' has " + std::to_string(model.expert_count) +
+                         " experts per layer, but qforge knows no expert layout for it");
   }
   GroupSizeMisfits misfits;
   for (int64_t l = 0; l < n_layer; ++l) {
@@ -94,12 +106,15 @@ void ReportGptq(const std::string& name, int64_t K, const GptqStats& st, LayerOu
 // (one layer's weights are never held twice), the weights it ends with, as
 // the next passes see them. Into ggml blocks when the linear has a block
 // target.
-std::vector<float> GptqLinear(const std::string& name, std::vector<float> w, int64_t N, int64_t K, std::vector<float> h,
-                              const LayerwiseOptions& opts, LayerOutput* out) {
+// label names the linear in warnings (an expert: "<name> expert <e>");
+// imatrix: the K importance values of these rows for a block target (null:
+// the Hessian's diagonal).
+std::vector<float> GptqLinear(const std::string& name, const std::string& label, std::vector<float> w, int64_t N, int64_t K,
+                              std::vector<float> h, const float* imatrix, const LayerwiseOptions& opts, LayerOutput* out) {
   if (auto bt = BlockTargetOf(opts, name)) {
     std::vector<float> importance;
-    if (bt->importance != nullptr) {
-      importance = *bt->importance;
+    if (imatrix != nullptr) {
+      importance.assign(imatrix, imatrix + K);
     } else {
       importance.resize(static_cast<size_t>(K));
       for (int64_t k = 0; k < K; ++k) importance[static_cast<size_t>(k)] = h[static_cast<size_t>(k * K + k)];
@@ -109,13 +124,13 @@ std::vector<float> GptqLinear(const std::string& name, std::vector<float> w, int
     std::vector<uint8_t> bytes;
     GptqStats st;
     const bool solved = GptqSolve(w.data(), N, K, std::move(h), opts.gptq, &q, opts.threads, &st);
-    ReportGptq(name, K, st, out);
+    ReportGptq(label, K, st, out);
     if (solved) {
       bytes = q.Take();
     } else {  // H never positive definite: the type's own encoding
       bytes.resize(static_cast<size_t>(N) * RowBytes(bt->type, K));
       for (int64_t n = 0; n < N; ++n)
-        tr.encode(w.data() + n * K, bt->importance ? importance.data() : nullptr, bytes.data() + n * RowBytes(bt->type, K), K);
+        tr.encode(w.data() + n * K, imatrix ? importance.data() : nullptr, bytes.data() + n * RowBytes(bt->type, K), K);
     }
     tr.decode(bytes.data(), w.data(), N * K);
     out->encoded.emplace_back(name, std::move(bytes));
@@ -123,18 +138,55 @@ std::vector<float> GptqLinear(const std::string& name, std::vector<float> w, int
   }
   GptqStats st;
   IntQuantized q = GptqQuantize(w.data(), N, K, std::move(h), opts.spec, opts.gptq, opts.threads, &st);
-  ReportGptq(name, K, st, out);
+  ReportGptq(label, K, st, out);
   q.DequantizeRows(0, N, w.data());
   out->quantized.emplace_back(name, std::move(q));
   return w;
 }
 
+// Round to nearest, into the linear's target (its integer grid or its
+// ggml blocks with the imatrix when given), in place; w becomes the values
+// the runtime will read.
+void RtnLinear(const std::string& name, float* w, int64_t N, int64_t K, const float* imatrix, const LayerwiseOptions& opts,
+               LayerOutput* out) {
+  if (auto bt = BlockTargetOf(opts, name)) {
+    const GgmlTypeTraits& tr = TraitsOf(bt->type);
+    std::vector<uint8_t> bytes(static_cast<size_t>(N) * RowBytes(bt->type, K));
+    for (int64_t n = 0; n < N; ++n) tr.encode(w + n * K, imatrix, bytes.data() + n * RowBytes(bt->type, K), K);
+    tr.decode(bytes.data(), w, N * K);
+    out->encoded.emplace_back(name, std::move(bytes));
+    return;
+  }
+  IntQuantized q = QuantizeRtn(w, N, K, opts.spec);
+  q.DequantizeRows(0, N, w);
+  out->quantized.emplace_back(name, std::move(q));
+}
+
+// The imatrix values of expert e of a block target (a stacked tensor's
+// imatrix holds K per expert; a plain one K), or null.
+const float* ImatrixOf(const LayerwiseOptions& opts, const std::string& name, int64_t K, int64_t e) {
+  auto bt = BlockTargetOf(opts, name);
+  if (!bt || bt->importance == nullptr) return nullptr;
+  const std::vector<float>& imp = *bt->importance;
+  if (static_cast<int64_t>(imp.size()) >= (e + 1) * K) return imp.data() + e * K;
+  return static_cast<int64_t>(imp.size()) == K ? imp.data() : nullptr;
+}
+
 // The sets GPTQ solves in turn: true sequential (each set's Hessians taken
 // with the earlier sets already quantized) or the whole layer at once.
+// Without true sequential, the stacked experts come first in one set (a
+// layer's plain linears never read what its experts compute, so every
+// Hessian is the float layer's).
 std::vector<std::vector<std::string>> GptqSets(const BlockLayout& block, bool true_sequential) {
   if (true_sequential) return block.input_sets;
-  std::vector<std::vector<std::string>> sets(1);
-  for (const auto& set : block.input_sets) sets[0].insert(sets[0].end(), set.begin(), set.end());
+  std::vector<std::string> experts, plain;
+  for (const auto& set : block.input_sets) {
+    auto& into = block.IsExpertStack(set.front()) ? experts : plain;
+    into.insert(into.end(), set.begin(), set.end());
+  }
+  std::vector<std::vector<std::string>> sets;
+  if (!experts.empty()) sets.push_back(std::move(experts));
+  sets.push_back(std::move(plain));
   return sets;
 }
 
@@ -150,7 +202,7 @@ std::string InputOf(const BlockLayout& block, const std::string& short_name) {
 class LayerwiseRun {
  public:
   LayerwiseRun(const Model& model, LlamaEngine& engine, const LayerwiseOptions& opts, LayerwiseTimings& tm)
-      : model_(model), block_(BlockOfArch(model.architecture)), engine_(engine), opts_(opts), tm_(tm),
+      : model_(model), block_(BlockOfArch(model.architecture, model.expert_count > 0)), engine_(engine), opts_(opts), tm_(tm),
         E_(engine.hparams().n_embd) {}
 
   Status Embed(const std::vector<std::vector<int32_t>>& calib) {
@@ -213,19 +265,21 @@ class LayerwiseRun {
   Status CheckJournaled(int64_t l, const LayerOutput& out) const {
     if (out.layer != l) return Status::Error("holds layer " + std::to_string(out.layer) + ", expected " + std::to_string(l));
     std::set<std::string> linears, seen;
+    std::map<std::string, int64_t> entries;  // per linear: one, or one per expert
     for (const auto& name : LayerLinears(block_, l)) {
       if (Wanted(opts_, name)) linears.insert(name);
     }
     auto linear = [&](const std::string& name, bool blocks) -> Status {
-      if (!linears.count(name) || BlockTargetOf(opts_, name).has_value() != blocks || !seen.insert(name).second) {
+      if (!linears.count(name) || BlockTargetOf(opts_, name).has_value() != blocks ||
+          ++entries[name] > ExpertsOf(model_, name)) {
         return Status::Error("'" + name + "' is not a linear of layer " + std::to_string(l) + " this run quantizes " +
-                             (blocks ? "into blocks" : "into the integer grid") + " (or appears twice)");
+                             (blocks ? "into blocks" : "into the integer grid") + " (or appears too often)");
       }
       return Status::Ok();
     };
     for (const auto& [name, q] : out.quantized) {
       QF_RETURN_IF_ERROR(linear(name, false));
-      auto [N, K] = ShapeOf(model_, name);
+      auto [N, K] = EntryShape(model_, name);
       const IntQuantSpec& a = q.spec;
       const IntQuantSpec& b = opts_.spec;
       if (q.rows != N || q.cols != K || q.n_groups != b.Groups(K) || a.bits != b.bits || a.group_size != b.group_size ||
@@ -238,7 +292,7 @@ class LayerwiseRun {
     }
     for (const auto& [name, bytes] : out.encoded) {
       QF_RETURN_IF_ERROR(linear(name, true));
-      auto [N, K] = ShapeOf(model_, name);
+      auto [N, K] = EntryShape(model_, name);
       const size_t expected = static_cast<size_t>(N) * RowBytes(BlockTargetOf(opts_, name)->type, K);
       if (bytes.size() != expected) {
         return Status::Error("'" + name + "' holds " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(expected));
@@ -246,10 +300,20 @@ class LayerwiseRun {
     }
     for (const auto& [name, v] : out.changed) {
       const ModelTensor* t = model_.Find(name);
-      if (t == nullptr || static_cast<int64_t>(v.size()) != t->n_elements() || !seen.insert(name).second) {
+      if (t == nullptr || static_cast<int64_t>(v.size()) != t->n_elements() || entries.count(name) || !seen.insert(name).second) {
         return Status::Error("changed tensor '" + name + "' is not the model's, or not its size (" + std::to_string(v.size()) +
                              " values)");
       }
+    }
+    for (const auto& [name, n] : entries) {
+      if (n != ExpertsOf(model_, name)) {
+        return Status::Error("'" + name + "' holds " + std::to_string(n) + " of " + std::to_string(ExpertsOf(model_, name)) +
+                             " experts");
+      }
+    }
+    if (!out.expert_tokens.empty() && static_cast<int64_t>(out.expert_tokens.size()) != model_.expert_count) {
+      return Status::Error("coverage of " + std::to_string(out.expert_tokens.size()) + " experts, expected " +
+                           std::to_string(model_.expert_count));
     }
     return Status::Ok();
   }
@@ -262,16 +326,19 @@ class LayerwiseRun {
     if (opts_.method == Method::kRtn) return Status::Ok();
     Weights dequant;
     if (opts_.method == Method::kGptq) {
+      // A stacked tensor's experts arrive in order: each appends its rows.
       for (const auto& [name, q] : out.quantized) {
         auto& d = dequant[name];
-        d.resize(static_cast<size_t>(q.rows * q.cols));
-        q.DequantizeRows(0, q.rows, d.data());
+        const size_t at = d.size();
+        d.resize(at + static_cast<size_t>(q.rows * q.cols));
+        q.DequantizeRows(0, q.rows, d.data() + at);
       }
       for (const auto& [name, bytes] : out.encoded) {
-        auto [N, K] = ShapeOf(model_, name);
+        auto [N, K] = EntryShape(model_, name);
         auto& d = dequant[name];
-        d.resize(static_cast<size_t>(N * K));
-        TraitsOf(BlockTargetOf(opts_, name)->type).decode(bytes.data(), d.data(), N * K);
+        const size_t at = d.size();
+        d.resize(at + static_cast<size_t>(N * K));
+        TraitsOf(BlockTargetOf(opts_, name)->type).decode(bytes.data(), d.data() + at, N * K);
       }
       for (auto& [name, d] : dequant) engine_.SetWeightOverride(name, &d);
     } else {
@@ -294,9 +361,11 @@ class LayerwiseRun {
   Status RtnLayer(int64_t l, Weights& weights, LayerOutput* out) {
     for (const auto& name : LayerLinears(block_, l)) {
       if (!Wanted(opts_, name)) continue;
-      auto [N, K] = ShapeOf(model_, name);
+      auto [N, K] = EntryShape(model_, name);
       auto s0 = Clock::now();
-      out->quantized.emplace_back(name, QuantizeRtn(weights[name].data(), N, K, opts_.spec));
+      for (int64_t e = 0; e < ExpertsOf(model_, name); ++e) {
+        out->quantized.emplace_back(name, QuantizeRtn(weights[name].data() + e * N * K, N, K, opts_.spec));
+      }
       tm_.solve_s += SecondsSince(s0);
     }
     // RTN needs no activations: the next layer's inputs are never read.
@@ -348,6 +417,10 @@ class LayerwiseRun {
     const std::string p = "blk." + std::to_string(l) + ".";
     Weights dequant;  // quantized weights, as the next passes see them
     for (const auto& set : GptqSets(block_, opts_.true_sequential)) {
+      if (block_.IsExpertStack(set.front())) {
+        QF_RETURN_IF_ERROR(GptqExperts(l, set, weights, &dequant, out));
+        continue;
+      }
       std::map<std::string, Hessian> hessians;
       std::map<std::string, std::string> hessian_of;
       // The pass can stop once the last distinct input of the set is seen.
@@ -366,7 +439,8 @@ class LayerwiseRun {
         // The last linear reading a Hessian takes it (no copy of a K x K matrix).
         const std::string& input = hessian_of[name];
         std::vector<float> h = --users[input] == 0 ? hessians.at(input).TakeMatrix() : hessians.at(input).Matrix();
-        dequant[name] = GptqLinear(name, std::move(weights[name]), N, K, std::move(h), opts_, out);
+        dequant[name] = GptqLinear(name, name, std::move(weights[name]), N, K, std::move(h), ImatrixOf(opts_, name, K, 0),
+                                   opts_, out);
         tm_.solve_s += SecondsSince(s0);
         engine_.SetWeightOverride(name, &dequant[name]);
       }
@@ -377,6 +451,93 @@ class LayerwiseRun {
     tm_.forward_s += SecondsSince(f0);
     engine_.ClearWeightOverrides();
     return Status::Ok();
+  }
+
+  // GPTQ on a set of stacked expert linears: each expert on its own
+  // Hessian, from the calibration rows routed to it (the expert hook),
+  // collected for as many experts at a time as opts.expert_hessian_bytes
+  // holds. An expert with fewer than opts.min_expert_tokens rows is rounded
+  // to nearest. Fills out->expert_tokens.
+  Status GptqExperts(int64_t l, const std::vector<std::string>& set, Weights& weights, Weights* dequant, LayerOutput* out) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    std::vector<std::string> names;
+    std::map<std::string, int64_t> inputs;  // the Hessians' keys (an input set's first linear) -> columns
+    for (const auto& short_name : set) {
+      const std::string name = p + short_name + ".weight";
+      if (!Wanted(opts_, name)) continue;
+      names.push_back(name);
+      const std::string input = p + InputOf(block_, short_name) + ".weight";
+      inputs[input] = ShapeOf(model_, input).second;
+    }
+    if (names.empty()) return Status::Ok();
+    const int64_t NE = ExpertsOf(model_, names.front());
+    uint64_t per_expert = 0;
+    for (const auto& [input, K] : inputs) per_expert += static_cast<uint64_t>(K * K) * sizeof(float);
+    const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(opts_.expert_hessian_bytes / std::max<uint64_t>(1, per_expert)));
+    std::vector<int64_t> tokens(static_cast<size_t>(NE), 0);
+    for (const auto& name : names) (*dequant)[name].resize(weights[name].size());
+    for (int64_t e0 = 0; e0 < NE; e0 += chunk) {
+      const int64_t e1 = std::min(NE, e0 + chunk);
+      std::map<std::string, std::vector<Hessian>> h;
+      for (const auto& [input, K] : inputs) h[input].assign(static_cast<size_t>(e1 - e0), Hessian(K));
+      QF_RETURN_IF_ERROR(CollectExpertHessians(l, e0, e1, &h));
+      for (int64_t e = e0; e < e1; ++e) {
+        tokens[static_cast<size_t>(e)] = h.begin()->second[static_cast<size_t>(e - e0)].samples();
+        for (const auto& name : names) {
+          auto [N, K] = EntryShape(model_, name);
+          const std::string label = name + " expert " + std::to_string(e);
+          const size_t at = static_cast<size_t>(e * N * K);
+          std::vector<float> w(weights[name].begin() + static_cast<std::ptrdiff_t>(at),
+                               weights[name].begin() + static_cast<std::ptrdiff_t>(at + N * K));
+          auto s0 = Clock::now();
+          const float* imatrix = ImatrixOf(opts_, name, K, e);
+          if (tokens[static_cast<size_t>(e)] < opts_.min_expert_tokens) {
+            RtnLinear(name, w.data(), N, K, imatrix, opts_, out);
+            out->warnings.push_back(label + ": " + std::to_string(tokens[static_cast<size_t>(e)]) +
+                                    " calibration tokens routed to it (fewer than --min-expert-tokens " +
+                                    std::to_string(opts_.min_expert_tokens) + "); rounded to nearest (RTN)");
+          } else {
+            const std::string input = p + InputOf(block_, name.substr(p.size(), name.size() - p.size() - 7)) + ".weight";
+            w = GptqLinear(name, label, std::move(w), N, K, h[input][static_cast<size_t>(e - e0)].Matrix(), imatrix, opts_, out);
+          }
+          tm_.solve_s += SecondsSince(s0);
+          std::copy(w.begin(), w.end(), (*dequant)[name].begin() + static_cast<std::ptrdiff_t>(at));
+        }
+      }
+    }
+    for (const auto& name : names) {
+      weights[name].clear();
+      weights[name].shrink_to_fit();
+      engine_.SetWeightOverride(name, &(*dequant)[name]);
+    }
+    out->expert_tokens = std::move(tokens);
+    return Status::Ok();
+  }
+
+  // One pass of the layer over every sequence, adding each expert's routed
+  // rows in [e0, e1) to its Hessian of the input they are keyed by.
+  Status CollectExpertHessians(int64_t l, int64_t e0, int64_t e1, std::map<std::string, std::vector<Hessian>>* h) {
+    engine_.SetExpertActivationHook([&](const std::string& name, int64_t e, const float* a, int64_t rows, int64_t cols) {
+      auto it = h->find(name);
+      if (it == h->end() || e < e0 || e >= e1) return;
+      Hessian& he = it->second[static_cast<size_t>(e - e0)];
+      if (cols != he.dim()) return;
+      auto h0 = Clock::now();
+      he.Add(a, rows);
+      tm_.hessian_s += SecondsSince(h0);
+    });
+    std::vector<float> scratch;
+    auto f0 = Clock::now();
+    const double hessian_before = tm_.hessian_s;
+    Status s = Status::Ok();
+    for (const auto& xs : x_) {
+      scratch = xs;
+      s = engine_.ForwardLayer(l, scratch.data(), Tokens(xs));
+      if (!s.ok()) break;
+    }
+    tm_.forward_s += SecondsSince(f0) - (tm_.hessian_s - hessian_before);
+    engine_.SetExpertActivationHook(nullptr);
+    return s;
   }
 
   const Model& model_;
@@ -413,7 +574,7 @@ std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& 
 
 Status CheckLayerwise(const Model& model, const LayerwiseOptions& opts) {
   QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, 1));
-  return CheckLinears(model, BlockOfArch(model.architecture), engine->hparams().n_layer, opts);
+  return CheckLinears(model, BlockOfArch(model.architecture, model.expert_count > 0), engine->hparams().n_layer, opts);
 }
 
 Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32_t>>& calib,
@@ -427,7 +588,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   }
   QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, opts.threads));
   const int64_t n_layer = engine->hparams().n_layer;
-  QF_RETURN_IF_ERROR(CheckLinears(model, BlockOfArch(model.architecture), n_layer, opts));
+  QF_RETURN_IF_ERROR(CheckLinears(model, BlockOfArch(model.architecture, model.expert_count > 0), n_layer, opts));
   // The calibration runs at its sequence length (LongRoPE picks its table by it).
   if (!calib.empty()) engine->SetContextLength(static_cast<int64_t>(calib.front().size()));
   LayerwiseRun run(model, *engine, opts, tm);

@@ -46,6 +46,14 @@ struct LayerwiseOptions {
     const std::vector<float>* importance = nullptr;  // ne0 values, or null
   };
   std::function<std::optional<BlockTarget>(const std::string&)> block_target;
+  // Mixture of experts: an expert routed fewer calibration tokens than this
+  // is rounded to nearest (RTN) instead of calibrated on too few rows (GPTQ's
+  // Hessian, AWQ's scales and clipping); a warning names it.
+  int64_t min_expert_tokens = 32;
+  // Memory for the per-expert GPTQ Hessians of one input set (K x K floats
+  // per expert): when all experts do not fit, they are collected in chunks,
+  // one pass of the layer per chunk.
+  uint64_t expert_hessian_bytes = 1ull << 30;
   // Called after each layer with (layer index, layers total).
   std::function<void(int64_t, int64_t)> on_layer;
   // Where finished layers are kept for --resume (null: nowhere). Layers the

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "base/clock.h"
@@ -19,12 +20,31 @@ namespace fs = std::filesystem;
 // Feeds the sink the plan's recipes in order, as far as their values exist.
 class PlanFeeder {
  public:
-  PlanFeeder(const Plan& plan, Sink& sink, PlanRunReport& rep) : plan_(plan), sink_(sink), rep_(rep) {}
+  PlanFeeder(const Plan& plan, Sink& sink, PlanRunReport& rep) : plan_(plan), sink_(sink), rep_(rep) {
+    for (const auto& tp : plan.tensors) {
+      if (tp.ne.size() == 3) stacked_.insert(tp.name);
+    }
+  }
 
-  // Takes a finished layer's tensors.
+  // Takes a finished layer's tensors. A stacked expert tensor comes as one
+  // entry per expert, in order: grids are kept apart (each expert has its
+  // own act-order), ggml rows are joined.
   void Take(LayerOutput&& out) {
-    for (auto& [name, q] : out.quantized) ready_[name].int_grid = std::move(q);
-    for (auto& [name, b] : out.encoded) ready_[name].ggml = std::move(b);
+    for (auto& [name, q] : out.quantized) {
+      if (stacked_.count(name)) {
+        ready_[name].int_experts.push_back(std::move(q));
+      } else {
+        ready_[name].int_grid = std::move(q);
+      }
+    }
+    for (auto& [name, b] : out.encoded) {
+      auto& dst = ready_[name].ggml;
+      if (dst.empty()) {
+        dst = std::move(b);
+      } else {
+        dst.insert(dst.end(), b.begin(), b.end());
+      }
+    }
     for (auto& [name, v] : out.changed) ready_[name].values = std::move(v);
   }
 
@@ -65,6 +85,7 @@ class PlanFeeder {
   PlanRunReport& rep_;
   size_t next_ = 0;
   std::map<std::string, EncodedTensor> ready_;
+  std::set<std::string> stacked_;
 };
 
 // The model's files as a run sees them: canonical path, and per file its
@@ -179,7 +200,14 @@ Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOp
 
   QF_RETURN_IF_ERROR(feeder.Flush(-1));  // what precedes the decoder layers
   auto on_layer = [&](LayerOutput&& out) -> Status {
-    rep.layerwise_tensors += static_cast<int64_t>(out.quantized.size() + out.encoded.size());
+    std::set<std::string> produced;  // a stacked tensor's experts count once
+    for (const auto& e : out.quantized) produced.insert(e.first);
+    for (const auto& e : out.encoded) produced.insert(e.first);
+    rep.layerwise_tensors += static_cast<int64_t>(produced.size());
+    if (!out.expert_tokens.empty() && out.layer >= 0) {
+      rep.expert_tokens.resize(std::max(rep.expert_tokens.size(), static_cast<size_t>(out.layer + 1)));
+      rep.expert_tokens[static_cast<size_t>(out.layer)] = out.expert_tokens;
+    }
     rep.warnings.insert(rep.warnings.end(), out.warnings.begin(), out.warnings.end());
     const int64_t done = out.layer < 0 ? INT_MAX : out.layer;
     feeder.Take(std::move(out));

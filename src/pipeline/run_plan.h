@@ -37,6 +37,9 @@ struct PlanRunReport {
   double sink_s = 0;                // time inside the sink (packing, encoding, writing)
   std::vector<std::string> warnings;  // the layers' (LayerOutput::warnings), in order
   int64_t resumed_layers = 0;         // layers read back from the journal
+  // Mixture of experts: per decoder layer, the calibration tokens routed to
+  // each expert (LayerOutput::expert_tokens); empty for dense models and RTN.
+  std::vector<std::vector<int64_t>> expert_tokens;
 };
 
 Status RunPlan(const Model& model, const Plan& plan, Sink& sink, const PlanRunOptions& opts, PlanRunReport* report);

@@ -27,6 +27,14 @@ bool ActOrderGroups(const IntPlanOptions& opts, const IntQuantSpec& spec) {
   return opts.method == Method::kGptq && opts.act_order && !opts.static_groups && spec.group_size > 0;
 }
 
+// An MoE router: ffn_gate_inp, or Qwen2-MoE's shared-expert gate.
+bool IsRouter(const BlockLayout& block, const std::string& gguf_name) {
+  if (block.router.empty() || gguf_name.rfind("blk.", 0) != 0) return false;
+  const size_t dot = gguf_name.find('.', 4);
+  const std::string short_name = dot == std::string::npos ? "" : gguf_name.substr(dot + 1);
+  return short_name == block.router + ".weight" || short_name == block.router + "_shexp.weight";
+}
+
 // Why a tensor the ignore list did not name stays float.
 std::string FloatReason(const ModelTensor& t) {
   if (t.name == "token_embd.weight") return "embedding";
@@ -72,7 +80,8 @@ Status QuantizedRecipe(const Model& model, const ModelTensor& t, const IntPlanOp
     warnings->push_back("requantizing '" + t.source_name + "' from " + t.source_dtype +
                         ": quality suffers compared with quantizing the original weights");
   }
-  const int64_t N = t.n_rows(), K = t.ne[0];
+  const int64_t experts = StackedExperts(t);
+  const int64_t N = t.n_rows() / experts, K = t.ne[0];
   const bool act = ActOrderGroups(opts, spec);
   QF_RETURN_IF_ERROR(LayoutSupports(opts.layout, N, K, spec, act)
                          .WithContext(model.path + ": tensor '" + t.source_name + "' [" + std::to_string(N) + ", " +
@@ -80,8 +89,9 @@ Status QuantizedRecipe(const Model& model, const ModelTensor& t, const IntPlanOp
   tp->int_scheme = spec;
   tp->method = opts.method;
   tp->reason = "scheme";
-  for (const auto& s : LayoutTensors(opts.layout, ModuleOf(t.source_name), N, K, spec, act, float_dtype)) {
-    tp->nbytes += s.nbytes();
+  for (int64_t e = 0; e < experts; ++e) {
+    const std::string module = experts > 1 ? ExpertModule(t, e) : ModuleOf(t.source_name);
+    for (const auto& s : LayoutTensors(opts.layout, module, N, K, spec, act, float_dtype)) tp->nbytes += s.nbytes();
   }
   return Status::Ok();
 }
@@ -109,6 +119,15 @@ std::string ModuleOf(const std::string& source_name) {
   return dot == std::string::npos ? source_name : source_name.substr(0, dot);
 }
 
+int64_t StackedExperts(const ModelTensor& t) { return t.ne.size() == 3 ? t.ne[2] : 1; }
+
+std::string ExpertModule(const ModelTensor& t, int64_t e) {
+  std::string name = ModuleOf(t.source_name);
+  const size_t at = name.find("{e}");
+  if (at != std::string::npos) name.replace(at, 3, std::to_string(e));
+  return name;
+}
+
 void GroupSizeMisfits::Check(int64_t group_size, int64_t cols, const std::string& name) {
   if (group_size <= 0 || cols % group_size == 0) return;
   by_cols_[cols].push_back(name);
@@ -128,11 +147,6 @@ Status GroupSizeMisfits::ToStatus(const std::string& model_path, int64_t group_s
 }
 
 Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
-  if (model.expert_count > 0) {
-    return Status::Error(model.path + ": a mixture-of-experts model (" + std::to_string(model.expert_count) +
-                         " experts per layer): --scheme checkpoints (RTN, GPTQ, AWQ) of MoE models are not supported "
-                         "yet; GGUF types (-f TYPE, with --imatrix) are");
-  }
   QF_RETURN_IF_ERROR(CheckPlanOptions(model, opts));
   QF_ASSIGN_OR_RETURN(std::vector<std::regex> ignore, CompileIgnore(opts.ignore));
   Plan plan;
@@ -154,7 +168,7 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     if (!t.owned) order.push_back(&t);  // generated tensors (rope_freqs) are not part of an HF checkpoint
   }
   SortInLoaderOrder(&order);
-  const BlockLayout& block = BlockOfArch(model.architecture);
+  const BlockLayout& block = BlockOfArch(model.architecture, model.expert_count > 0);
   std::vector<TensorPlan> head;  // a quantized lm_head is written after the layers
   GroupSizeMisfits misfits;
   for (const ModelTensor* t : order) {
@@ -164,15 +178,32 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     tp.ne = t->ne;
     const bool is_head = opts.quantize_lm_head && t->name == "output.weight";
     bool quantize = IsLayerLinear(block, t->name) || is_head;
+    if (IsRouter(block, t->name)) {
+      // A Linear module the runtimes keep in float (vLLM builds MoE routers
+      // without a quant config): the checkpoint's config must say so.
+      tp.reason = "router";
+      plan.ignored_modules.push_back(ModuleOf(t->source_name));
+    }
     if (quantize) {
-      const std::string module = ModuleOf(t->source_name);
-      for (const auto& re : ignore) {
-        if (std::regex_search(module, re)) {
-          quantize = false;
-          tp.reason = "--ignore";
-          plan.ignored_modules.push_back(module);
-          break;
+      // A stacked tensor is quantized or kept whole: the ignore list must
+      // name all of its experts or none.
+      const int64_t experts = StackedExperts(*t);
+      std::vector<std::string> modules, hit;
+      for (int64_t e = 0; e < experts; ++e) modules.push_back(experts > 1 ? ExpertModule(*t, e) : ModuleOf(t->source_name));
+      for (const auto& module : modules) {
+        if (std::any_of(ignore.begin(), ignore.end(), [&](const std::regex& re) { return std::regex_search(module, re); })) {
+          hit.push_back(module);
         }
+      }
+      if (!hit.empty() && hit.size() != modules.size()) {
+        return Status::Error("--ignore names " + std::to_string(hit.size()) + " of the " + std::to_string(modules.size()) +
+                             " experts stacked in layer tensor '" + t->name + "' (" + hit.front() +
+                             ", ...); qforge quantizes a layer's experts together: ignore all of them or none");
+      }
+      if (!hit.empty()) {
+        quantize = false;
+        tp.reason = "--ignore";
+        plan.ignored_modules.insert(plan.ignored_modules.end(), hit.begin(), hit.end());
       }
     }
     if (quantize && spec.group_size > 0 && t->ne[0] % spec.group_size != 0) {

@@ -289,8 +289,8 @@ std::string TensorPlan::TargetName() const {
   return "W" + std::to_string(s.bits) + "A16" + (s.symmetric ? "" : "_ASYM") + " g" + std::to_string(s.group_size);
 }
 
-int UseGptqForLayerLinears(Plan* plan, const std::string& gguf_arch) {
-  const BlockLayout& block = BlockOfArch(gguf_arch);
+int UseGptqForLayerLinears(Plan* plan, const Model& model) {
+  const BlockLayout& block = BlockOfArch(model.architecture, model.expert_count > 0);
   int changed = 0;
   for (auto& tp : plan->tensors) {
     if (tp.copy_bytes || BlockGridOf(tp.type) == nullptr || !IsLayerLinear(block, tp.name)) continue;

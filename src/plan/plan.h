@@ -112,6 +112,6 @@ Result<Plan> BuildPlan(const Model& model, const Preset& preset, const PlanOptio
 // GPTQ for a GGUF plan (-f TYPE --method gptq): every decoder-layer linear
 // whose type GPTQ can fill (BlockGridOf) gets Method::kGptq; the types stay
 // those of the plan. Returns how many recipes changed.
-int UseGptqForLayerLinears(Plan* plan, const std::string& gguf_arch);
+int UseGptqForLayerLinears(Plan* plan, const Model& model);
 
 }  // namespace qforge

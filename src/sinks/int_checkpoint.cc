@@ -74,13 +74,19 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
   std::vector<StTensorSpec> all;
   for (const TensorPlan& tp : plan_in_->tensors) {
     const ModelTensor* t = tp.source;
+    const int64_t experts = StackedExperts(*t);
+    const int64_t rows = t->n_rows() / experts;  // per expert of a stacked tensor
     if (tp.int_scheme) {
       if (t->name == "output.weight") quantize_lm_head_ = true;
-      for (auto& s : LayoutTensors(plan_in_->layout, ModuleOf(t->source_name), t->n_rows(), t->ne[0], *tp.int_scheme,
-                                   plan_in_->act_order_groups,
-                                   float_dtype_)) {
-        all.push_back(std::move(s));
+      for (int64_t e = 0; e < experts; ++e) {
+        const std::string module = experts > 1 ? ExpertModule(*t, e) : ModuleOf(t->source_name);
+        for (auto& s : LayoutTensors(plan_in_->layout, module, rows, t->ne[0], *tp.int_scheme, plan_in_->act_order_groups,
+                                     float_dtype_)) {
+          all.push_back(std::move(s));
+        }
       }
+    } else if (experts > 1) {  // each expert its own 2-D weight, as the source had them
+      for (int64_t e = 0; e < experts; ++e) all.push_back({ExpertModule(*t, e) + ".weight", float_dtype_, {rows, t->ne[0]}});
     } else {
       all.push_back({t->source_name, float_dtype_, std::vector<int64_t>(t->ne.rbegin(), t->ne.rend())});
     }
@@ -220,19 +226,46 @@ Status CheckScales(const ModelTensor& src, const IntQuantized& q) {
 
 Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
   const ModelTensor& src = *recipe.source;
+  const int64_t experts = StackedExperts(src);
   if (!recipe.int_scheme) {
     QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(src, t.values ? &*t.values : nullptr));
-    return Emit(std::move(st));
+    if (experts == 1) return Emit(std::move(st));
+    // A stacked tensor left float: each expert's rows as its own weight.
+    const size_t part = st.bytes.size() / static_cast<size_t>(experts);
+    for (int64_t e = 0; e < experts; ++e) {
+      StWriteTensor one;
+      one.name = ExpertModule(src, e) + ".weight";
+      one.dtype = st.dtype;
+      one.shape = {src.n_rows() / experts, src.ne[0]};
+      one.bytes.assign(st.bytes.begin() + static_cast<std::ptrdiff_t>(part * static_cast<size_t>(e)),
+                       st.bytes.begin() + static_cast<std::ptrdiff_t>(part * static_cast<size_t>(e + 1)));
+      QF_RETURN_IF_ERROR(Emit(std::move(one)));
+    }
+    return Status::Ok();
+  }
+  if (experts > 1) {
+    if (static_cast<int64_t>(t.int_experts.size()) != experts) {
+      return Status::Error("internal: stacked linear '" + recipe.name + "' arrived with " + std::to_string(t.int_experts.size()) +
+                           " of its " + std::to_string(experts) + " experts");
+    }
+    for (int64_t e = 0; e < experts; ++e) {
+      QF_RETURN_IF_ERROR(AddGrid(src, ExpertModule(src, e), &t.int_experts[static_cast<size_t>(e)]));
+    }
+    return Status::Ok();
   }
   if (!t.int_grid) return Status::Error("internal: quantized linear '" + recipe.name + "' arrived without its grid");
   IntQuantized& q = *t.int_grid;
   if (src.permute_heads > 0) q.PermuteRows(SourceRowOrder(q.rows, src.permute_heads));
-  QF_RETURN_IF_ERROR(CheckScales(src, q));  // rows now in the source's order, as its name
+  return AddGrid(src, ModuleOf(src.source_name), &q);
+}
+
+Status IntCheckpointWriter::AddGrid(const ModelTensor& src, const std::string& module, IntQuantized* q) {
+  QF_RETURN_IF_ERROR(CheckScales(src, *q).WithContext(module));  // rows now in the source's order, as its name
   std::map<std::string, StWriteTensor> ready;
-  for (auto& st : PackLayout(plan_in_->layout, ModuleOf(src.source_name), q, plan_in_->act_order_groups, float_dtype_)) {
+  for (auto& st : PackLayout(plan_in_->layout, module, *q, plan_in_->act_order_groups, float_dtype_)) {
     ready[st.name] = std::move(st);
   }
-  q = IntQuantized{};  // release the codes now
+  *q = IntQuantized{};  // release the codes now
   // The layout's parts, in the order the shards were planned.
   while (!ready.empty() && next_ < plan_.size()) {
     auto it = ready.find(plan_[next_].spec.name);

@@ -38,8 +38,10 @@ class IntCheckpointWriter : public Sink {
 
   // plan: a checkpoint plan (BuildIntPlan) of src.
   Status Begin(const Plan& plan) override;
-  // A quantized linear needs t.int_grid; a float tensor is read from the
-  // source unless t.values holds the values a method changed.
+  // A quantized linear needs t.int_grid (a stacked expert tensor
+  // t.int_experts, one grid per expert, written as the experts' modules); a
+  // float tensor is read from the source unless t.values holds the values a
+  // method changed.
   Status Add(const TensorPlan& recipe, EncodedTensor t) override;
   // Writes the config files and moves the folder into place.
   Status Commit() override;
@@ -51,6 +53,9 @@ class IntCheckpointWriter : public Sink {
   IntCheckpointWriter(const Model& src, std::string dir, IntCheckpointOptions opts)
       : src_(src), dir_(std::move(dir)), opts_(std::move(opts)) {}
   Status Emit(StWriteTensor t);
+  // Packs one linear's grid (rows in the source's order) as `module`'s
+  // tensors and writes them.
+  Status AddGrid(const ModelTensor& src, const std::string& module, IntQuantized* q);
   Result<StWriteTensor> FloatTensor(const ModelTensor& t, const std::vector<float>* changed) const;
   Status WriteConfig() const;
   void ForgetTempPaths();

@@ -20,6 +20,7 @@ namespace qforge {
 struct EncodedTensor {
   std::vector<uint8_t> ggml;              // rows already encoded in the recipe's ggml type (GGUF row order)
   std::optional<IntQuantized> int_grid;   // the integer grid of a checkpoint linear (GGUF row order)
+  std::vector<IntQuantized> int_experts;  // a stacked expert tensor's grids, one per expert, in order
   std::optional<std::vector<float>> values;  // float values a method changed (GGUF row order)
 };
 

@@ -138,7 +138,7 @@ TEST(ArchSpec, FamiliesAndTheirBlockLayout) {
   EXPECT_EQ(ArchOfGguf("llama"), ArchOfModelType("llama"));  // not Mixtral's, which shares the GGUF name
   EXPECT_FALSE(ArchOfModelType("mixtral")->expert_names.empty());
 
-  const BlockLayout& b = BlockOfArch("llama");
+  const BlockLayout& b = BlockOfArch("llama", false);
   EXPECT_EQ(LayerLinears(b, 2), (std::vector<std::string>{"blk.2.attn_q.weight", "blk.2.attn_k.weight", "blk.2.attn_v.weight",
                                                           "blk.2.attn_output.weight", "blk.2.ffn_gate.weight",
                                                           "blk.2.ffn_up.weight", "blk.2.ffn_down.weight"}));
