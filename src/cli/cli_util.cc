@@ -120,4 +120,37 @@ void PrintPlanTable(const Plan& plan) {
              plan.output == PlanOutput::kGguf ? "file" : "checkpoint tensors", HumanBytes(file), file, plan.bits_per_weight());
 }
 
+void PrintExpertCoverage(const std::vector<std::vector<int64_t>>& tokens, int64_t min_tokens) {
+  if (tokens.empty()) return;
+  size_t n_expert = 0;
+  for (const auto& row : tokens) n_expert = std::max(n_expert, row.size());
+  fmt::print("expert coverage (calibration tokens routed to each expert; * below --min-expert-tokens {}: rounded to nearest)\n",
+             min_tokens);
+  fmt::print("  layer");
+  for (size_t e = 0; e < n_expert; ++e) fmt::print(" {:>7}", "e" + std::to_string(e));
+  fmt::print("\n");
+  int64_t low = 0;
+  for (size_t l = 0; l < tokens.size(); ++l) {
+    if (tokens[l].empty()) continue;
+    fmt::print("  {:>5}", l);
+    for (int64_t n : tokens[l]) {
+      fmt::print(" {:>6}{}", n, n < min_tokens ? "*" : " ");
+      low += n < min_tokens ? 1 : 0;
+    }
+    fmt::print("\n");
+  }
+  if (low > 0) fmt::print("  {} expert(s) rounded to nearest for too few tokens\n", low);
+}
+
+nlohmann::ordered_json ExpertCoverageJson(const std::vector<std::vector<int64_t>>& tokens, int64_t min_tokens) {
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array(), fallback = nlohmann::ordered_json::array();
+  for (size_t l = 0; l < tokens.size(); ++l) {
+    layers.push_back(tokens[l]);
+    for (size_t e = 0; e < tokens[l].size(); ++e) {
+      if (tokens[l][e] < min_tokens) fallback.push_back({{"layer", l}, {"expert", e}, {"tokens", tokens[l][e]}, {"method", "rtn"}});
+    }
+  }
+  return {{"min_expert_tokens", min_tokens}, {"tokens_per_expert", layers}, {"fallback", fallback}};
+}
+
 }  // namespace qforge::cli

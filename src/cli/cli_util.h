@@ -36,6 +36,12 @@ Status CheckGptqAndCalibrationArgs(const QuantizeArgs& a);
 // (the same for GGUF and checkpoint plans).
 nlohmann::ordered_json PlanJson(const Plan& plan);
 void PrintPlanTable(const Plan& plan);
+// Mixture of experts: the calibration tokens routed to each expert of each
+// layer (PlanRunReport::expert_tokens), as a table on stdout (experts below
+// min_tokens marked) and as JSON {min_expert_tokens, layers: [[...], ...],
+// fallback: [{layer, expert, tokens}]}.
+void PrintExpertCoverage(const std::vector<std::vector<int64_t>>& tokens, int64_t min_tokens);
+nlohmann::ordered_json ExpertCoverageJson(const std::vector<std::vector<int64_t>>& tokens, int64_t min_tokens);
 // Peak resident memory of this process so far, in bytes (0 if unknown).
 uint64_t PeakRssBytes();
 

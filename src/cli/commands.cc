@@ -194,6 +194,7 @@ PlanRunOptions GgufGptqOptions(const GlobalOptions& g, const QuantizeArgs& a) {
   ro.layerwise.gptq.damp = a.damp;
   ro.layerwise.gptq.act_order = a.act_order;
   ro.layerwise.threads = Threads(g);
+  ro.layerwise.min_expert_tokens = a.min_expert_tokens;
   ro.calib.text_path = a.calib;
   ro.calib.samples = a.calib_samples;
   ro.calib.seqlen = a.calib_seqlen;
@@ -284,6 +285,7 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
       const auto& t = report.timings;
       j["gptq"] = {{"tensors", report.layerwise_tensors}, {"calib_samples", report.samples}, {"calib_seqlen", report.seqlen},
                    {"seconds", {{"forward", t.forward_s}, {"hessian", t.hessian_s}, {"solve", t.solve_s}}}};
+      if (!report.expert_tokens.empty()) j["expert_coverage"] = ExpertCoverageJson(report.expert_tokens, a.min_expert_tokens);
     }
     ordered_json types = ordered_json::object();
     for (const auto& [k, v] : by_type) types[k] = {{"tensors", v.first}, {"bytes", v.second}};
@@ -293,6 +295,7 @@ int RunQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
     PrintPlanTable(plan);
     for (const auto& [k, v] : by_type) fmt::print("  {:<7} {:>4} tensors  {}\n", k, v.first, HumanBytes(v.second));
     if (report.layerwise_tensors > 0) {
+      PrintExpertCoverage(report.expert_tokens, a.min_expert_tokens);
       fmt::print("GPTQ filled {} tensors' blocks, calibrated on {} x {} tokens\n", report.layerwise_tensors, report.samples,
                  report.seqlen);
     }

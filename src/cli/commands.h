@@ -44,6 +44,7 @@ struct QuantizeArgs {
   int64_t calib_samples = 128;
   int64_t calib_seqlen = 2048;
   int64_t awq_search_samples = 16;
+  int64_t min_expert_tokens = 32;  // MoE: experts routed fewer calibration tokens are rounded to nearest
   float damp = 0.01f;
   bool act_order = false;
   bool static_groups = false;

@@ -81,6 +81,8 @@ Status IntOptionsFromArgs(const GlobalOptions& g, const QuantizeArgs& args, IntP
   if (a.resume && pl.method == Method::kRtn) return Status::Error("--resume: rtn keeps no journal (it needs no calibration); run it again");
   po->resume = a.resume;
   po->awq_search_samples = a.awq_search_samples;
+  if (a.min_expert_tokens < 0) return Status::Error("--min-expert-tokens " + std::to_string(a.min_expert_tokens) + ": expected 0 or more");
+  po->min_expert_tokens = a.min_expert_tokens;
   po->threads = Threads(g);
   return Status::Ok();
 }
@@ -156,9 +158,11 @@ int RunIntQuantize(const GlobalOptions& g, const QuantizeArgs& a) {
                                 {"resumed_layers", rep.resumed_layers},
                                 {"warnings", rep.warnings},
                                 {"tensors", PlanJson(*plan)}};
+    if (!rep.expert_tokens.empty()) j["expert_coverage"] = ExpertCoverageJson(rep.expert_tokens, po.min_expert_tokens);
     PrintJson(j);
   } else if (!g.quiet) {
     PrintPlanTable(*plan);
+    PrintExpertCoverage(rep.expert_tokens, po.min_expert_tokens);
     fmt::print("{}: {} {} g{} ({}), {} linear layers quantized", out, po.plan.scheme, MethodName(po.plan.method),
                po.plan.spec.group_size, IntLayoutName(plan->layout), rep.quantized_linears);
     if (rep.samples > 0) fmt::print(", calibrated on {} x {} tokens", rep.samples, rep.seqlen);

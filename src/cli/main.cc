@@ -101,6 +101,10 @@ void AddSchemeOptions(CLI::App* sub, QuantizeArgs& qa) {
       sub->add_option("--awq-search-samples", qa.awq_search_samples,
                       "AWQ: calibration sequences the scale search's loss runs on (0: all; the mean |x| uses all)")
           ->capture_default_str());
+  add_int(sub->add_option("--min-expert-tokens", qa.min_expert_tokens,
+                          "MoE (GPTQ, AWQ): an expert routed fewer calibration tokens than this is rounded to nearest "
+                          "(RTN) instead of calibrated; the coverage table shows tokens per expert and layer")
+              ->capture_default_str());
   add_int(sub->add_option("--damp", qa.damp, "GPTQ dampening, a fraction of the Hessian's mean diagonal")
               ->capture_default_str());
   add_int(sub->add_flag("--act-order", qa.act_order,

@@ -36,6 +36,7 @@ Status QuantizeToIntCheckpoint(const Model& model, const Plan& plan, const std::
   lo.true_sequential = opts.true_sequential;
   lo.threads = opts.threads;
   lo.awq_search_samples = opts.awq_search_samples;
+  lo.min_expert_tokens = opts.min_expert_tokens;
   lo.on_layer = opts.on_layer;
   if (plan.float_type == GgmlType::F16) {
     lo.round_stored = [](float v) { return HalfToFloat(FloatToHalf(v)); };
@@ -49,6 +50,7 @@ Status QuantizeToIntCheckpoint(const Model& model, const Plan& plan, const std::
   QF_RETURN_IF_ERROR(RunPlan(model, plan, *writer, ro, &pr));
   rep.warnings.insert(rep.warnings.end(), pr.warnings.begin(), pr.warnings.end());
   rep.resumed_layers = pr.resumed_layers;
+  rep.expert_tokens = pr.expert_tokens;
   rep.timings = pr.timings;
   rep.samples = pr.samples;
   rep.seqlen = pr.seqlen;

@@ -24,6 +24,7 @@ struct IntPipelineOptions {
   uint64_t max_shard_bytes = 5000000000ull;
   CalibrationOptions calib;         // required for GPTQ and AWQ
   int64_t awq_search_samples = 16;  // sequences AWQ's scale-search loss runs on (0: all)
+  int64_t min_expert_tokens = 32;   // MoE: experts routed fewer calibration tokens are rounded to nearest
   int threads = 1;
   std::function<void(int64_t done, int64_t total)> on_layer;
   bool resume = false;  // go on from <out_dir>.qforge-resume (GPTQ, AWQ)
@@ -38,6 +39,7 @@ struct IntPipelineReport {
   int64_t quantized_linears = 0;
   std::vector<std::string> warnings;
   int64_t resumed_layers = 0;
+  std::vector<std::vector<int64_t>> expert_tokens;  // MoE: per layer, tokens routed to each expert
 };
 
 // Builds the plan from opts.plan, then runs it.

@@ -125,17 +125,20 @@ TEST(Cli, MixtureOfExperts) {
   EXPECT_EQ(j["total"]["active_parameters"].get<int64_t>(),
             j["total"]["parameters"].get<int64_t>() - 2 * 3 * 6 * 256 * 128);
   r = RunQforge({"quantize", src, "--scheme", "W4A16", "--method", "rtn", "-o", dir.File("ct")});
-  ExpectOneLineError(r, {"mixture-of-experts", "8 experts", "not supported yet", "-f TYPE"});
-  EXPECT_FALSE(fs::exists(dir.File("ct")));
-  r = RunQforge({"quantize", src, "-f", "Q4_K_M", "--method", "gptq", "--calib",
-                 test::SharedDir() + "/text/calib.txt", "-o", dir.File("g.gguf")});
-  EXPECT_NE(r.exit_code, 0);  // after the plan's warnings (ffn_down_exps rows of 128 fit no K-quant)
-  EXPECT_NE(r.err.find("mixture-of-experts model (8 experts per layer): layer-by-layer GPTQ/AWQ"), std::string::npos)
-      << r.err;
-  EXPECT_FALSE(fs::exists(dir.File("g.gguf")));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.File("ct/model.safetensors")));
+  // GPTQ into GGUF blocks: each expert on its own tokens, the coverage in the report.
+  r = RunQforge({"quantize", src, "-f", "Q4_K_M", "--method", "gptq", "--calib", test::SharedDir() + "/text/calib.txt",
+                 "--calib-samples", "4", "--calib-seqlen", "64", "--json", "-o", dir.File("g.gguf")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto g = nlohmann::json::parse(r.out);
+  EXPECT_EQ(g["expert_coverage"]["tokens_per_expert"].size(), 2u);
   r = RunQforge({"quantize", src, "-f", "Q4_K_M", "-o", dir.File("q.gguf")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(fs::exists(dir.File("q.gguf")));
+  ASSERT_TRUE(fs::exists(dir.File("q.gguf")));
+  // Same types, different (calibrated) bytes.
+  EXPECT_EQ(fs::file_size(dir.File("g.gguf")), fs::file_size(dir.File("q.gguf")));
+  EXPECT_NE(test::ReadFile(dir.File("g.gguf")), test::ReadFile(dir.File("q.gguf")));
 }
 
 TEST(Cli, BadJsonConfig) {

@@ -123,7 +123,7 @@ class GptqLayout : public CheckpointLayout {
                       {"lm_head", f.quantize_lm_head}};
     if (!f.ignored_modules.empty()) {
       ordered_json dyn = ordered_json::object();
-      for (const auto& m : f.ignored_modules) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)")] = ordered_json::object();
+      for (const auto& m : f.ignored_modules) dyn["-:" + std::regex_replace(m, std::regex(R"([.])"), R"(\.)") + "$"] = ordered_json::object();
       q["dynamic"] = dyn;
     }
     return q;
