@@ -69,6 +69,57 @@ const char* kTekken =
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|"
     "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+// The contractions of the GPT-4-era patterns, case-insensitive as the
+// tokenizers' (?i:...) but spelled out (as llama.cpp does, so that no
+// Unicode case folding such as U+017F long s joins in).
+#define QF_CONTRACTIONS "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
+
+// GPT-4o's o200k split (also Llama 4's): case-aware words with their
+// contraction, numbers in runs of up to three digits.
+const char* kGpt4o =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+" QF_CONTRACTIONS "?|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*" QF_CONTRACTIONS "?|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// Kimi K2: Han runs on their own, then GPT-4o's words over letters that are
+// not Han (the tokenizer's class intersection [...&&[^\p{Han}]] as a
+// negative look-ahead), newlines kept with punctuation runs.
+const char* kKimiK2 =
+    "\\p{Han}+|"
+    "[^\\r\\n\\p{L}\\p{N}]?(?:(?!\\p{Han})[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}])*(?:(?!\\p{Han})[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}])+"
+    QF_CONTRACTIONS "?|"
+    "[^\\r\\n\\p{L}\\p{N}]?(?:(?!\\p{Han})[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}])+(?:(?!\\p{Han})[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}])*"
+    QF_CONTRACTIONS "?|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// Seed-Coder: Qwen2's split with punctuation runs that never take a newline.
+const char* kSeedCoder = QF_CONTRACTIONS
+    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// DeepSeek LLM (v1/v2): newlines alone, words over the cased letters of
+// many scripts, ASCII and full-width punctuation runs, trailing spaces,
+// CJK runs, digit runs; each expression applied to what the previous left.
+const char* kDeepseekLlmLetters =
+    "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}\\x{295}-\\x{2AF}"
+    "\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}"
+    "\\x{3A3}-\\x{3F5}\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}"
+    "\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}"
+    "\\x{1E00}-\\x{1F15}\\x{1F18}-\\x{1F1D}\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}"
+    "\\x{1F5D}\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{1FC4}\\x{1FC6}-\\x{1FCC}"
+    "\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}\\x{1FF2}-\\x{1FF4}\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}"
+    "\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-\\x{211D}\\x{2124}\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}"
+    "\\x{2139}\\x{213C}-\\x{213F}\\x{2145}-\\x{2149}\\x{214E}\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}"
+    "\\x{2CEB}-\\x{2CEE}\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}\\x{A771}-\\x{A787}"
+    "\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}"
+    "\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}"
+    "\\x{118A0}-\\x{118DF}\\x{1E900}-\\x{1E943}]+";
+
+// DeepSeek V3 (and R1): digits in runs of up to three, CJK/kana runs, then
+// words that may start with one ASCII punctuation mark, symbol runs, newlines.
+const char* kDeepseekV3Words =
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+    " ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 // The pre-tokenizer expressions llama.cpp applies for each pre name, in order.
 bool RegexesFor(const std::string& pre, std::vector<std::string>* out, bool* ignore_merges) {
   *ignore_merges = false;
@@ -88,6 +139,17 @@ bool RegexesFor(const std::string& pre, std::vector<std::string>* out, bool* ign
     *ignore_merges = pre != "dbrx" && pre != "smaug-bpe";
   } else if (pre == "qwen2" || pre == "deepseek-r1-qwen") {
     *out = {kQwen2};
+  } else if (pre == "gpt-4o" || pre == "llama4" || pre == "minimax-m2") {
+    *out = {kGpt4o};
+  } else if (pre == "kimi-k2") {
+    *out = {kKimiK2};
+  } else if (pre == "seed-coder") {
+    *out = {kSeedCoder};
+  } else if (pre == "deepseek-llm") {
+    *out = {"[\\r\\n]", kDeepseekLlmLetters, "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+",
+            "\\s+$", "[\\x{4E00}-\\x{9FA5}\\x{800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+", "\\p{N}+"};
+  } else if (pre == "deepseek-v3" || pre == "hunyuan-dense") {
+    *out = {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+", kDeepseekV3Words};
   } else if (pre == "tekken") {
     *out = {kTekken};
     *ignore_merges = true;  // a whole word in the vocabulary is one token, as tekken's BPE says
@@ -120,19 +182,7 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromMetadata(const GgufMetad
   }
   const GgufValue* pre = md.Find("tokenizer.ggml.pre");
   const std::string pre_name = pre && pre->type() == GgufType::STRING ? pre->AsString() : "default";
-  std::vector<std::string> exprs;
-  if (!RegexesFor(pre_name, &exprs, &t->ignore_merges_)) {
-    return Status::Error(source + ": metadata 'tokenizer.ggml.pre': pre-tokenizer '" + pre_name +
-                         "' is not supported by qforge's tokenizer yet");
-  }
-  for (const auto& e : exprs) {
-    int err = 0;
-    PCRE2_SIZE off = 0;
-    auto r = std::make_unique<Regex>();
-    r->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(e.c_str()), e.size(), PCRE2_UTF | PCRE2_UCP, &err, &off, nullptr);
-    if (r->code == nullptr) return Status::Error("internal: pre-tokenizer expression does not compile: " + e);
-    t->regexes_.push_back(std::move(r));
-  }
+  QF_RETURN_IF_ERROR(t->SetPreTokenizer(pre_name).WithContext(source + ": metadata 'tokenizer.ggml.pre'"));
   t->tokens_ = toks->strings();
   const uint64_t n = toks->count();
   t->types_.assign(n, kTokNormal);
@@ -157,6 +207,34 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromMetadata(const GgufMetad
   t->eos_ = id_key("tokenizer.ggml.eos_token_id", 11);
   if (const GgufValue* v = md.Find("tokenizer.ggml.add_bos_token")) t->add_bos_ = v->AsBool();
   return t;
+}
+
+Status BpeTokenizer::SetPreTokenizer(const std::string& pre) {
+  std::vector<std::string> exprs;
+  if (!RegexesFor(pre, &exprs, &ignore_merges_)) {
+    return Status::Error("pre-tokenizer '" + pre + "' is not supported by qforge's tokenizer yet");
+  }
+  regexes_.clear();
+  for (const auto& e : exprs) {
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    auto r = std::make_unique<Regex>();
+    r->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(e.c_str()), e.size(), PCRE2_UTF | PCRE2_UCP, &err, &off, nullptr);
+    if (r->code == nullptr) {
+      PCRE2_UCHAR msg[160];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      return Status::Error("internal: pre-tokenizer '" + pre + "': expression does not compile at offset " +
+                           std::to_string(off) + " (" + reinterpret_cast<const char*>(msg) + "): " + e);
+    }
+    regexes_.push_back(std::move(r));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> BpeTokenizer::SplitText(const std::string& pre, std::string_view text) {
+  BpeTokenizer t;
+  QF_RETURN_IF_ERROR(t.SetPreTokenizer(pre));
+  return t.PreTokenize(text);
 }
 
 Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromHfFolder(const std::string& folder, const std::string& pre) {

@@ -21,6 +21,10 @@ class BpeTokenizer : public Tokenizer {
   // with a leading one, no pre-tokenizer, byte fallback to <0xXX> tokens).
   static Result<std::unique_ptr<BpeTokenizer>> FromHfFolder(const std::string& folder, const std::string& pre);
   ~BpeTokenizer() override;
+  // The pieces the byte-level pre-tokenizer `pre` (llama.cpp's name:
+  // "llama-bpe", "gpt-4o", "deepseek-v3", ...) cuts text into before any
+  // merge, in order; an error when qforge has no split for that name.
+  static Result<std::vector<std::string>> SplitText(const std::string& pre, std::string_view text);
 
   std::vector<int32_t> Encode(std::string_view text, bool add_bos) const override;
   std::string TokenText(int32_t id) const override;
@@ -33,6 +37,8 @@ class BpeTokenizer : public Tokenizer {
  private:
   BpeTokenizer() = default;
   std::vector<std::string> PreTokenize(std::string_view text) const;
+  // Compiles the split expressions of a pre name (sets ignore_merges_).
+  Status SetPreTokenizer(const std::string& pre);
   void EncodeWord(const std::string& word, std::vector<int32_t>* out) const;
 
   struct Regex;

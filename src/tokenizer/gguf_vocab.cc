@@ -312,7 +312,7 @@ Status LoadSentencePiece(const fs::path& dir, const VocabOptions& opts, GgufVoca
 // split regex, since the converter's hash of token ids needs a tokenizer.
 std::optional<std::string> DetectPreTokenizer(const json& tok) {
   std::vector<std::string> patterns;
-  bool byte_level_regex = false;
+  bool byte_level_regex = false, single_digits = false;
   std::function<void(const json&)> walk = [&](const json& p) {
     if (!p.is_object()) return;
     const std::string type = p.value("type", "");
@@ -323,25 +323,48 @@ std::optional<std::string> DetectPreTokenizer(const json& tok) {
       if (pat.contains("Regex") && pat["Regex"].is_string()) patterns.push_back(pat["Regex"]);
     } else if (type == "ByteLevel") {
       byte_level_regex = p.value("use_regex", true);
+    } else if (type == "Digits") {
+      single_digits = p.value("individual_digits", false);
     }
   };
   if (tok.contains("pre_tokenizer")) walk(tok["pre_tokenizer"]);
-  const std::string kLlama3Numbers = "\\p{N}{1,3}";
-  const std::string kQwen2Numbers = "|\\p{N}|";
-  for (const auto& p : patterns) {
-    if (p.find("(?i:'s|'t|'re|'ve|'m|'ll|'d)") != std::string::npos) {
-      if (p.find(kLlama3Numbers) != std::string::npos) return "llama-bpe";
-      if (p.find(kQwen2Numbers) != std::string::npos) return "qwen2";
+  // An added token's content, to tell apart families that split alike.
+  auto has_added = [&](const std::string& content) {
+    if (!tok.contains("added_tokens") || !tok["added_tokens"].is_array()) return false;
+    for (const auto& a : tok["added_tokens"]) {
+      if (a.is_object() && a.value("content", "") == content) return true;
     }
+    return false;
+  };
+  auto any = [&](const std::string& needle) {
+    return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) { return p.find(needle) != std::string::npos; });
+  };
+  const std::string kContractions = "(?i:'s|'t|'re|'ve|'m|'ll|'d)";
+  const std::string kCaseWords = "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+";
+  if (any("&&[^\\p{Han}]")) return "kimi-k2";
+  if (any(kCaseWords + kContractions + "?")) {
+    // o200k: GPT-4o's tokenizer, and Llama 4's (its header tokens tell).
+    return has_added("<|header_start|>") ? "llama4" : "gpt-4o";
   }
   for (const auto& p : patterns) {
-    // Tekken: case-aware words and '/' kept with trailing newlines.
-    if (p.find("[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+") != std::string::npos &&
-        p.find("[\\r\\n/]*") != std::string::npos) {
-      return "tekken";
+    if (p.find(kContractions) != std::string::npos) {
+      if (p.find("\\p{N}{1,3}") != std::string::npos) return "llama-bpe";
+      if (p.find("|\\p{N}|") != std::string::npos) return "qwen2";
+      if (p.find("|\\p{N}{1}|") != std::string::npos) return "seed-coder";
     }
   }
-  if (patterns.empty() && byte_level_regex) return "gpt-2";
+  // Tekken: case-aware words and '/' kept with trailing newlines.
+  if (any("[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*" + kCaseWords) && any("[\\r\\n/]*")) return "tekken";
+  // DeepSeek V3/R1: words of letters and marks after at most one non-letter, symbol runs.
+  if (any("[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+")) return "deepseek-v3";
+  // DeepSeek LLM: words over an explicit list of cased letters (Latin first).
+  if (any("\\s?[A-Za-z\xC2\xB5\xC3\x80-")) return "deepseek-llm";
+  if (any("\\s?\\p{L}+") && any("\\s?\\p{P}+")) return "deepseek-coder";
+  if (patterns.empty() && byte_level_regex) {
+    // Digits one by one, then GPT-2's split: StarCoder's tokenizer, and SmolLM's (a chat vocabulary).
+    if (single_digits) return has_added("<|im_start|>") ? "smollm" : "starcoder";
+    return "gpt-2";
+  }
   return std::nullopt;
 }
 
