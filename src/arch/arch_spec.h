@@ -75,11 +75,22 @@ struct BlockLayout {
   // statistics are the router's input rows chosen for each expert.
   std::vector<std::string> expert_linears;
   std::string router;
+  // Whether a linear (GGUF short name) is a stacked expert tensor.
   bool IsExpertStack(const std::string& short_name) const {
     for (const auto& e : expert_linears) {
       if (e == short_name) return true;
     }
     return false;
+  }
+  // The first linear of the input set a linear belongs to: the one whose
+  // input (Hessian, AWQ statistics) it shares; itself when in no set.
+  const std::string& InputOf(const std::string& short_name) const {
+    for (const auto& set : input_sets) {
+      for (const auto& n : set) {
+        if (n == short_name) return set.front();
+      }
+    }
+    return short_name;
   }
 };
 

@@ -1,6 +1,7 @@
 #include "cli/cli_util.h"
 
 #include <fmt/core.h>
+#include <algorithm>
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -72,6 +73,9 @@ Status CheckGptqAndCalibrationArgs(const QuantizeArgs& a) {
   if (a.calib_samples <= 0 || a.calib_seqlen <= 1) {
     return Status::Error("--calib-samples and --calib-seqlen must be positive (sequence length at least 2)");
   }
+  if (a.min_expert_tokens < 0) {
+    return Status::Error("--min-expert-tokens " + std::to_string(a.min_expert_tokens) + ": expected 0 or more");
+  }
   return Status::Ok();
 }
 
@@ -126,18 +130,34 @@ void PrintExpertCoverage(const std::vector<std::vector<int64_t>>& tokens, int64_
   for (const auto& row : tokens) n_expert = std::max(n_expert, row.size());
   fmt::print("expert coverage (calibration tokens routed to each expert; * below --min-expert-tokens {}: rounded to nearest)\n",
              min_tokens);
-  fmt::print("  layer");
-  for (size_t e = 0; e < n_expert; ++e) fmt::print(" {:>7}", "e" + std::to_string(e));
-  fmt::print("\n");
+  const bool wide = n_expert > 16;
+  if (wide) {
+    fmt::print("  layer     min  median     max  below the minimum\n");
+  } else {
+    fmt::print("  layer");
+    for (size_t e = 0; e < n_expert; ++e) fmt::print(" {:>7}", "e" + std::to_string(e));
+    fmt::print("\n");
+  }
   int64_t low = 0;
   for (size_t l = 0; l < tokens.size(); ++l) {
     if (tokens[l].empty()) continue;
-    fmt::print("  {:>5}", l);
-    for (int64_t n : tokens[l]) {
-      fmt::print(" {:>6}{}", n, n < min_tokens ? "*" : " ");
-      low += n < min_tokens ? 1 : 0;
+    std::vector<std::string> below;
+    for (size_t e = 0; e < tokens[l].size(); ++e) {
+      if (tokens[l][e] < min_tokens) below.push_back("e" + std::to_string(e) + "=" + std::to_string(tokens[l][e]));
     }
-    fmt::print("\n");
+    low += static_cast<int64_t>(below.size());
+    fmt::print("  {:>5}", l);
+    if (wide) {
+      std::vector<int64_t> sorted = tokens[l];
+      std::sort(sorted.begin(), sorted.end());
+      std::string list;
+      for (size_t i = 0; i < below.size() && i < 12; ++i) list += (i ? " " : "") + below[i];
+      if (below.size() > 12) list += " ... (" + std::to_string(below.size()) + ")";
+      fmt::print(" {:>7} {:>7} {:>7}  {}\n", sorted.front(), sorted[sorted.size() / 2], sorted.back(), list);
+    } else {
+      for (int64_t n : tokens[l]) fmt::print(" {:>6}{}", n, n < min_tokens ? "*" : " ");
+      fmt::print("\n");
+    }
   }
   if (low > 0) fmt::print("  {} expert(s) rounded to nearest for too few tokens\n", low);
 }

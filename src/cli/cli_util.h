@@ -30,7 +30,7 @@ std::string ShapeString(const std::vector<int64_t>& ne);
 // A model's name for default output names: folder name or file stem.
 std::string ModelStem(const std::string& path);
 int Threads(const GlobalOptions& g);
-// --damp and --calib-samples/--calib-seqlen, for GGUF and checkpoint runs alike.
+// --damp, --calib-samples/--calib-seqlen and --min-expert-tokens, for GGUF and checkpoint runs alike.
 Status CheckGptqAndCalibrationArgs(const QuantizeArgs& a);
 // A plan's recipes as JSON rows, and as the table plan and quantize print
 // (the same for GGUF and checkpoint plans).
@@ -38,8 +38,10 @@ nlohmann::ordered_json PlanJson(const Plan& plan);
 void PrintPlanTable(const Plan& plan);
 // Mixture of experts: the calibration tokens routed to each expert of each
 // layer (PlanRunReport::expert_tokens), as a table on stdout (experts below
-// min_tokens marked) and as JSON {min_expert_tokens, layers: [[...], ...],
-// fallback: [{layer, expert, tokens}]}.
+// min_tokens marked; beyond 16 experts a summary per layer: min, median,
+// max and the experts below) and as JSON {min_expert_tokens,
+// tokens_per_expert: [[...] per layer], fallback: [{layer, expert, tokens,
+// method: "rtn"}]}.
 void PrintExpertCoverage(const std::vector<std::vector<int64_t>>& tokens, int64_t min_tokens);
 nlohmann::ordered_json ExpertCoverageJson(const std::vector<std::vector<int64_t>>& tokens, int64_t min_tokens);
 // Peak resident memory of this process so far, in bytes (0 if unknown).

@@ -81,7 +81,6 @@ Status IntOptionsFromArgs(const GlobalOptions& g, const QuantizeArgs& args, IntP
   if (a.resume && pl.method == Method::kRtn) return Status::Error("--resume: rtn keeps no journal (it needs no calibration); run it again");
   po->resume = a.resume;
   po->awq_search_samples = a.awq_search_samples;
-  if (a.min_expert_tokens < 0) return Status::Error("--min-expert-tokens " + std::to_string(a.min_expert_tokens) + ": expected 0 or more");
   po->min_expert_tokens = a.min_expert_tokens;
   po->threads = Threads(g);
   return Status::Ok();

@@ -153,10 +153,15 @@ bool IsPartOfPacked(const PackedFormat& f, const std::string& name) {
 }
 
 // A linear stored in a packed layout, read through its parts in place.
-// expert: set to the expert index when the module is one expert's part of
-// a stacked tensor (the tensor then carries the stack's GGUF name), else -1.
-Result<ModelTensor> PackedModuleTensor(const HfConfig& cfg, const SafetensorsModel& st, const PackedFormat& f,
-                                       const StTensor& main, const std::string& dir, int* expert) {
+// A packed module as a tensor, and the expert it is when it is one
+// expert's part of a stacked tensor (the tensor then carries the stack's
+// GGUF name), else -1.
+struct PackedModule {
+  ModelTensor tensor;
+  int expert = -1;
+};
+Result<PackedModule> PackedModuleTensor(const HfConfig& cfg, const SafetensorsModel& st, const PackedFormat& f,
+                                        const StTensor& main, const std::string& dir) {
   const std::string module = main.name.substr(0, main.name.size() - f.main_suffix.size());
   const std::string what = dir + ": " + module;
   QF_ASSIGN_OR_RETURN(auto mapped, MapHfTensorName(cfg, module + ".weight"));
@@ -191,8 +196,7 @@ Result<ModelTensor> PackedModuleTensor(const HfConfig& cfg, const SafetensorsMod
   t.file = main.file;
   t.permute_heads = mapped->permute_heads;
   t.packed = std::move(pl);
-  *expert = mapped->expert;
-  return t;
+  return PackedModule{std::move(t), mapped->expert};
 }
 
 // A float tensor of the folder; nullopt for tensors the converter drops.
@@ -274,6 +278,7 @@ class ExpertStacker {
     }
     types_[m.gguf_name] = *type;
     cols_[m.gguf_name] = s.shape[1];
+    rows_[m.gguf_name] = s.shape[0];
     sources_[m.gguf_name] = s.name;
     slot = TensorPart{s.data, s.nbytes, s.shape[0], s.file};
     return Completed(layer);
@@ -460,10 +465,10 @@ Result<Model> OpenHfFolder(const std::string& dir, const OpenOptions& opts) {
     std::optional<ModelTensor> t;
     if (packed && IsPartOfPacked(*packed, s.name)) {
       if (!EndsWith(s.name, packed->main_suffix)) continue;  // read with its module
-      int expert = -1;
-      QF_ASSIGN_OR_RETURN(t, PackedModuleTensor(cfg, st, *packed, s, dir, &expert));
-      if (expert >= 0) {  // one expert's part: the layer's stacks come out once all are read
-        QF_ASSIGN_OR_RETURN(std::vector<ModelTensor> stacks, experts.AddPacked(std::move(*t), expert));
+      QF_ASSIGN_OR_RETURN(PackedModule pm, PackedModuleTensor(cfg, st, *packed, s, dir));
+      t = std::move(pm.tensor);
+      if (pm.expert >= 0) {  // one expert's part: the layer's stacks come out once all are read
+        QF_ASSIGN_OR_RETURN(std::vector<ModelTensor> stacks, experts.AddPacked(std::move(*t), pm.expert));
         for (ModelTensor& x : stacks) {
           if (!seen.insert(x.name).second) return Status::Error(dir + ": tensor '" + x.name + "' appears twice");
           m.tensors.push_back(std::move(x));
@@ -659,6 +664,8 @@ void ModelTensor::DropPages() const {
     if (p.file && p.data) p.file->DropRange(static_cast<size_t>(p.data - p.file->data()), p.nbytes);
   }
 }
+
+const BlockLayout& BlockOfModel(const Model& model) { return BlockOfArch(model.architecture, model.expert_count > 0); }
 
 Result<ModelTensor> StackTensors(std::string name, std::string source_name, GgmlType type, int64_t ne0,
                                  std::vector<TensorPart> parts) {

@@ -19,6 +19,7 @@
 namespace qforge {
 
 struct PackedLinear;  // io/int_layouts.h
+struct BlockLayout;   // arch/arch_spec.h
 
 // A run of whole rows of a tensor held contiguously in a mapped file.
 struct TensorPart {
@@ -55,6 +56,11 @@ struct ModelTensor {
   std::vector<std::shared_ptr<const PackedLinear>> packed_experts;
 
   int64_t n_elements() const;
+  // Whether rows decode through a GPU integer layout (one, or one per expert).
+  bool is_packed() const { return packed != nullptr || !packed_experts.empty(); }
+  // The experts a stacked tensor holds (ffn_*_exps: [cols, rows, n_expert],
+  // expert e's rows [e * rows, (e + 1) * rows)); 1 for any other tensor.
+  int64_t n_experts() const { return ne.size() == 3 ? ne[2] : 1; }
   int64_t n_rows() const { return ne.empty() || ne[0] == 0 ? 0 : n_elements() / ne[0]; }
   int n_dims() const;  // ggml_n_dims: index of the last dimension > 1, plus one
   // Whether the stored bytes are the tensor's values as they are (no
@@ -102,6 +108,11 @@ struct Model {
   mutable const ModelTensor* indexed_data_ = nullptr;
   mutable size_t indexed_size_ = 0;
 };
+
+// The block layout the model's architecture runs (its MoE layout when it
+// has experts: Mixtral is "llama" with experts).
+const BlockLayout& BlockOfModel(const Model& model);
+
 
 struct OpenOptions {
   std::string tokenizer_pre;  // BPE pre-tokenizer override

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <set>
 
 #include "algorithms/awq.h"
 #include "arch/llama_family.h"
@@ -10,6 +12,53 @@
 
 namespace qforge {
 namespace {
+
+// W (rows x cols) <- W diag(s): the readers of a scaled input.
+void ScaleColumns(float* w, int64_t rows, int64_t cols, const std::vector<float>& s) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < cols; ++k) w[r * cols + k] *= s[static_cast<size_t>(k)];
+}
+
+// W (rows x cols) <- diag(s)^-1 W: a linear producer of the scaled input.
+void DivideRows(float* w, int64_t rows, int64_t cols, const std::vector<float>& s) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) w[r * cols + c] /= s[static_cast<size_t>(r)];
+}
+
+// Input rows (n x K, flattened) as the scaled layers see them: x diag(s)^-1.
+void DivideInputs(std::vector<float>* x, const std::vector<float>& s) {
+  for (size_t j = 0; j < x->size(); ++j) (*x)[j] /= s[j % s.size()];
+}
+
+// AutoAWQ's grid: 20 ratios, the scales whose loss is lowest.
+Result<std::vector<float>> BestScales(const std::vector<float>& x_mean, const std::vector<float>& w_mean,
+                                      const std::function<Result<double>(const std::vector<float>&)>& loss_of) {
+  std::vector<float> best_scales;
+  double best = INFINITY;
+  for (int i = 0; i < 20; ++i) {
+    std::vector<float> s = AwqScales(x_mean, w_mean, static_cast<float>(i) / 20.0f, true);
+    QF_ASSIGN_OR_RETURN(const double loss, loss_of(s));
+    if (loss < best) {
+      best = loss;
+      best_scales = std::move(s);
+    }
+  }
+  return best_scales;
+}
+
+// Mean squared difference of two sets of outputs.
+double MeanSquaredError(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  double loss = 0.0;
+  size_t count = 0;
+  for (size_t q = 0; q < a.size(); ++q) {
+    for (size_t j = 0; j < a[q].size(); ++j) {
+      const double d = static_cast<double>(a[q][j]) - b[q][j];
+      loss += d * d;
+    }
+    count += a[q].size();
+  }
+  return loss / static_cast<double>(std::max<size_t>(1, count));
+}
 
 // What the float layer's pass records for each input a set of linears
 // reads (keyed by the set's first linear).
@@ -33,7 +82,7 @@ class AwqLayerRun {
  public:
   AwqLayerRun(LlamaEngine& engine, const Model& model, int64_t l, const LayerwiseOptions& opts,
               std::map<std::string, std::vector<float>>* weights, LayerwiseTimings* tm)
-      : engine_(engine), model_(model), block_(BlockOfArch(model.architecture, model.expert_count > 0)), l_(l), opts_(opts),
+      : engine_(engine), model_(model), block_(BlockOfModel(model)), l_(l), opts_(opts),
         p_("blk." + std::to_string(l) + "."), weights_(*weights), tm_(*tm) {}
 
   // 1. The float layer on the calibration inputs (x becomes its outputs, the
@@ -59,6 +108,12 @@ class AwqLayerRun {
     for (const auto& key : keys) {
       if (block_.IsExpertStack(key)) rec_.experts[key].resize(static_cast<size_t>(NE));
     }
+    // Per-expert scale searches (down on its own intermediate) need the
+    // expert's mean |x| and search rows; the others only clipping rows.
+    std::set<std::string> searched;
+    for (const auto& g : block_.scaling) {
+      if (!g.prev_is_norm && block_.IsExpertStack(g.linears[0])) searched.insert(block_.InputOf(g.linears[0]));
+    }
     // Each expert keeps every stride-th routed row for clipping, about 512
     // when the routing is even.
     const int64_t expert_rows = NE > 0 ? rec_.total_tokens * engine_.hparams().n_expert_used / NE : 0;
@@ -78,10 +133,12 @@ class AwqLayerRun {
       for (auto& [key, per] : rec_.experts) {
         if (name != p_ + key + ".weight" || e < 0 || e >= static_cast<int64_t>(per.size())) continue;
         auto& x = per[static_cast<size_t>(e)];
-        x.abs_sum.resize(static_cast<size_t>(cols), 0.0);
-        for (int64_t t = 0; t < rows; ++t)
-          for (int64_t k = 0; k < cols; ++k) x.abs_sum[static_cast<size_t>(k)] += std::fabs(a[t * cols + k]);
-        if (in_search[seq] != 0) x.search_in.insert(x.search_in.end(), a, a + rows * cols);
+        if (searched.count(key)) {
+          x.abs_sum.resize(static_cast<size_t>(cols), 0.0);
+          for (int64_t t = 0; t < rows; ++t)
+            for (int64_t k = 0; k < cols; ++k) x.abs_sum[static_cast<size_t>(k)] += std::fabs(a[t * cols + k]);
+          if (in_search[seq] != 0) x.search_in.insert(x.search_in.end(), a, a + rows * cols);
+        }
         for (int64_t t = 0; t < rows; ++t) {
           if ((x.rows + t) % expert_step != 0) continue;
           x.clip_in.insert(x.clip_in.end(), a + t * cols, a + (t + 1) * cols);
@@ -135,7 +192,7 @@ class AwqLayerRun {
       if (!best[gi].empty()) QF_RETURN_IF_ERROR(Fold(*groups[gi], best[gi], out));
     }
     for (const ScalingGroup* g : experts_linear_) {
-      if (wanted(g->linears[0])) ExpertLinearScales(*g);
+      if (wanted(g->linears[0])) QF_RETURN_IF_ERROR(ExpertLinearScales(*g, out));
     }
     tm_.search_s += SecondsSince(s0);
     return Status::Ok();
@@ -168,7 +225,7 @@ class AwqLayerRun {
     for (const auto& name : LayerLinears(block_, l_)) {
       if (opts_.quantize && !opts_.quantize(name)) continue;
       const ModelTensor* t = model_.Find(name);
-      const int64_t NE = t->ne.size() == 3 ? t->ne[2] : 1, N = t->n_rows() / NE, K = t->ne[0];
+      const int64_t NE = t->n_experts(), N = t->n_rows() / NE, K = t->ne[0];
       for (int64_t e = 0; e < NE; ++e) {
         out->quantized.emplace_back(name, QuantizeRtn(weights_[name].data() + e * N * K, N, K, opts_.spec));
       }
@@ -176,11 +233,10 @@ class AwqLayerRun {
     const std::vector<int64_t> tokens = ExpertTokens();
     for (size_t e = 0; e < tokens.size(); ++e) {
       if (tokens[e] >= opts_.min_expert_tokens) continue;
-      out->warnings.push_back(p_ + "ffn_*_exps expert " + std::to_string(e) + ": " + std::to_string(tokens[e]) +
-                              " calibration tokens routed to it (fewer than --min-expert-tokens " +
-                              std::to_string(opts_.min_expert_tokens) +
-                              "); rounded to nearest (RTN) without its own scale search or clipping (its gate/up keep "
-                              "the layer's shared input scales, folded into ffn_norm)");
+      out->warnings.push_back(ExpertFallbackWarning(p_ + "ffn_*_exps.weight expert " + std::to_string(e), tokens[e],
+                                                    opts_.min_expert_tokens,
+                                                    " without its own scale search or clipping (its gate/up keep the "
+                                                    "layer's shared input scales, folded into ffn_norm)"));
     }
     out->expert_tokens = tokens;
     tm_.solve_s += SecondsSince(q0);
@@ -188,57 +244,45 @@ class AwqLayerRun {
 
  private:
   std::vector<float>& W(const std::string& s) { return weights_[p_ + s + ".weight"]; }
-  int64_t experts_of(const std::string& s) const {
-    const ModelTensor* t = model_.Find(p_ + s + ".weight");
-    return t->ne.size() == 3 ? t->ne[2] : 1;
-  }
+  int64_t experts_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->n_experts(); }
+  int64_t rows_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->n_rows(); }
+  int64_t cols_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->ne[0]; }
+  bool wanted(const std::string& s) const { return !opts_.quantize || opts_.quantize(p_ + s + ".weight"); }
 
   // A producer -> reader group inside each expert (up -> down): the
   // expert's own scale search on the rows routed to it (AutoAWQ's loss on
   // the single linear), folded into the expert's rows of the producer.
-  void ExpertLinearScales(const ScalingGroup& g) {
+  // Experts below min_expert_tokens keep s = 1.
+  Status ExpertLinearScales(const ScalingGroup& g, LayerOutput* out) {
     const std::string& reader = g.linears[0];
     const int64_t NE = experts_of(reader), N = rows_of(reader) / NE, K = cols_of(reader);
-    const int64_t P = cols_of(g.prev);  // the producer's columns
+    const int64_t P = cols_of(g.prev);  // the producer's columns; its rows per expert are the reader's K
     auto& per = rec_.experts[reader];
     for (int64_t e = 0; e < NE; ++e) {
       auto& x = per[static_cast<size_t>(e)];
       if (x.rows < opts_.min_expert_tokens || x.search_in.empty()) continue;
       float* w = W(reader).data() + e * N * K;
-      std::vector<float> we(w, w + N * K);
+      const std::vector<float> we(w, w + N * K);
       std::vector<float> x_mean(static_cast<size_t>(K));
       for (int64_t k = 0; k < K; ++k) x_mean[static_cast<size_t>(k)] = static_cast<float>(x.abs_sum[static_cast<size_t>(k)] / x.rows);
-      const std::vector<float> w_mean = AwqWeightMean({&we}, K, opts_.spec.GroupLen(K));
       const int64_t T = static_cast<int64_t>(x.search_in.size()) / K;
-      std::vector<float> y_ref(static_cast<size_t>(T * N)), y(y_ref.size()), pseudo(we.size());
-      GemmNT(x.search_in.data(), T, K, we.data(), N, y_ref.data(), opts_.threads);
-      std::vector<float> best_s;
-      double best = INFINITY;
-      for (int i = 0; i < 20; ++i) {
-        std::vector<float> sc = AwqScales(x_mean, w_mean, static_cast<float>(i) / 20.0f, true);
-        AwqPseudoQuantize(we.data(), N, K, &sc, opts_.spec, pseudo.data());
-        GemmNT(x.search_in.data(), T, K, pseudo.data(), N, y.data(), opts_.threads);
-        double loss = 0.0;
-        for (size_t j = 0; j < y.size(); ++j) {
-          const double d = static_cast<double>(y_ref[j]) - y[j];
-          loss += d * d;
-        }
-        if (loss < best) {
-          best = loss;
-          best_s = std::move(sc);
-        }
-      }
-      float* pw = W(g.prev).data() + e * K * P;  // the producer's rows of this expert
-      for (int64_t r = 0; r < K; ++r)
-        for (int64_t c = 0; c < P; ++c) pw[r * P + c] /= best_s[static_cast<size_t>(r)];
-      for (int64_t r = 0; r < N; ++r)
-        for (int64_t k = 0; k < K; ++k) w[r * K + k] *= best_s[static_cast<size_t>(k)];
-      for (size_t j = 0; j < x.clip_in.size(); ++j) x.clip_in[j] /= best_s[j % static_cast<size_t>(K)];
+      std::vector<std::vector<float>> y_ref(1, std::vector<float>(static_cast<size_t>(T * N))), y = y_ref;
+      GemmNT(x.search_in.data(), T, K, we.data(), N, y_ref[0].data(), opts_.threads);
+      std::vector<float> pseudo(we.size());
+      auto loss_of = [&](const std::vector<float>& s) -> Result<double> {
+        AwqPseudoQuantize(we.data(), N, K, &s, opts_.spec, pseudo.data());
+        GemmNT(x.search_in.data(), T, K, pseudo.data(), N, y[0].data(), opts_.threads);
+        return MeanSquaredError(y_ref, y);
+      };
+      QF_ASSIGN_OR_RETURN(const std::vector<float> s, BestScales(x_mean, AwqWeightMean({&we}, K, opts_.spec.GroupLen(K)), loss_of));
+      DivideRows(W(g.prev).data() + e * K * P, K, P, s);
+      ScaleColumns(w, N, K, s);
+      DivideInputs(&x.clip_in, s);
     }
+    // A producer left float still carries the scales it was divided by.
+    if (!wanted(g.prev)) out->changed.emplace_back(p_ + g.prev + ".weight", W(g.prev));
+    return Status::Ok();
   }
-  int64_t rows_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->n_rows(); }
-  int64_t cols_of(const std::string& s) const { return model_.Find(p_ + s + ".weight")->ne[0]; }
-  bool wanted(const std::string& s) const { return !opts_.quantize || opts_.quantize(p_ + s + ".weight"); }
 
   void RecordInput(const std::string& key, const float* a, int64_t rows, int64_t cols, bool in_search, int64_t token0,
                    int64_t clip_step) {
@@ -302,10 +346,7 @@ class AwqLayerRun {
         QF_ASSIGN_OR_RETURN(norm, ReadTensorF32(*nt));
       }
     }
-    std::vector<float> best_scales;
-    double best = INFINITY;
-    for (int i = 0; i < 20; ++i) {
-      std::vector<float> s = AwqScales(x_mean, w_mean, static_cast<float>(i) / 20.0f, true);
+    auto loss_of = [&](const std::vector<float>& s) -> Result<double> {
       std::vector<float> read_back(norm.empty() ? 0 : static_cast<size_t>(K), 1.0f);
       for (size_t k = 0; k < read_back.size(); ++k) {
         const float folded = norm[k] / s[k];
@@ -315,29 +356,13 @@ class AwqLayerRun {
         const std::string& name = g.linears[li];
         pseudo[li].resize(W(name).size());
         AwqPseudoQuantize(W(name).data(), rows_of(name), K, &s, opts_.spec, pseudo[li].data());
-        if (!read_back.empty()) {
-          const int64_t rows = rows_of(name);
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t k = 0; k < K; ++k) pseudo[li][static_cast<size_t>(r * K + k)] *= read_back[static_cast<size_t>(k)];
-        }
+        if (!read_back.empty()) ScaleColumns(pseudo[li].data(), rows_of(name), K, read_back);
         engine_.SetWeightOverride(p_ + name + ".weight", &pseudo[li]);
       }
       QF_RETURN_IF_ERROR(ModuleOutputs(g, &pseudo[0], &y));
-      double loss = 0.0;
-      size_t count = 0;
-      for (size_t q = 0; q < y.size(); ++q) {
-        for (size_t j = 0; j < y[q].size(); ++j) {
-          const double d = static_cast<double>(y_ref[q][j]) - y[q][j];
-          loss += d * d;
-        }
-        count += y[q].size();
-      }
-      loss /= static_cast<double>(std::max<size_t>(1, count));
-      if (loss < best) {
-        best = loss;
-        best_scales = std::move(s);
-      }
-    }
+      return MeanSquaredError(y_ref, y);
+    };
+    auto best_scales = BestScales(x_mean, w_mean, loss_of);
     engine_.ClearWeightOverrides();
     return best_scales;
   }
@@ -346,35 +371,30 @@ class AwqLayerRun {
     const int64_t K = static_cast<int64_t>(s.size());
     if (g.prev_is_norm) {
       QF_ASSIGN_OR_RETURN(std::vector<float> nw, ReadTensorF32(*model_.Find(p_ + g.prev + ".weight")));
-      for (int64_t k = 0; k < K; ++k) nw[static_cast<size_t>(k)] /= s[static_cast<size_t>(k)];
+      DivideInputs(&nw, s);
       out->changed.emplace_back(p_ + g.prev + ".weight", std::move(nw));
     } else {
-      std::vector<float>& pw = W(g.prev);
-      const int64_t cols = cols_of(g.prev);
-      for (int64_t r = 0; r < K; ++r)
-        for (int64_t c = 0; c < cols; ++c) pw[static_cast<size_t>(r * cols + c)] /= s[static_cast<size_t>(r)];
-      if (!wanted(g.prev)) out->changed.emplace_back(p_ + g.prev + ".weight", pw);
+      DivideRows(W(g.prev).data(), K, cols_of(g.prev), s);
+      if (!wanted(g.prev)) out->changed.emplace_back(p_ + g.prev + ".weight", W(g.prev));
     }
-    for (const auto& name : g.linears) {
-      std::vector<float>& w = W(name);
-      const int64_t rows = rows_of(name);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < K; ++k) w[static_cast<size_t>(r * K + k)] *= s[static_cast<size_t>(k)];
-    }
+    for (const auto& name : g.linears) ScaleColumns(W(name).data(), rows_of(name), K, s);
     // Float readers of the same input (the router) take the scales too,
     // so they see exactly what they saw.
     for (const auto& f : g.followers) {
       const ModelTensor* t = model_.Find(p_ + f + ".weight");
       if (t == nullptr) continue;
       QF_ASSIGN_OR_RETURN(std::vector<float> fw, ReadTensorF32(*t));
-      for (size_t j = 0; j < fw.size(); ++j) fw[j] *= s[j % static_cast<size_t>(K)];
+      ScaleColumns(fw.data(), static_cast<int64_t>(fw.size()) / K, K, s);
       out->changed.emplace_back(t->name, std::move(fw));
     }
-    auto& c = rec_.clip_in[g.linears[0]];  // the clipping search sees the scaled layers' new inputs
-    for (size_t j = 0; j < c.size(); ++j) c[j] /= s[j % static_cast<size_t>(K)];
-    if (auto it = rec_.experts.find(g.linears[0]); it != rec_.experts.end()) {
-      for (auto& x : it->second) {
-        for (size_t j = 0; j < x.clip_in.size(); ++j) x.clip_in[j] /= s[j % static_cast<size_t>(K)];
+    // The clipping searches see the scaled layers' new inputs: every input
+    // the group's linears read (the experts' rows per expert).
+    std::set<std::string> keys;
+    for (const auto& name : g.linears) keys.insert(block_.InputOf(name));
+    for (const auto& key : keys) {
+      DivideInputs(&rec_.clip_in[key], s);
+      if (auto it = rec_.experts.find(key); it != rec_.experts.end()) {
+        for (auto& x : it->second) DivideInputs(&x.clip_in, s);
       }
     }
     return Status::Ok();

@@ -24,11 +24,7 @@ std::pair<int64_t, int64_t> ShapeOf(const Model& model, const std::string& name)
   return {t->n_rows(), t->ne[0]};
 }
 
-// Experts a tensor stacks (ffn_*_exps: [cols, rows, n_expert]); 1 for a plain linear.
-int64_t ExpertsOf(const Model& model, const std::string& name) {
-  const ModelTensor* t = model.Find(name);
-  return t->ne.size() == 3 ? t->ne[2] : 1;
-}
+int64_t ExpertsOf(const Model& model, const std::string& name) { return model.Find(name)->n_experts(); }
 
 // The shape of one LayerOutput entry of a linear: [rows, cols] of the
 // linear, or of one expert of a stacked tensor.
@@ -190,19 +186,10 @@ std::vector<std::vector<std::string>> GptqSets(const BlockLayout& block, bool tr
   return sets;
 }
 
-// The first linear of the input set a linear belongs to: the one whose input
-// (and so Hessian) it shares.
-std::string InputOf(const BlockLayout& block, const std::string& short_name) {
-  for (const auto& set : block.input_sets) {
-    if (std::find(set.begin(), set.end(), short_name) != set.end()) return set.front();
-  }
-  return short_name;
-}
-
 class LayerwiseRun {
  public:
   LayerwiseRun(const Model& model, LlamaEngine& engine, const LayerwiseOptions& opts, LayerwiseTimings& tm)
-      : model_(model), block_(BlockOfArch(model.architecture, model.expert_count > 0)), engine_(engine), opts_(opts), tm_(tm),
+      : model_(model), block_(BlockOfModel(model)), engine_(engine), opts_(opts), tm_(tm),
         E_(engine.hparams().n_embd) {}
 
   Status Embed(const std::vector<std::vector<int32_t>>& calib) {
@@ -380,7 +367,7 @@ class LayerwiseRun {
     std::string last_first;
     for (const auto& short_name : set) {
       const std::string name = p + short_name + ".weight";
-      const std::string input = p + InputOf(block_, short_name) + ".weight";
+      const std::string input = p + block_.InputOf(short_name) + ".weight";
       if (hessians->find(input) == hessians->end()) {
         last_first = input;
         hessians->emplace(input, Hessian(ShapeOf(model_, input).second));
@@ -399,16 +386,7 @@ class LayerwiseRun {
       it->second.Add(a, rows);
       tm_.hessian_s += SecondsSince(h0);
     });
-    std::vector<float> scratch;
-    auto f0 = Clock::now();
-    const double hessian_before = tm_.hessian_s;
-    Status s = Status::Ok();
-    for (const auto& xs : x_) {
-      scratch = xs;
-      s = engine_.ForwardLayer(l, scratch.data(), Tokens(xs), stop_at);
-      if (!s.ok()) break;
-    }
-    tm_.forward_s += SecondsSince(f0) - (tm_.hessian_s - hessian_before);  // the hook's Hessian time is its own
+    const Status s = PassThrough(l, stop_at);
     engine_.SetActivationHook(nullptr);
     return s;
   }
@@ -456,87 +434,89 @@ class LayerwiseRun {
   // GPTQ on a set of stacked expert linears: each expert on its own
   // Hessian, from the calibration rows routed to it (the expert hook),
   // collected for as many experts at a time as opts.expert_hessian_bytes
-  // holds. An expert with fewer than opts.min_expert_tokens rows is rounded
-  // to nearest. Fills out->expert_tokens.
+  // holds (one pass of the layer per chunk). An expert with fewer than
+  // opts.min_expert_tokens rows is rounded to nearest. Each expert's result
+  // replaces its rows in weights[name], which then moves to *dequant (one
+  // copy of a stack at a time). Fills out->expert_tokens.
   Status GptqExperts(int64_t l, const std::vector<std::string>& set, Weights& weights, Weights* dequant, LayerOutput* out) {
     const std::string p = "blk." + std::to_string(l) + ".";
     std::vector<std::string> names;
-    std::map<std::string, int64_t> inputs;  // the Hessians' keys (an input set's first linear) -> columns
+    std::map<std::string, std::string> input_of;  // linear -> the Hessian's key (its input set's first linear)
+    std::map<std::string, int64_t> cols, users;   // per key: columns, linears reading it
     for (const auto& short_name : set) {
       const std::string name = p + short_name + ".weight";
       if (!Wanted(opts_, name)) continue;
       names.push_back(name);
-      const std::string input = p + InputOf(block_, short_name) + ".weight";
-      inputs[input] = ShapeOf(model_, input).second;
+      const std::string input = p + block_.InputOf(short_name) + ".weight";
+      input_of[name] = input;
+      cols[input] = ShapeOf(model_, input).second;
+      ++users[input];
     }
     if (names.empty()) return Status::Ok();
     const int64_t NE = ExpertsOf(model_, names.front());
     uint64_t per_expert = 0;
-    for (const auto& [input, K] : inputs) per_expert += static_cast<uint64_t>(K * K) * sizeof(float);
+    for (const auto& [input, K] : cols) per_expert += static_cast<uint64_t>(K * K) * sizeof(float);
     const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(opts_.expert_hessian_bytes / std::max<uint64_t>(1, per_expert)));
     std::vector<int64_t> tokens(static_cast<size_t>(NE), 0);
-    for (const auto& name : names) (*dequant)[name].resize(weights[name].size());
     for (int64_t e0 = 0; e0 < NE; e0 += chunk) {
       const int64_t e1 = std::min(NE, e0 + chunk);
       std::map<std::string, std::vector<Hessian>> h;
-      for (const auto& [input, K] : inputs) h[input].assign(static_cast<size_t>(e1 - e0), Hessian(K));
-      QF_RETURN_IF_ERROR(CollectExpertHessians(l, e0, e1, &h));
+      for (const auto& [input, K] : cols) h[input].assign(static_cast<size_t>(e1 - e0), Hessian(K));
+      engine_.SetExpertActivationHook([&](const std::string& name, int64_t e, const float* a, int64_t rows, int64_t c) {
+        auto it = h.find(name);
+        if (it == h.end() || e < e0 || e >= e1 || c != it->second[static_cast<size_t>(e - e0)].dim()) return;
+        auto h0 = Clock::now();
+        it->second[static_cast<size_t>(e - e0)].Add(a, rows);
+        tm_.hessian_s += SecondsSince(h0);
+      });
+      const Status pass = PassThrough(l, "");
+      engine_.SetExpertActivationHook(nullptr);
+      QF_RETURN_IF_ERROR(pass);
       for (int64_t e = e0; e < e1; ++e) {
-        tokens[static_cast<size_t>(e)] = h.begin()->second[static_cast<size_t>(e - e0)].samples();
+        const int64_t n = h.begin()->second[static_cast<size_t>(e - e0)].samples();
+        tokens[static_cast<size_t>(e)] = n;
+        std::map<std::string, int64_t> left = users;  // linears still to read each Hessian of this expert
         for (const auto& name : names) {
           auto [N, K] = EntryShape(model_, name);
           const std::string label = name + " expert " + std::to_string(e);
-          const size_t at = static_cast<size_t>(e * N * K);
-          std::vector<float> w(weights[name].begin() + static_cast<std::ptrdiff_t>(at),
-                               weights[name].begin() + static_cast<std::ptrdiff_t>(at + N * K));
+          const auto at = static_cast<std::ptrdiff_t>(e * N * K);
+          std::vector<float> w(weights[name].begin() + at, weights[name].begin() + at + N * K);
           auto s0 = Clock::now();
           const float* imatrix = ImatrixOf(opts_, name, K, e);
-          if (tokens[static_cast<size_t>(e)] < opts_.min_expert_tokens) {
+          Hessian& he = h[input_of[name]][static_cast<size_t>(e - e0)];
+          const bool last = --left[input_of[name]] == 0;
+          if (n < opts_.min_expert_tokens) {
             RtnLinear(name, w.data(), N, K, imatrix, opts_, out);
-            out->warnings.push_back(label + ": " + std::to_string(tokens[static_cast<size_t>(e)]) +
-                                    " calibration tokens routed to it (fewer than --min-expert-tokens " +
-                                    std::to_string(opts_.min_expert_tokens) + "); rounded to nearest (RTN)");
+            out->warnings.push_back(ExpertFallbackWarning(label, n, opts_.min_expert_tokens, ""));
           } else {
-            const std::string input = p + InputOf(block_, name.substr(p.size(), name.size() - p.size() - 7)) + ".weight";
-            w = GptqLinear(name, label, std::move(w), N, K, h[input][static_cast<size_t>(e - e0)].Matrix(), imatrix, opts_, out);
+            w = GptqLinear(name, label, std::move(w), N, K, last ? he.TakeMatrix() : he.Matrix(), imatrix, opts_, out);
           }
           tm_.solve_s += SecondsSince(s0);
-          std::copy(w.begin(), w.end(), (*dequant)[name].begin() + static_cast<std::ptrdiff_t>(at));
+          std::copy(w.begin(), w.end(), weights[name].begin() + at);
         }
       }
     }
     for (const auto& name : names) {
-      weights[name].clear();
-      weights[name].shrink_to_fit();
+      (*dequant)[name] = std::move(weights[name]);
       engine_.SetWeightOverride(name, &(*dequant)[name]);
     }
     out->expert_tokens = std::move(tokens);
     return Status::Ok();
   }
 
-  // One pass of the layer over every sequence, adding each expert's routed
-  // rows in [e0, e1) to its Hessian of the input they are keyed by.
-  Status CollectExpertHessians(int64_t l, int64_t e0, int64_t e1, std::map<std::string, std::vector<Hessian>>* h) {
-    engine_.SetExpertActivationHook([&](const std::string& name, int64_t e, const float* a, int64_t rows, int64_t cols) {
-      auto it = h->find(name);
-      if (it == h->end() || e < e0 || e >= e1) return;
-      Hessian& he = it->second[static_cast<size_t>(e - e0)];
-      if (cols != he.dim()) return;
-      auto h0 = Clock::now();
-      he.Add(a, rows);
-      tm_.hessian_s += SecondsSince(h0);
-    });
+  // The layer on every calibration sequence (a copy: x_ stays), up to
+  // stop_at, for the hooks the caller set; the hooks' time is their own.
+  Status PassThrough(int64_t l, const std::string& stop_at) {
     std::vector<float> scratch;
     auto f0 = Clock::now();
     const double hessian_before = tm_.hessian_s;
     Status s = Status::Ok();
     for (const auto& xs : x_) {
       scratch = xs;
-      s = engine_.ForwardLayer(l, scratch.data(), Tokens(xs));
+      s = engine_.ForwardLayer(l, scratch.data(), Tokens(xs), stop_at);
       if (!s.ok()) break;
     }
     tm_.forward_s += SecondsSince(f0) - (tm_.hessian_s - hessian_before);
-    engine_.SetExpertActivationHook(nullptr);
     return s;
   }
 
@@ -559,6 +539,11 @@ void KillForTestAfter(int64_t layers_done) {
 
 }  // namespace
 
+std::string ExpertFallbackWarning(const std::string& expert, int64_t tokens, int64_t min_tokens, const std::string& what) {
+  return expert + ": " + std::to_string(tokens) + " calibration tokens routed to it (fewer than --min-expert-tokens " +
+         std::to_string(min_tokens) + "); rounded to nearest (RTN)" + what;
+}
+
 std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& tokens, int64_t seqlen,
                                                     int64_t max_samples, int32_t bos) {
   std::vector<std::vector<int32_t>> out;
@@ -574,7 +559,7 @@ std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& 
 
 Status CheckLayerwise(const Model& model, const LayerwiseOptions& opts) {
   QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, 1));
-  return CheckLinears(model, BlockOfArch(model.architecture, model.expert_count > 0), engine->hparams().n_layer, opts);
+  return CheckLinears(model, BlockOfModel(model), engine->hparams().n_layer, opts);
 }
 
 Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32_t>>& calib,
@@ -588,7 +573,7 @@ Status QuantizeLayerwise(const Model& model, const std::vector<std::vector<int32
   }
   QF_ASSIGN_OR_RETURN(std::unique_ptr<LlamaEngine> engine, LlamaEngine::Create(model, opts.threads));
   const int64_t n_layer = engine->hparams().n_layer;
-  QF_RETURN_IF_ERROR(CheckLinears(model, BlockOfArch(model.architecture, model.expert_count > 0), n_layer, opts));
+  QF_RETURN_IF_ERROR(CheckLinears(model, BlockOfModel(model), n_layer, opts));
   // The calibration runs at its sequence length (LongRoPE picks its table by it).
   if (!calib.empty()) engine->SetContextLength(static_cast<int64_t>(calib.front().size()));
   LayerwiseRun run(model, *engine, opts, tm);

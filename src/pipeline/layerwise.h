@@ -71,6 +71,10 @@ struct LayerwiseTimings {
 std::vector<std::vector<int32_t>> CalibrationChunks(const std::vector<int32_t>& tokens, int64_t seqlen,
                                                     int64_t max_samples, int32_t bos);
 
+// The warning for an expert calibrated on too few routed tokens and
+// rounded to nearest instead; `what` says what else it went without.
+std::string ExpertFallbackWarning(const std::string& expert, int64_t tokens, int64_t min_tokens, const std::string& what);
+
 // What QuantizeLayerwise checks before its first layer (the engine runs the
 // architecture; every linear to quantize exists and fits its target), for
 // callers that must refuse before writing anything.

@@ -22,7 +22,7 @@ class PlanFeeder {
  public:
   PlanFeeder(const Plan& plan, Sink& sink, PlanRunReport& rep) : plan_(plan), sink_(sink), rep_(rep) {
     for (const auto& tp : plan.tensors) {
-      if (tp.ne.size() == 3) stacked_.insert(tp.name);
+      if (tp.source->n_experts() > 1) stacked_.insert(tp.name);
     }
   }
 

@@ -72,7 +72,7 @@ Result<std::vector<std::regex>> CompileIgnore(const std::vector<std::string>& pa
 // The recipe of a quantized linear; errors when the layout cannot store it.
 Status QuantizedRecipe(const Model& model, const ModelTensor& t, const IntPlanOptions& opts, const IntQuantSpec& spec,
                        StDtype float_dtype, TensorPlan* tp, std::vector<std::string>* warnings) {
-  if (t.packed) {
+  if (t.is_packed()) {
     if (!opts.allow_requantize) {
       return Status::Error(model.path + ": tensor '" + t.source_name + "': already quantized (" + t.source_dtype +
                            "); pass --allow-requantize to quantize it again (quality suffers)");
@@ -80,7 +80,7 @@ Status QuantizedRecipe(const Model& model, const ModelTensor& t, const IntPlanOp
     warnings->push_back("requantizing '" + t.source_name + "' from " + t.source_dtype +
                         ": quality suffers compared with quantizing the original weights");
   }
-  const int64_t experts = StackedExperts(t);
+  const int64_t experts = t.n_experts();
   const int64_t N = t.n_rows() / experts, K = t.ne[0];
   const bool act = ActOrderGroups(opts, spec);
   QF_RETURN_IF_ERROR(LayoutSupports(opts.layout, N, K, spec, act)
@@ -119,7 +119,6 @@ std::string ModuleOf(const std::string& source_name) {
   return dot == std::string::npos ? source_name : source_name.substr(0, dot);
 }
 
-int64_t StackedExperts(const ModelTensor& t) { return t.ne.size() == 3 ? t.ne[2] : 1; }
 
 std::string ExpertModule(const ModelTensor& t, int64_t e) {
   std::string name = ModuleOf(t.source_name);
@@ -168,7 +167,7 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     if (!t.owned) order.push_back(&t);  // generated tensors (rope_freqs) are not part of an HF checkpoint
   }
   SortInLoaderOrder(&order);
-  const BlockLayout& block = BlockOfArch(model.architecture, model.expert_count > 0);
+  const BlockLayout& block = BlockOfModel(model);
   std::vector<TensorPlan> head;  // a quantized lm_head is written after the layers
   GroupSizeMisfits misfits;
   for (const ModelTensor* t : order) {
@@ -176,6 +175,10 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     tp.source = t;
     tp.name = t->name;
     tp.ne = t->ne;
+    if (t->n_experts() > 1 && t->source_name.find("{e}") == std::string::npos) {
+      return Status::Error(model.path + ": tensor '" + t->source_name + "' stacks " + std::to_string(t->n_experts()) +
+                           " experts but does not name them per expert; qforge cannot write its modules");
+    }
     const bool is_head = opts.quantize_lm_head && t->name == "output.weight";
     bool quantize = IsLayerLinear(block, t->name) || is_head;
     if (IsRouter(block, t->name)) {
@@ -187,7 +190,7 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     if (quantize) {
       // A stacked tensor is quantized or kept whole: the ignore list must
       // name all of its experts or none.
-      const int64_t experts = StackedExperts(*t);
+      const int64_t experts = t->n_experts();
       std::vector<std::string> modules, hit;
       for (int64_t e = 0; e < experts; ++e) modules.push_back(experts > 1 ? ExpertModule(*t, e) : ModuleOf(t->source_name));
       for (const auto& module : modules) {

@@ -41,9 +41,6 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts);
 // -> "model.layers.0.mlp.down_proj".
 std::string ModuleOf(const std::string& source_name);
 
-// The experts a tensor stacks (ffn_*_exps, [cols, rows, n_expert]); 1
-// for any other tensor.
-int64_t StackedExperts(const ModelTensor& t);
 // The module of expert e of a stacked tensor, as Transformers and vLLM name
 // it (its source name's "{e}" replaced: "model.layers.0.mlp.experts.3.up_proj",
 // "model.layers.0.block_sparse_moe.experts.3.w3").

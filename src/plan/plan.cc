@@ -290,7 +290,7 @@ std::string TensorPlan::TargetName() const {
 }
 
 int UseGptqForLayerLinears(Plan* plan, const Model& model) {
-  const BlockLayout& block = BlockOfArch(model.architecture, model.expert_count > 0);
+  const BlockLayout& block = BlockOfModel(model);
   int changed = 0;
   for (auto& tp : plan->tensors) {
     if (tp.copy_bytes || BlockGridOf(tp.type) == nullptr || !IsLayerLinear(block, tp.name)) continue;

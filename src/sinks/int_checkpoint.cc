@@ -74,7 +74,7 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
   std::vector<StTensorSpec> all;
   for (const TensorPlan& tp : plan_in_->tensors) {
     const ModelTensor* t = tp.source;
-    const int64_t experts = StackedExperts(*t);
+    const int64_t experts = t->n_experts();
     const int64_t rows = t->n_rows() / experts;  // per expert of a stacked tensor
     if (tp.int_scheme) {
       if (t->name == "output.weight") quantize_lm_head_ = true;
@@ -132,7 +132,7 @@ Result<StWriteTensor> IntCheckpointWriter::FloatTensor(const ModelTensor& t, con
   // Raw source bytes are already in the source's row order (and without a
   // read offset); only values a method changed or a tensor that needs
   // decoding (packed, stacked) come through the GGUF row order.
-  const bool via_gguf_order = changed != nullptr || t.packed || !t.parts.empty();
+  const bool via_gguf_order = changed != nullptr || t.is_packed() || !t.parts.empty();
   if (via_gguf_order) {
     if (changed != nullptr) {
       f = *changed;
@@ -226,7 +226,7 @@ Status CheckScales(const ModelTensor& src, const IntQuantized& q) {
 
 Status IntCheckpointWriter::Add(const TensorPlan& recipe, EncodedTensor t) {
   const ModelTensor& src = *recipe.source;
-  const int64_t experts = StackedExperts(src);
+  const int64_t experts = src.n_experts();
   if (!recipe.int_scheme) {
     QF_ASSIGN_OR_RETURN(StWriteTensor st, FloatTensor(src, t.values ? &*t.values : nullptr));
     if (experts == 1) return Emit(std::move(st));

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <functional>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -300,6 +302,112 @@ TEST(MoeCli, JsonReportCarriesTheCoverageAndTheFallbacks) {
   r = test::RunQforge({"quantize", ArchHf("mixtral"), "--method", "gptq", "--min-expert-tokens", "-1", "-o", dir.File("x")});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--min-expert-tokens -1"), std::string::npos) << r.err;
+}
+
+// Copies a checkpoint folder's config and its single safetensors file
+// through `edit`, which may drop tensors (return false) or add some.
+void RewriteCheckpoint(const std::string& from, const std::string& to,
+                       const std::function<bool(const StTensor&)>& keep, const std::vector<StWriteTensor>& extra) {
+  std::filesystem::create_directories(to);
+  std::filesystem::copy_file(from + "/config.json", to + "/config.json");
+  for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"}) {
+    if (std::filesystem::exists(from + "/" + f)) std::filesystem::copy_file(from + "/" + f, to + "/" + f);
+  }
+  auto st = SafetensorsModel::Open(from);
+  ASSERT_TRUE(st.ok());
+  std::vector<SafetensorsStreamWriter::Entry> entries;
+  std::vector<std::vector<uint8_t>> bytes;
+  for (const StTensor& t : st->tensors()) {
+    if (!keep(t)) continue;
+    entries.push_back({t.name, t.dtype, t.shape});
+    bytes.emplace_back(t.data, t.data + t.nbytes);
+  }
+  for (const auto& x : extra) {
+    entries.push_back({x.name, x.dtype, x.shape});
+    bytes.push_back(x.bytes);
+  }
+  std::vector<std::string> names;
+  for (const auto& e : entries) names.push_back(e.name);
+  auto w = SafetensorsStreamWriter::Create(to + "/model.safetensors", entries);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  for (size_t i = 0; i < names.size(); ++i) ASSERT_TRUE((*w)->Write(names[i], bytes[i]).ok());
+  ASSERT_TRUE((*w)->Commit().ok());
+}
+
+bool StartsWith(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+// A quantized MoE checkpoint that lost an expert, or stores one expert
+// float among packed ones, is refused by name; requantizing one needs the flag.
+TEST(MoeReader, HostileQuantizedCheckpointsAreRefusedByName) {
+  test::ScratchDir dir;
+  auto model = OpenModel(ArchHf("mixtral"));
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE(QuantizeToIntCheckpoint(*model, dir.File("q"), Options(Method::kRtn, IntLayout::kCompressedTensors), nullptr).ok());
+  const std::string e3 = "model.layers.1.block_sparse_moe.experts.3.w1.";
+
+  RewriteCheckpoint(dir.File("q"), dir.File("missing"), [&](const StTensor& t) { return !StartsWith(t.name, e3); }, {});
+  auto m = OpenModel(dir.File("missing"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("layer 1 has 23 of 24 expert tensors"), std::string::npos) << m.status().message();
+
+  StWriteTensor f{e3 + "weight", StDtype::BF16, {128, 256}, std::vector<uint8_t>(128 * 256 * 2, 0)};
+  RewriteCheckpoint(dir.File("q"), dir.File("mixed"), [&](const StTensor& t) { return !StartsWith(t.name, e3); }, {f});
+  m = OpenModel(dir.File("mixed"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("packed for some experts and float for others"), std::string::npos)
+      << m.status().message();
+
+  f.shape = {64, 256};
+  f.bytes.resize(64 * 256 * 2);
+  RewriteCheckpoint(dir.File("q"), dir.File("shape"), [&](const StTensor& t) { return !StartsWith(t.name, e3); }, {f});
+  m = OpenModel(dir.File("shape"));
+  ASSERT_FALSE(m.ok());
+
+  auto back = OpenModel(dir.File("q"));
+  ASSERT_TRUE(back.ok());
+  IntPlanOptions o;
+  auto plan = BuildIntPlan(*back, o);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("already quantized"), std::string::npos) << plan.status().message();
+  o.allow_requantize = true;
+  plan = BuildIntPlan(*back, o);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  // Kept float (the experts ignored), a packed stack decodes into each expert's own weight.
+  IntPipelineOptions po = Options(Method::kRtn, IntLayout::kCompressedTensors);
+  po.plan.allow_requantize = true;
+  po.plan.ignore = {R"(experts\.)"};
+  ASSERT_TRUE(QuantizeToIntCheckpoint(*back, dir.File("float"), po, nullptr).ok());
+  auto st = SafetensorsModel::Open(dir.File("float"));
+  ASSERT_TRUE(st.ok());
+  ASSERT_NE(st->Find(e3 + "weight"), nullptr);
+  EXPECT_EQ(st->Find(e3 + "weight")->shape, (std::vector<int64_t>{128, 256}));
+}
+
+// AWQ with the experts' up projections left float: each expert's down
+// scales are divided out of its up rows, which the checkpoint must carry.
+TEST(MoeAwq, UpLeftFloatCarriesTheDownScales) {
+  test::ScratchDir dir;
+  auto model = OpenModel(ArchHf("mixtral"));
+  ASSERT_TRUE(model.ok());
+  IntPipelineOptions o = Options(Method::kAwq, IntLayout::kAwq);
+  o.plan.ignore = {R"(experts\.\d+\.w3$)"};
+  ASSERT_TRUE(QuantizeToIntCheckpoint(*model, dir.File("awq"), o, nullptr).ok());
+  IntPipelineOptions r = Options(Method::kRtn, IntLayout::kAwq);
+  r.plan.ignore = o.plan.ignore;
+  ASSERT_TRUE(QuantizeToIntCheckpoint(*model, dir.File("rtn"), r, nullptr).ok());
+  auto awq = SafetensorsModel::Open(dir.File("awq"));
+  auto rtn = SafetensorsModel::Open(dir.File("rtn"));
+  ASSERT_TRUE(awq.ok() && rtn.ok());
+  const std::string up = "model.layers.0.block_sparse_moe.experts.0.w3.weight";
+  ASSERT_NE(awq->Find(up), nullptr);
+  ASSERT_NE(rtn->Find(up), nullptr);  // RTN keeps the source's values
+  EXPECT_NE(std::memcmp(awq->Find(up)->data, rtn->Find(up)->data, rtn->Find(up)->nbytes), 0);
+  auto a = OpenModel(dir.File("awq"));
+  auto b = OpenModel(dir.File("rtn"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  const double kld = KldAgainst(*model, *a), kld_rtn = KldAgainst(*model, *b);
+  std::cout << "[ figure ] mixtral AWQ with w3 float: mean KLD " << kld << " (RTN " << kld_rtn << ")\n";
+  EXPECT_LT(kld, kld_rtn);
 }
 
 // The resume journal holds a stacked tensor as one grid per expert (each
