@@ -250,6 +250,7 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromHfFolder(const std::stri
   // Sentencepiece-style BPE: the vocabulary and merges as tokenizer.json has them.
   std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
   t->spm_style_ = true;
+  t->add_space_prefix_ = v.add_space_prefix;
   t->tokens_ = v.tokens;
   t->types_ = v.types;
   for (size_t i = 0; i < v.tokens.size(); ++i) {
@@ -434,7 +435,7 @@ std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, bool add_bos) c
       text, tokens_, verbatim_,
       [&](std::string_view piece, bool first) {
         if (spm_style_) {
-          std::string norm = first ? "\xE2\x96\x81" : "";
+          std::string norm = first && add_space_prefix_ ? "\xE2\x96\x81" : "";
           for (char c : piece) {
             if (c == ' ') norm += "\xE2\x96\x81";
             else norm += c;

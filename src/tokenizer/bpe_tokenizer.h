@@ -52,6 +52,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<int32_t> verbatim_;  // what Encode matches in the text: user-defined (+ control)
   bool ignore_merges_ = false;
   bool spm_style_ = false;  // sentencepiece-style BPE from tokenizer.json
+  bool add_space_prefix_ = true;  // spm style: a U+2581 before the text (not Gemma's)
   int32_t byte_ids_[256] = {};
   int32_t bos_ = 11, eos_ = 11;
   bool add_bos_ = false;

@@ -368,6 +368,33 @@ std::optional<std::string> DetectPreTokenizer(const json& tok) {
   return std::nullopt;
 }
 
+// Whether a sentencepiece-style tokenizer.json puts U+2581 before the text:
+// a Prepend normalizer (LLaMA, Mistral), or a Metaspace pre-tokenizer that
+// prepends (older files: add_prefix_space; newer: prepend_scheme). Gemma's
+// only replaces spaces.
+bool PrependsSpace(const json& tok) {
+  bool prepends = false;
+  std::function<void(const json&)> walk = [&](const json& n) {
+    if (!n.is_object()) return;
+    const std::string type = n.value("type", "");
+    if (type == "Sequence") {
+      for (const char* key : {"normalizers", "pretokenizers"}) {
+        if (n.contains(key) && n[key].is_array()) {
+          for (const auto& c : n[key]) walk(c);
+        }
+      }
+    } else if (type == "Prepend") {
+      prepends = prepends || n.value("prepend", "") == "\xE2\x96\x81";
+    } else if (type == "Metaspace") {
+      const std::string scheme = n.value("prepend_scheme", "");
+      prepends = prepends || (scheme.empty() ? n.value("add_prefix_space", true) : scheme != "never");
+    }
+  };
+  if (tok.contains("normalizer")) walk(tok["normalizer"]);
+  if (tok.contains("pre_tokenizer")) walk(tok["pre_tokenizer"]);
+  return prepends;
+}
+
 // model.vocab of a tokenizer.json: id -> token.
 Result<std::map<int64_t, std::string>> ReadBpeVocab(const json& model, const std::string& path) {
   std::map<int64_t, std::string> by_id;
@@ -449,9 +476,10 @@ Status LoadBpe(const fs::path& dir, const VocabOptions& opts, GgufVocab* v) {
     }
   }
   if (byte_fallback) {
-    // A sentencepiece-style BPE (LLaMA/Mistral tokenizer.json without tokenizer.model).
+    // A sentencepiece-style BPE (LLaMA/Mistral/Gemma tokenizer.json without tokenizer.model).
     v->model = "llama";
     v->pre = "default";
+    v->add_space_prefix = PrependsSpace(tok);
     static const std::regex kByteToken("<0x[0-9A-Fa-f]{2}>");
     v->scores.assign(n, -1000.0f);
     for (int64_t i = 0; i < n; ++i) {

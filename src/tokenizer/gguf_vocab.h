@@ -28,6 +28,10 @@ struct GgufVocab {
   std::vector<std::pair<std::string, uint32_t>> special_ids;  // ("bos", 1), in insertion order
   std::vector<std::pair<std::string, bool>> add_flags;        // ("bos", true), in insertion order
   std::optional<std::string> chat_template;
+  // A sentencepiece-style tokenizer.json: whether the text gets a leading
+  // U+2581 (a Prepend normalizer or a prepending Metaspace, as LLaMA's and
+  // Mistral's have; Gemma's replaces spaces only).
+  bool add_space_prefix = true;
   std::vector<std::string> warnings;  // what was skipped, and why
 };
 

@@ -3,6 +3,8 @@
 // tokenizer.model, and tokenizer.json's BPE with byte fallback.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "model/model.h"
 #include "test_util.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -42,6 +44,39 @@ INSTANTIATE_TEST_SUITE_P(House, Agreement, ::testing::Values("eval.txt", "calib.
                            }
                            return s;
                          });
+
+// Gemma's tokenizer.json without tokenizer.model: sentencepiece-style BPE
+// with byte fallback whose normalizer replaces spaces but prepends none.
+// Made from the gemma3 reference's tokenizer.json with Gemma's normalizer;
+// the converted model's vocabulary (tokenizer.model, add_space_prefix
+// false, as llama.cpp writes Gemma) gives the expected ids.
+TEST(GemmaTokenizerJson, SameIdsAsItsSentencepieceVocabulary) {
+  const std::string src = test::SharedDir() + "/reference/llama.cpp/arch/gemma3/hf";
+  auto model = OpenModel(src);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  auto gguf = SpmTokenizer::FromMetadata(model->metadata, "gemma3");
+  ASSERT_TRUE(gguf.ok());
+  test::ScratchDir dir;
+  auto tok = nlohmann::json::parse(test::ReadFile(src + "/tokenizer.json"));
+  tok["normalizer"] = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}};
+  test::WriteFile(dir.File("tokenizer.json"), tok.dump());
+  for (const char* f : {"tokenizer_config.json", "special_tokens_map.json"}) {
+    test::WriteFile(dir.File(f), test::ReadFile(src + "/" + f));
+  }
+  auto hf = BpeTokenizer::FromHfFolder(dir.path(), "");
+  ASSERT_TRUE(hf.ok()) << hf.status().message();
+  for (const std::string& text : {test::ReadFile(test::SharedDir() + "/text/eval.txt"),
+                                 std::string("  leading spaces,  double  spaces\t\ttabs\n\nZ\xC3\xBCrich 42 \xF0\x9F\x98\x80 end  ")}) {
+    const auto want = gguf->Encode(text, false);
+    EXPECT_GT(want.size(), 10u);
+    EXPECT_EQ((*hf)->Encode(text, false), want);
+  }
+  // LLaMA-style (a space prepended) reads "Hello" as Gemma-style reads " Hello".
+  auto llama_style = BpeTokenizer::FromHfFolder(src, "");
+  ASSERT_TRUE(llama_style.ok()) << llama_style.status().message();
+  EXPECT_EQ((*llama_style)->Encode("Hello there", false), (*hf)->Encode(" Hello there", false));
+  EXPECT_NE((*llama_style)->Encode("Hello there", false), (*hf)->Encode("Hello there", false));
+}
 
 TEST(TokenizerEdgeCases, EmptyWhitespaceAndInvalidUtf8) {
   auto model = OpenModel(test::HouseModelDir());
