@@ -1,8 +1,10 @@
 // Writes a LLaMA-shaped Hugging Face folder of any size with random BF16
 // weights (the house model's tokenizer, so every qforge command runs on
 // it), streaming one tensor at a time so making a model larger than memory
-// needs no more than one tensor of it. For bench/memory_bound.
-//   make_model OUT LAYERS HIDDEN FFN
+// needs no more than one tensor of it. For bench/memory_bound and
+// moe_bench. With EXPERTS and USED, a Mixtral-shaped mixture of experts:
+// FFN is each expert's width, USED experts run per token.
+//   make_model OUT LAYERS HIDDEN FFN [EXPERTS USED]
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,12 +19,17 @@ namespace fs = std::filesystem;
 using namespace qforge;
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: make_model OUT LAYERS HIDDEN FFN\n");
+  if (argc != 5 && argc != 7) {
+    std::fprintf(stderr, "usage: make_model OUT LAYERS HIDDEN FFN [EXPERTS USED]\n");
     return 2;
   }
   const std::string out = argv[1];
   const int64_t L = std::atoll(argv[2]), E = std::atoll(argv[3]), F = std::atoll(argv[4]);
+  const int64_t NE = argc == 7 ? std::atoll(argv[5]) : 0, K = argc == 7 ? std::atoll(argv[6]) : 0;
+  if (argc == 7 && (NE < 2 || K < 1 || K > NE)) {
+    std::fprintf(stderr, "make_model: need EXPERTS >= 2 and 1 <= USED <= EXPERTS\n");
+    return 2;
+  }
   const int64_t V = 4096, H = E / 64, KV = std::max<int64_t>(1, H / 4), D = 64;
   if (L < 1 || E < 64 || E % 64 != 0 || F < 1) {
     std::fprintf(stderr, "make_model: need LAYERS >= 1, HIDDEN a multiple of 64, FFN >= 1\n");
@@ -38,6 +45,12 @@ int main(int argc, char** argv) {
                         {"num_hidden_layers", L}, {"vocab_size", V}, {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
                         {"max_position_embeddings", 2048}, {"tie_word_embeddings", false}, {"bos_token_id", 1},
                         {"eos_token_id", 2}, {"torch_dtype", "bfloat16"}};
+  if (NE > 0) {
+    cfg["architectures"] = {"MixtralForCausalLM"};
+    cfg["model_type"] = "mixtral";
+    cfg["num_local_experts"] = NE;
+    cfg["num_experts_per_tok"] = K;
+  }
   std::ofstream(out + "/config.json") << cfg.dump(2);
 
   std::vector<SafetensorsStreamWriter::Entry> entries = {{"model.embed_tokens.weight", StDtype::BF16, {V, E}},
@@ -51,6 +64,16 @@ int main(int argc, char** argv) {
     entries.push_back({p + "self_attn.k_proj.weight", StDtype::BF16, {KV * D, E}});
     entries.push_back({p + "self_attn.v_proj.weight", StDtype::BF16, {KV * D, E}});
     entries.push_back({p + "self_attn.o_proj.weight", StDtype::BF16, {E, H * D}});
+    if (NE > 0) {
+      entries.push_back({p + "block_sparse_moe.gate.weight", StDtype::BF16, {NE, E}});
+      for (int64_t x = 0; x < NE; ++x) {
+        const std::string q = p + "block_sparse_moe.experts." + std::to_string(x) + ".";
+        entries.push_back({q + "w1.weight", StDtype::BF16, {F, E}});
+        entries.push_back({q + "w2.weight", StDtype::BF16, {E, F}});
+        entries.push_back({q + "w3.weight", StDtype::BF16, {F, E}});
+      }
+      continue;
+    }
     entries.push_back({p + "mlp.gate_proj.weight", StDtype::BF16, {F, E}});
     entries.push_back({p + "mlp.up_proj.weight", StDtype::BF16, {F, E}});
     entries.push_back({p + "mlp.down_proj.weight", StDtype::BF16, {E, F}});
