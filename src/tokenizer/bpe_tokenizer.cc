@@ -120,27 +120,86 @@ const char* kDeepseekV3Words =
     "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
     " ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+// Qwen3.5: Qwen2's split with combining marks kept in words.
+const char* kQwen35 = QF_CONTRACTIONS
+    "|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// BLOOM, Poro, GPT-3 Finnish: runs up to whitespace or sentence punctuation.
+const char* kBloom = " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{964}\\x{6D4}\\x{60C})]+";
+
+// Jais 2: Llama 3's split with whitespace cut in power-of-two runs.
+const char* kJais2 = QF_CONTRACTIONS
+    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|\\s{256}(?!\\S)|"
+    "\\s{128}(?!\\S)|\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)|\\s{8}(?!\\S)|\\s{4}(?!\\S)|\\s{1,2}(?!\\S)|\\s{1}";
+
+// Bailing MoE (Ling), LLaDA-MoE: Qwen2's split, one newline at a time.
+const char* kBailing =
+    "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]|"
+    "\\s+(?!\\S)|\\s+";
+
+// EXAONE MoE: words may span single spaces between letters.
+const char* kExaoneMoe = QF_CONTRACTIONS
+    "|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
+
+// Youtu: Hangul, CJK punctuation, Bopomofo and CJK/kana runs first, then
+// GPT-4o's case-aware words with single digits.
+const char* kYoutuScripts =
+    "[\\x{AC00}-\\x{D7A3}\\x{3131}-\\x{318E}]+|[\\x{FF01}\\x{2026}\\x{201C}\\x{201D}\\x{2018}\\x{2019}\\x{2014}\\x{FF1A}"
+    "\\x{FF1B}\\x{FF0C}\\x{3001}-\\x{303F}\\x{FE30}-\\x{FE4F}]+|[\\x{3105}-\\x{312F}]+|"
+    "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+";
+const char* kYoutuWords =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+" QF_CONTRACTIONS "?|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*" QF_CONTRACTIONS "?|"
+    "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 // The pre-tokenizer expressions llama.cpp applies for each pre name, in order.
 bool RegexesFor(const std::string& pre, std::vector<std::string>* out, bool* ignore_merges) {
   *ignore_merges = false;
-  if (pre == "gpt-2" || pre == "mpt" || pre == "olmo" || pre == "jais" || pre == "default") {
+  if (pre == "mpt" || pre == "olmo" || pre == "jais" || pre == "default") {
+    *out = {kGpt2};
+  } else if (pre == "gpt-2" || pre == "phi-2" || pre == "jina-es" || pre == "jina-de" || pre == "gigachat" ||
+             pre == "jina-v2-es" || pre == "jina-v2-de" || pre == "a.x-4.0" || pre == "mellum" || pre == "jina-v1-en" ||
+             pre == "jina-v2-code" || pre == "roberta-bpe" || pre == "exaone4" || pre == "trillion" ||
+             pre == "granite-docling") {
     *out = {kGpt2};
   } else if (pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "smollm" || pre == "codeshell" ||
-             pre == "exaone" || pre == "minerva-7b") {
+             pre == "exaone" || pre == "minerva-7b" || pre == "mellum2") {
     *out = {"\\p{N}", kGpt2};
   } else if (pre == "falcon") {
     *out = {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2, "[0-9][0-9][0-9]"};
   } else if (pre == "deepseek-coder") {
     *out = {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+",
             "\\p{N}"};
-  } else if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3" || pre == "pixtral" ||
-             pre == "dbrx" || pre == "smaug-bpe") {
+  } else if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3" || pre == "falcon-h1" ||
+             pre == "pixtral" || pre == "midm-2.0" || pre == "lfm2" || pre == "dbrx" || pre == "smaug-bpe" ||
+             pre == "glm4" || pre == "chatglm-bpe") {
     *out = {kLlama3};
-    *ignore_merges = pre != "dbrx" && pre != "smaug-bpe";
-  } else if (pre == "qwen2" || pre == "deepseek-r1-qwen") {
+    *ignore_merges = pre != "dbrx" && pre != "smaug-bpe" && pre != "glm4" && pre != "chatglm-bpe";
+  } else if (pre == "qwen2" || pre == "deepseek-r1-qwen" || pre == "kormo" || pre == "megrez" || pre == "stablelm2" ||
+             pre == "hunyuan" || pre == "solar-open" || pre == "grok-2") {
     *out = {kQwen2};
-  } else if (pre == "gpt-4o" || pre == "llama4" || pre == "minimax-m2") {
+  } else if (pre == "qwen35") {
+    *out = {kQwen35};
+  } else if (pre == "poro-chat" || pre == "bloom" || pre == "gpt3-finnish") {
+    *out = {kBloom};
+  } else if (pre == "viking") {
+    *out = {kBloom, "\\p{N}"};
+  } else if (pre == "jais-2") {
+    *out = {kJais2};
+  } else if (pre == "bailingmoe" || pre == "bailingmoe2" || pre == "llada-moe") {
+    *out = {kBailing};
+  } else if (pre == "exaone-moe") {
+    *out = {kExaoneMoe};
+  } else if (pre == "youtu") {
+    *out = {kYoutuScripts, kYoutuWords};
+  } else if (pre == "deepseek-v3" || pre == "hunyuan-dense" || pre == "joyai-llm") {
+    *out = {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+", kDeepseekV3Words};
+  } else if (pre == "gpt-4o" || pre == "llama4" || pre == "minimax-m2" || pre == "kanana2" || pre == "talkie") {
     *out = {kGpt4o};
+  } else if (pre == "tiny_aya") {
+    *out = {"\\d{1,3}(?=(?:\\d{3})*\\b)", kGpt4o};
+  } else if (pre == "laguna") {
+    *out = {"[^\\n]+|[\\n]+", kQwen2};
   } else if (pre == "kimi-k2") {
     *out = {kKimiK2};
   } else if (pre == "seed-coder") {
@@ -148,8 +207,6 @@ bool RegexesFor(const std::string& pre, std::vector<std::string>* out, bool* ign
   } else if (pre == "deepseek-llm") {
     *out = {"[\\r\\n]", kDeepseekLlmLetters, "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+",
             "\\s+$", "[\\x{4E00}-\\x{9FA5}\\x{800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+", "\\p{N}+"};
-  } else if (pre == "deepseek-v3" || pre == "hunyuan-dense") {
-    *out = {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+", kDeepseekV3Words};
   } else if (pre == "tekken") {
     *out = {kTekken};
     *ignore_merges = true;  // a whole word in the vocabulary is one token, as tekken's BPE says

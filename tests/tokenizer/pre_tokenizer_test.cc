@@ -163,6 +163,38 @@ TEST(PreTokenizer, SmollmSplitsEveryDigitThenAsGpt2) {
   EXPECT_EQ(Split("smollm", "abc 123 it's"), (Pieces{"abc", " ", "1", "2", "3", " it", "'s"}));
 }
 
+// Every pre name qforge splits compiles and keeps the text whole (the
+// pieces join back to it); the names it cannot split say so.
+TEST(PreTokenizer, EveryKnownNameSplitsOrSaysItCannot) {
+  const std::string text = "Hello, World's 12345 \xE4\xBD\xA0\xE5\xA5\xBD!\n\n  x\xCE\xB1\xCE\xB2 1,000.5";
+  int supported = 0;
+  for (const char* pre :
+       {"default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "deepseek-llm",
+        "deepseek-coder", "deepseek-v3", "youtu", "falcon", "mpt", "starcoder", "gpt-2", "phi-2", "jina-es", "jina-de",
+        "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "jina-v1-en", "jina-v2-code", "roberta-bpe", "refact",
+        "command-r", "qwen2", "deepseek-r1-qwen", "kormo", "qwen35", "stablelm2", "olmo", "dbrx", "smaug-bpe", "poro-chat",
+        "glm4", "chatglm-bpe", "viking", "jais", "jais-2", "tekken", "smollm", "codeshell", "bloom", "gpt3-finnish", "exaone",
+        "exaone4", "exaone-moe", "minerva-7b", "megrez", "gpt-4o", "llama4", "kanana2", "talkie", "tiny_aya", "trillion",
+        "granite-docling", "bailingmoe", "bailingmoe2", "llada-moe", "seed-coder", "hunyuan", "hunyuan-dense", "joyai-llm",
+        "kimi-k2", "grok-2", "laguna", "minimax-m2", "solar-open", "mellum2"}) {
+    auto p = BpeTokenizer::SplitText(pre, text);
+    ASSERT_TRUE(p.ok()) << pre << ": " << p.status().message();
+    std::string joined;
+    for (const auto& piece : *p) joined += piece;
+    EXPECT_EQ(joined, text) << pre;
+    EXPECT_GT(p->size(), 5u) << pre;
+    ++supported;
+  }
+  EXPECT_EQ(supported, 74);
+  // A split qforge does not have (SuperBPE cuts digits at zero-width matches) is refused by name.
+  auto p = BpeTokenizer::SplitText("superbpe", text);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("'superbpe'"), std::string::npos);
+  // BLOOM matches runs between punctuation; what lies between matches stays one piece.
+  EXPECT_EQ(Split("bloom", "Hi, you. \xE3\x80\x82ok"), (Pieces{"Hi", ",", " you", ". \xE3\x80\x82", "ok"}));
+  EXPECT_EQ(Split("jais-2", "a      b"), (Pieces{"a", "    ", " ", " b"}));
+}
+
 // A tokenizer built from one of these folders encodes through the split:
 // "i !" is the first merge, but "Hi!" splits into "Hi" and "!", so only
 // "H i" can apply.
