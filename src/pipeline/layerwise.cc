@@ -98,6 +98,24 @@ void ReportGptq(const std::string& name, int64_t K, const GptqStats& st, LayerOu
   }
 }
 
+// Round to nearest, into the linear's target (its integer grid or its
+// ggml blocks with the imatrix when given), in place; w becomes the values
+// the runtime will read.
+void RtnLinear(const std::string& name, float* w, int64_t N, int64_t K, const float* imatrix, const LayerwiseOptions& opts,
+               LayerOutput* out) {
+  if (auto bt = BlockTargetOf(opts, name)) {
+    const GgmlTypeTraits& tr = TraitsOf(bt->type);
+    std::vector<uint8_t> bytes(static_cast<size_t>(N) * RowBytes(bt->type, K));
+    for (int64_t n = 0; n < N; ++n) tr.encode(w + n * K, imatrix, bytes.data() + n * RowBytes(bt->type, K), K);
+    tr.decode(bytes.data(), w, N * K);
+    out->encoded.emplace_back(name, std::move(bytes));
+    return;
+  }
+  IntQuantized q = QuantizeRtn(w, N, K, opts.spec);
+  q.DequantizeRows(0, N, w);
+  out->quantized.emplace_back(name, std::move(q));
+}
+
 // GPTQ on one linear: takes its weights w and returns, in the same storage
 // (one layer's weights are never held twice), the weights it ends with, as
 // the next passes see them. Into ggml blocks when the linear has a block
@@ -115,20 +133,16 @@ std::vector<float> GptqLinear(const std::string& name, const std::string& label,
       importance.resize(static_cast<size_t>(K));
       for (int64_t k = 0; k < K; ++k) importance[static_cast<size_t>(k)] = h[static_cast<size_t>(k * K + k)];
     }
-    const GgmlTypeTraits& tr = TraitsOf(bt->type);
     GgmlBlockQuantizer q(bt->type, N, K, importance, opts.threads);
-    std::vector<uint8_t> bytes;
     GptqStats st;
     const bool solved = GptqSolve(w.data(), N, K, std::move(h), opts.gptq, &q, opts.threads, &st);
     ReportGptq(label, K, st, out);
-    if (solved) {
-      bytes = q.Take();
-    } else {  // H never positive definite: the type's own encoding
-      bytes.resize(static_cast<size_t>(N) * RowBytes(bt->type, K));
-      for (int64_t n = 0; n < N; ++n)
-        tr.encode(w.data() + n * K, imatrix ? importance.data() : nullptr, bytes.data() + n * RowBytes(bt->type, K), K);
+    if (!solved) {  // H never positive definite: the type's own encoding
+      RtnLinear(name, w.data(), N, K, imatrix, opts, out);
+      return w;
     }
-    tr.decode(bytes.data(), w.data(), N * K);
+    std::vector<uint8_t> bytes = q.Take();
+    TraitsOf(bt->type).decode(bytes.data(), w.data(), N * K);
     out->encoded.emplace_back(name, std::move(bytes));
     return w;
   }
@@ -138,24 +152,6 @@ std::vector<float> GptqLinear(const std::string& name, const std::string& label,
   q.DequantizeRows(0, N, w.data());
   out->quantized.emplace_back(name, std::move(q));
   return w;
-}
-
-// Round to nearest, into the linear's target (its integer grid or its
-// ggml blocks with the imatrix when given), in place; w becomes the values
-// the runtime will read.
-void RtnLinear(const std::string& name, float* w, int64_t N, int64_t K, const float* imatrix, const LayerwiseOptions& opts,
-               LayerOutput* out) {
-  if (auto bt = BlockTargetOf(opts, name)) {
-    const GgmlTypeTraits& tr = TraitsOf(bt->type);
-    std::vector<uint8_t> bytes(static_cast<size_t>(N) * RowBytes(bt->type, K));
-    for (int64_t n = 0; n < N; ++n) tr.encode(w + n * K, imatrix, bytes.data() + n * RowBytes(bt->type, K), K);
-    tr.decode(bytes.data(), w, N * K);
-    out->encoded.emplace_back(name, std::move(bytes));
-    return;
-  }
-  IntQuantized q = QuantizeRtn(w, N, K, opts.spec);
-  q.DequantizeRows(0, N, w);
-  out->quantized.emplace_back(name, std::move(q));
 }
 
 // The imatrix values of expert e of a block target (a stacked tensor's

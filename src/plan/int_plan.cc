@@ -89,8 +89,7 @@ Status QuantizedRecipe(const Model& model, const ModelTensor& t, const IntPlanOp
   tp->int_scheme = spec;
   tp->method = opts.method;
   tp->reason = "scheme";
-  for (int64_t e = 0; e < experts; ++e) {
-    const std::string module = experts > 1 ? ExpertModule(t, e) : ModuleOf(t.source_name);
+  for (const auto& module : ModulesOf(t)) {
     for (const auto& s : LayoutTensors(opts.layout, module, N, K, spec, act, float_dtype)) tp->nbytes += s.nbytes();
   }
   return Status::Ok();
@@ -125,6 +124,12 @@ std::string ExpertModule(const ModelTensor& t, int64_t e) {
   const size_t at = name.find("{e}");
   if (at != std::string::npos) name.replace(at, 3, std::to_string(e));
   return name;
+}
+
+std::vector<std::string> ModulesOf(const ModelTensor& t) {
+  std::vector<std::string> out;
+  for (int64_t e = 0; e < t.n_experts(); ++e) out.push_back(ExpertModule(t, e));
+  return out;
 }
 
 void GroupSizeMisfits::Check(int64_t group_size, int64_t cols, const std::string& name) {
@@ -190,9 +195,8 @@ Result<Plan> BuildIntPlan(const Model& model, const IntPlanOptions& opts) {
     if (quantize) {
       // A stacked tensor is quantized or kept whole: the ignore list must
       // name all of its experts or none.
-      const int64_t experts = t->n_experts();
-      std::vector<std::string> modules, hit;
-      for (int64_t e = 0; e < experts; ++e) modules.push_back(experts > 1 ? ExpertModule(*t, e) : ModuleOf(t->source_name));
+      const std::vector<std::string> modules = ModulesOf(*t);
+      std::vector<std::string> hit;
       for (const auto& module : modules) {
         if (std::any_of(ignore.begin(), ignore.end(), [&](const std::regex& re) { return std::regex_search(module, re); })) {
           hit.push_back(module);

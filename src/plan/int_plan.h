@@ -45,6 +45,9 @@ std::string ModuleOf(const std::string& source_name);
 // it (its source name's "{e}" replaced: "model.layers.0.mlp.experts.3.up_proj",
 // "model.layers.0.block_sparse_moe.experts.3.w3").
 std::string ExpertModule(const ModelTensor& t, int64_t e);
+// The modules a weight is written as: its own, or one per expert of a
+// stacked tensor, in expert order.
+std::vector<std::string> ModulesOf(const ModelTensor& t);
 
 // Linears whose input columns a group size does not divide, gathered so one
 // error names them all (by input size) rather than the first alone.

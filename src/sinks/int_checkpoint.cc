@@ -78,15 +78,14 @@ Status IntCheckpointWriter::Begin(const Plan& plan) {
     const int64_t rows = t->n_rows() / experts;  // per expert of a stacked tensor
     if (tp.int_scheme) {
       if (t->name == "output.weight") quantize_lm_head_ = true;
-      for (int64_t e = 0; e < experts; ++e) {
-        const std::string module = experts > 1 ? ExpertModule(*t, e) : ModuleOf(t->source_name);
+      for (const auto& module : ModulesOf(*t)) {
         for (auto& s : LayoutTensors(plan_in_->layout, module, rows, t->ne[0], *tp.int_scheme, plan_in_->act_order_groups,
                                      float_dtype_)) {
           all.push_back(std::move(s));
         }
       }
     } else if (experts > 1) {  // each expert its own 2-D weight, as the source had them
-      for (int64_t e = 0; e < experts; ++e) all.push_back({ExpertModule(*t, e) + ".weight", float_dtype_, {rows, t->ne[0]}});
+      for (const auto& module : ModulesOf(*t)) all.push_back({module + ".weight", float_dtype_, {rows, t->ne[0]}});
     } else {
       all.push_back({t->source_name, float_dtype_, std::vector<int64_t>(t->ne.rbegin(), t->ne.rend())});
     }
