@@ -1,7 +1,11 @@
 #include "test_util.h"
 
+#include "engine/llama_engine.h"
+#include "eval/kld.h"
+#include "eval/perplexity.h"
 #include "io/imatrix.h"
 #include "model/model.h"
+#include "model/model_tokenizer.h"
 #include "numeric/half.h"
 #include "plan/plan.h"
 #include "sinks/gguf_sink.h"
@@ -13,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cmath>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
@@ -305,6 +310,31 @@ std::string PythonRepr(const GgufValue& v) {
     else out += std::to_string(v.ArrayI64(i));
   }
   return out + "]";
+}
+
+std::vector<double> MeanKldsAgainst(const Model& base, const std::vector<const Model*>& quants) {
+  std::vector<double> out(quants.size(), INFINITY);
+  auto tok = TokenizerForModel(base);
+  auto be = LlamaEngine::Create(base, 2);
+  EXPECT_TRUE(tok.ok() && be.ok());
+  if (!tok.ok() || !be.ok()) return out;
+  PerplexityOptions po;
+  po.n_ctx = 128;
+  po.max_chunks = 8;
+  po.bos = (*tok)->adds_bos() ? (*tok)->bos_id() : -1;
+  PerplexityResult ppl;
+  auto kb = ComputeKldBase(**be, (*tok)->Encode(ReadFile(SharedDir() + "/text/eval.txt"), true), po, &ppl);
+  EXPECT_TRUE(kb.ok()) << kb.status().message();
+  if (!kb.ok()) return out;
+  for (size_t i = 0; i < quants.size(); ++i) {
+    auto qe = LlamaEngine::Create(*quants[i], 2);
+    EXPECT_TRUE(qe.ok()) << qe.status().message();
+    if (!qe.ok()) continue;
+    auto st = EvaluateKld(**qe, *kb, po.bos);
+    EXPECT_TRUE(st.ok()) << st.status().message();
+    if (st.ok()) out[i] = st->kld_mean;
+  }
+  return out;
 }
 
 }  // namespace qforge::test

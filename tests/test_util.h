@@ -10,6 +10,10 @@
 #include "io/gguf.h"
 #include "qforge/status.h"
 
+namespace qforge {
+struct Model;
+}
+
 namespace qforge::test {
 
 std::string SourceDir();
@@ -47,6 +51,11 @@ void PokeBf16(const std::string& safetensors_path, const std::string& name, int6
 // relative to it ("" for a plain file) -> bytes. For byte-for-byte output
 // comparisons.
 std::map<std::string, std::string> TreeContents(const std::string& path);
+
+// Mean KL divergence of each quantized model against base over 8 chunks of
+// 128 tokens of ../shared/text/eval.txt (the base's logits computed once);
+// infinity for a model the engine cannot run (with a test failure).
+std::vector<double> MeanKldsAgainst(const Model& base, const std::vector<const Model*>& quants);
 
 void WriteFile(const std::string& path, const std::string& bytes);
 std::vector<std::string> SplitString(const std::string& s, const std::string& sep);

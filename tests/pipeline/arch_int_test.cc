@@ -11,12 +11,8 @@
 #include <cstring>
 #include <iostream>
 
-#include "engine/llama_engine.h"
-#include "eval/kld.h"
-#include "eval/perplexity.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
-#include "model/model_tokenizer.h"
 #include "numeric/half.h"
 #include "pipeline/int_pipeline.h"
 #include "test_util.h"
@@ -46,26 +42,6 @@ struct Case {
 void PrintTo(const Case& c, std::ostream* os) { *os << c.arch << "/" << MethodName(c.method); }
 
 class ArchCheckpoint : public ::testing::TestWithParam<Case> {};
-
-// Mean KLD of `quant` against `base` over 8 chunks of 128 tokens of eval.txt.
-double KldAgainst(const Model& base, const Model& quant) {
-  auto tok = TokenizerForModel(base);
-  EXPECT_TRUE(tok.ok());
-  auto be = LlamaEngine::Create(base, 2);
-  EXPECT_TRUE(be.ok());
-  PerplexityOptions po;
-  po.n_ctx = 128;
-  po.max_chunks = 8;
-  po.bos = (*tok)->adds_bos() ? (*tok)->bos_id() : -1;
-  PerplexityResult ppl;
-  auto kb = ComputeKldBase(**be, (*tok)->Encode(test::ReadFile(test::SharedDir() + "/text/eval.txt"), true), po, &ppl);
-  EXPECT_TRUE(kb.ok());
-  auto qe = LlamaEngine::Create(quant, 2);
-  EXPECT_TRUE(qe.ok()) << qe.status().message();
-  auto st = EvaluateKld(**qe, *kb, po.bos);
-  EXPECT_TRUE(st.ok());
-  return st->kld_mean;
-}
 
 TEST_P(ArchCheckpoint, NormsStayInHfFormAndLogitsStayClose) {
   const Case& c = GetParam();
@@ -113,7 +89,7 @@ TEST_P(ArchCheckpoint, NormsStayInHfFormAndLogitsStayClose) {
 
   auto q = OpenModel(out);
   ASSERT_TRUE(q.ok()) << q.status().message();
-  const double kld = KldAgainst(*model, *q);
+  const double kld = test::MeanKldsAgainst(*model, {&*q})[0];
   std::cout << "[ figure ] " << c.arch << " W4A16 " << MethodName(c.method) << ": mean KLD " << kld << "\n";
   EXPECT_TRUE(std::isfinite(kld));
   // RTN 0.96 (gemma2), GPTQ 0.49, AWQ 0.91 (gemma3; RTN 1.5), phi3 AWQ 0.38

@@ -14,12 +14,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "engine/llama_engine.h"
-#include "eval/kld.h"
-#include "eval/perplexity.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
-#include "model/model_tokenizer.h"
 #include "pipeline/int_pipeline.h"
 #include "test_util.h"
 
@@ -52,27 +48,6 @@ IntPipelineOptions Options(Method method, IntLayout layout) {
   o.calib.seqlen = 128;
   o.threads = 2;
   return o;
-}
-
-// Mean KLD of `quant` against `base` over 8 chunks of 128 tokens of eval.txt.
-double KldAgainst(const Model& base, const Model& quant) {
-  auto tok = TokenizerForModel(base);
-  EXPECT_TRUE(tok.ok());
-  auto be = LlamaEngine::Create(base, 2);
-  EXPECT_TRUE(be.ok());
-  PerplexityOptions po;
-  po.n_ctx = 128;
-  po.max_chunks = 8;
-  po.bos = (*tok)->adds_bos() ? (*tok)->bos_id() : -1;
-  PerplexityResult ppl;
-  auto kb = ComputeKldBase(**be, (*tok)->Encode(test::ReadFile(test::SharedDir() + "/text/eval.txt"), true), po, &ppl);
-  EXPECT_TRUE(kb.ok());
-  auto qe = LlamaEngine::Create(quant, 2);
-  EXPECT_TRUE(qe.ok()) << qe.status().message();
-  if (!qe.ok()) return INFINITY;
-  auto st = EvaluateKld(**qe, *kb, po.bos);
-  EXPECT_TRUE(st.ok()) << st.status().message();
-  return st.ok() ? st->kld_mean : INFINITY;
 }
 
 const char* MainSuffix(IntLayout l) { return l == IntLayout::kCompressedTensors ? ".weight_packed" : ".qweight"; }
@@ -148,7 +123,8 @@ TEST_P(MoeCheckpoint, ExpertsNamedPerFamilyRouterFloatAndLogitsBeatRtn) {
   ASSERT_TRUE(QuantizeToIntCheckpoint(*model, dir.File("rtn"), rtn, nullptr).ok());
   auto rtn_back = OpenModel(dir.File("rtn"));
   ASSERT_TRUE(rtn_back.ok());
-  const double kld = KldAgainst(*model, *back), kld_rtn = KldAgainst(*model, *rtn_back);
+  const std::vector<double> klds = test::MeanKldsAgainst(*model, {&*back, &*rtn_back});
+  const double kld = klds[0], kld_rtn = klds[1];
   std::cout << "[ figure ] " << c.arch << " " << (c.layout == IntLayout::kAwq ? "W4A16_ASYM" : "W4A16") << " g64 "
             << MethodName(c.method) << " (" << IntLayoutName(c.layout) << "): mean KLD " << kld << " (RTN " << kld_rtn
             << ")\n";
@@ -251,7 +227,7 @@ TEST(MoeFallback, AwqSaysWhichExpertsFellBackAndLoads) {
   EXPECT_EQ(warned, fell_back);
   auto back = OpenModel(dir.File("awq"));
   ASSERT_TRUE(back.ok()) << back.status().message();
-  EXPECT_TRUE(std::isfinite(KldAgainst(*model, *back)));
+  EXPECT_TRUE(std::isfinite(test::MeanKldsAgainst(*model, {&*back})[0]));
 }
 
 TEST(MoePlan, IgnoringSomeExpertsOfAStackIsRefusedByName) {
@@ -409,7 +385,8 @@ TEST(MoeAwq, UpLeftFloatCarriesTheDownScales) {
   auto a = OpenModel(dir.File("awq"));
   auto b = OpenModel(dir.File("rtn"));
   ASSERT_TRUE(a.ok() && b.ok());
-  const double kld = KldAgainst(*model, *a), kld_rtn = KldAgainst(*model, *b);
+  const std::vector<double> klds = test::MeanKldsAgainst(*model, {&*a, &*b});
+  const double kld = klds[0], kld_rtn = klds[1];
   std::cout << "[ figure ] mixtral AWQ with w3 float: mean KLD " << kld << " (RTN " << kld_rtn << ")\n";
   EXPECT_LT(kld, kld_rtn);
 }

@@ -31,11 +31,9 @@ json ByteLevel(bool use_regex) {
 std::string WriteTokenizer(const test::ScratchDir& dir, const std::string& name, const json& pre,
                            const std::vector<std::string>& added = {}, const std::vector<std::string>& merges = {}) {
   json vocab = json::object();
-  int id = 0;
+  int id = 0, extra = 0;
   for (int b = 0; b < 256; ++b) {
     // GPT-2's byte symbols: printable bytes stand for themselves, the rest map above 255.
-    static int extra = 0;
-    if (b == 0) extra = 0;
     const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
     const uint32_t cp = printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + extra++);
     std::string s;
