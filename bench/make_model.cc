@@ -3,8 +3,13 @@
 // it), streaming one tensor at a time so making a model larger than memory
 // needs no more than one tensor of it. For bench/memory_bound and
 // moe_bench. With EXPERTS and USED, a Mixtral-shaped mixture of experts:
-// FFN is each expert's width, USED experts run per token.
+// FFN is each expert's width, USED experts run per token. By default the
+// vocabulary is the house tokenizer's 4096 tokens, heads are 64 wide with a
+// quarter as many KV heads, and the output matrix is separate; the options
+// give a real config's shapes (--vocab pads the tokenizer with unused
+// tokens, as converters do for a config's larger vocab_size).
 //   make_model OUT LAYERS HIDDEN FFN [EXPERTS USED]
+//              [--vocab N] [--heads N] [--kv-heads N] [--tie]
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -19,22 +24,42 @@ namespace fs = std::filesystem;
 using namespace qforge;
 
 int main(int argc, char** argv) {
-  if (argc != 5 && argc != 7) {
-    std::fprintf(stderr, "usage: make_model OUT LAYERS HIDDEN FFN [EXPERTS USED]\n");
+  std::vector<std::string> pos;
+  int64_t V = 4096, H = 0, KV = 0;
+  bool tie = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--vocab" || a == "--heads" || a == "--kv-heads") && i + 1 < argc) {
+      const int64_t v = std::atoll(argv[++i]);
+      (a == "--vocab" ? V : a == "--heads" ? H : KV) = v;
+    } else if (a == "--tie") {
+      tie = true;
+    } else {
+      pos.push_back(a);
+    }
+  }
+  if (pos.size() != 4 && pos.size() != 6) {
+    std::fprintf(stderr,
+                 "usage: make_model OUT LAYERS HIDDEN FFN [EXPERTS USED] [--vocab N] [--heads N] [--kv-heads N] "
+                 "[--tie]\n");
     return 2;
   }
-  const std::string out = argv[1];
-  const int64_t L = std::atoll(argv[2]), E = std::atoll(argv[3]), F = std::atoll(argv[4]);
-  const int64_t NE = argc == 7 ? std::atoll(argv[5]) : 0, K = argc == 7 ? std::atoll(argv[6]) : 0;
-  if (argc == 7 && (NE < 2 || K < 1 || K > NE)) {
+  const std::string out = pos[0];
+  const int64_t L = std::atoll(pos[1].c_str()), E = std::atoll(pos[2].c_str()), F = std::atoll(pos[3].c_str());
+  const int64_t NE = pos.size() == 6 ? std::atoll(pos[4].c_str()) : 0, K = pos.size() == 6 ? std::atoll(pos[5].c_str()) : 0;
+  if (pos.size() == 6 && (NE < 2 || K < 1 || K > NE)) {
     std::fprintf(stderr, "make_model: need EXPERTS >= 2 and 1 <= USED <= EXPERTS\n");
     return 2;
   }
-  const int64_t V = 4096, H = E / 64, KV = std::max<int64_t>(1, H / 4), D = 64;
-  if (L < 1 || E < 64 || E % 64 != 0 || F < 1) {
-    std::fprintf(stderr, "make_model: need LAYERS >= 1, HIDDEN a multiple of 64, FFN >= 1\n");
+  if (H == 0) H = E / 64;
+  if (KV == 0) KV = std::max<int64_t>(1, H / 4);
+  if (L < 1 || E < 64 || H < 1 || E % H != 0 || KV < 1 || H % KV != 0 || F < 1 || V < 4096) {
+    std::fprintf(stderr,
+                 "make_model: need LAYERS >= 1, HIDDEN >= 64 and a multiple of HEADS, HEADS a multiple of KV-HEADS, "
+                 "FFN >= 1, VOCAB >= 4096\n");
     return 2;
   }
+  const int64_t D = E / H;
   fs::create_directories(out);
   const std::string house = std::string(QFORGE_SOURCE_DIR) + "/models/house-14m";
   for (const char* f : {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
@@ -43,7 +68,7 @@ int main(int argc, char** argv) {
   nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", E},
                         {"intermediate_size", F}, {"num_attention_heads", H}, {"num_key_value_heads", KV},
                         {"num_hidden_layers", L}, {"vocab_size", V}, {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
-                        {"max_position_embeddings", 2048}, {"tie_word_embeddings", false}, {"bos_token_id", 1},
+                        {"max_position_embeddings", 2048}, {"tie_word_embeddings", tie}, {"bos_token_id", 1},
                         {"eos_token_id", 2}, {"torch_dtype", "bfloat16"}};
   if (NE > 0) {
     cfg["architectures"] = {"MixtralForCausalLM"};
@@ -54,8 +79,8 @@ int main(int argc, char** argv) {
   std::ofstream(out + "/config.json") << cfg.dump(2);
 
   std::vector<SafetensorsStreamWriter::Entry> entries = {{"model.embed_tokens.weight", StDtype::BF16, {V, E}},
-                                                         {"lm_head.weight", StDtype::BF16, {V, E}},
                                                          {"model.norm.weight", StDtype::BF16, {E}}};
+  if (!tie) entries.push_back({"lm_head.weight", StDtype::BF16, {V, E}});
   for (int64_t l = 0; l < L; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     entries.push_back({p + "input_layernorm.weight", StDtype::BF16, {E}});

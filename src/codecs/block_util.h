@@ -20,6 +20,18 @@ inline float GetHalf(const uint8_t* p) {
   return HalfToFloat(h);
 }
 
+// Scale and min of sub-block j (0..7) from the 12 bytes of 6-bit pairs that
+// Q4_K and Q5_K carry (ggml's get_scale_min_k4).
+inline void UnpackScaleMin6(int j, const uint8_t* q, uint8_t* s, uint8_t* m) {
+  if (j < 4) {
+    *s = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *s = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
 // Sum of squares in index order (the reference sums sequentially).
 inline float SumSquares(const float* x, int64_t n) {
   float sum = 0.0f;

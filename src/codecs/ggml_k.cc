@@ -42,15 +42,6 @@ void PackScaleMin6(int j, uint8_t ls, uint8_t lm, uint8_t* scales) {
   }
 }
 
-void UnpackScaleMin6(int j, const uint8_t* q, uint8_t* s, uint8_t* m) {
-  if (j < 4) {
-    *s = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *s = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
 
 // 6-bit Q3_K scales (offset +32) in 12 bytes.
 void PackQ3Scale(int j, int l, uint8_t* scales) {

@@ -11,6 +11,7 @@
 #include "base/parallel.h"
 #include "codecs/simd_kernels.h"
 #include "codecs/scale_search.h"
+#include "engine/matmul.h"
 #include "numeric/gemm.h"
 #include "numeric/half.h"
 
@@ -83,58 +84,6 @@ float GeluLikeGgml(float x) {
 void SoftCap(float* x, int64_t n, float cap) {
   const float inv = 1.0f / cap;
   for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
-}
-
-// llama.cpp multiplies quantized weights with activations quantized to the
-// weight type's "vec_dot" partner (8-bit blocks of 32 or 256, or F16/BF16
-// for those weights). Rounding the activations the same way makes our
-// logits, and so KL divergences, the ones a llama.cpp user sees.
-void RoundActivationsLikeLlamaCpp(GgmlType weight, float* x, int64_t rows, int64_t cols) {
-  auto q8_blocks = [&](int64_t block, bool k_style) {
-    if (cols % block != 0) return;
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t b = 0; b < cols; b += block) {
-        float* v = x + r * cols + b;
-        float amax = 0.0f, max = 0.0f;
-        for (int64_t j = 0; j < block; ++j) {
-          if (std::fabs(v[j]) > amax) {
-            amax = std::fabs(v[j]);
-            max = v[j];
-          }
-        }
-        if (amax == 0.0f) continue;
-        if (k_style) {  // Q8_K: float scale, levels -128..127
-          const float iscale = -127.0f / max;
-          const float d = 1.0f / iscale;
-          for (int64_t j = 0; j < block; ++j) v[j] = static_cast<float>(std::min(127, NearestInt(iscale * v[j]))) * d;
-        } else {  // Q8_0 / Q8_1: fp16 scale
-          const float d = amax / 127.0f;
-          const float id = 1.0f / d;
-          const float dh = HalfToFloat(FloatToHalf(d));
-          for (int64_t j = 0; j < block; ++j) v[j] = static_cast<float>(NearestInt(v[j] * id)) * dh;
-        }
-      }
-    }
-  };
-  switch (weight) {
-    case GgmlType::F32: return;
-    case GgmlType::F16:
-      {
-        std::vector<uint16_t> tmp;
-        RoundThroughF16(x, rows * cols, &tmp);
-      }
-      return;
-    case GgmlType::BF16:
-      for (int64_t i = 0; i < rows * cols; ++i) x[i] = Bf16ToFloat(FloatToBf16(x[i]));
-      return;
-    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
-    case GgmlType::IQ4_XS: case GgmlType::TQ1_0: case GgmlType::TQ2_0:
-      q8_blocks(256, true);
-      return;
-    default:
-      if (TraitsOf(weight).quantized) q8_blocks(32, false);
-      return;
-  }
 }
 
 // rope_freqs.weight: one divisor per rotated pair (n_rot / 2 entries, as
@@ -293,16 +242,34 @@ Result<const std::vector<float>*> LlamaEngine::Weight(const std::string& name, s
   return out;
 }
 
-void LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
-                         const std::vector<float>& w) {
-  if (stopped_) return;  // past the stop point: no more inputs to report
+Status LlamaEngine::Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N) {
+  if (stopped_) return Status::Ok();  // past the stop point: no more inputs to report
   if (hook_) hook_(name, x, T, K);
   if (!stop_at_.empty() && name == stop_at_) {
     stopped_ = true;  // the caller wanted this input, not what follows
-    return;
+    return Status::Ok();
   }
-  const ModelTensor* t = Find(name == "output.weight" && !Find(name) ? "token_embd.weight" : name);
-  Product(t, x, T, K, y, N, w.data());
+  // A tied output matrix is the token embedding.
+  const std::string stored = name == "output.weight" && !Find(name) ? "token_embd.weight" : name;
+  const ModelTensor* t = Find(stored);
+  const bool overridden = overrides_.count(stored) > 0;
+  if (t == nullptr && !overridden) return Status::Error(model_.path + ": tensor '" + stored + "': missing");
+  if (t != nullptr && (t->ne.empty() || t->ne[0] != K || (t->ne.size() == 1 ? 1 : t->n_rows()) != N)) {
+    return Status::Error(model_.path + ": tensor '" + stored + "': shape [" + std::to_string(t->ne.empty() ? 0 : t->ne[0]) +
+                         ", " + std::to_string(t->ne.size() == 1 ? 1 : t->n_rows()) + "] (expected [" +
+                         std::to_string(K) + ", " + std::to_string(N) + "])");
+  }
+  if (overridden || (cache_weights_ && !(model_.source == ModelSource::kGguf && HasIntegerProduct(*t)))) {
+    std::vector<float> scratch;
+    QF_ASSIGN_OR_RETURN(const std::vector<float>* w, Weight(stored, &scratch));
+    if (static_cast<int64_t>(w->size()) != N * K) {
+      return Status::Error("internal: the weights of '" + stored + "' hold " + std::to_string(w->size()) +
+                           " values, not " + std::to_string(N * K));
+    }
+    Product(t, x, T, K, y, N, w->data());
+    return Status::Ok();
+  }
+  return MultiplyRows(*t, 0, N, x, T, K, y, threads_, model_.source == ModelSource::kGguf);
 }
 
 void LlamaEngine::Product(const ModelTensor* t, const float* x, int64_t T, int64_t K, float* y, int64_t N,
@@ -317,18 +284,19 @@ void LlamaEngine::Product(const ModelTensor* t, const float* x, int64_t T, int64
   GemmNT(x, T, K, w, N, y, threads_);
 }
 
-Status LlamaEngine::ExpertRows(const ModelTensor& t, int64_t row0, int64_t n, float* out) const {
-  if (auto it = overrides_.find(t.name); it != overrides_.end()) {
-    const std::vector<float>& w = *it->second;
-    const size_t begin = static_cast<size_t>(row0 * t.ne[0]), count = static_cast<size_t>(n * t.ne[0]);
-    if (w.size() < begin + count) {
-      return Status::Error("internal: the override of '" + t.name + "' holds " + std::to_string(w.size()) + " values, not " +
-                           std::to_string(t.n_elements()));
-    }
-    std::copy_n(w.data() + begin, count, out);
-    return Status::Ok();
+Status LlamaEngine::ExpertProduct(const ModelTensor& t, int64_t e, const float* x, int64_t T, int64_t K, float* y,
+                                  int64_t N) {
+  const int64_t row0 = e * N;
+  auto it = overrides_.find(t.name);
+  if (it == overrides_.end()) return MultiplyRows(t, row0, N, x, T, K, y, threads_, model_.source == ModelSource::kGguf);
+  const std::vector<float>& w = *it->second;
+  const size_t begin = static_cast<size_t>(row0 * K), count = static_cast<size_t>(N * K);
+  if (w.size() < begin + count) {
+    return Status::Error("internal: the override of '" + t.name + "' holds " + std::to_string(w.size()) + " values, not " +
+                         std::to_string(t.n_elements()));
   }
-  return ReadRowsF32(t, row0, n, out);
+  Product(&t, x, T, K, y, N, w.data() + begin);
+  return Status::Ok();
 }
 
 Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
@@ -356,11 +324,7 @@ Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
   // (renormalised to sum 1 where the architecture does, as llama.cpp with
   // its sum clamped to >= 2^-14).
   std::vector<float> w, logits(static_cast<size_t>(T * NE));
-  QF_ASSIGN_OR_RETURN(const std::vector<float>* wr, Weight(p + "ffn_gate_inp.weight", &w));
-  if (static_cast<int64_t>(wr->size()) != NE * E) {
-    return Status::Error(model_.path + ": tensor '" + p + "ffn_gate_inp.weight': not [n_embd, n_expert]");
-  }
-  Linear(p + "ffn_gate_inp.weight", h, T, E, logits.data(), NE, *wr);
+  QF_RETURN_IF_ERROR(Linear(p + "ffn_gate_inp.weight", h, T, E, logits.data(), NE));
   if (stopped_) return Status::Ok();
   std::vector<int32_t> chosen(static_cast<size_t>(T * K));
   std::vector<float> weight(static_cast<size_t>(T * K));
@@ -392,7 +356,6 @@ Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
   // Each expert on the tokens routed to it; results kept per (token, slot)
   // and summed in slot order, as llama.cpp adds its expert views.
   std::vector<float> slot_out(static_cast<size_t>(T * K * E), 0.0f);
-  std::vector<float> wg(static_cast<size_t>(F * E)), wu(wg.size()), wd(wg.size());
   for (int64_t e = 0; e < NE; ++e) {
     std::vector<int64_t> rows;  // (token * K + slot) routed to e
     for (int64_t j = 0; j < T * K; ++j) {
@@ -405,14 +368,11 @@ Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
     if (expert_hook_) {
       for (const ModelTensor* t : {gate_exps, up_exps}) expert_hook_(t->name, e, x.data(), n, E);
     }
-    QF_RETURN_IF_ERROR(ExpertRows(*gate_exps, e * F, F, wg.data()));
-    QF_RETURN_IF_ERROR(ExpertRows(*up_exps, e * F, F, wu.data()));
-    QF_RETURN_IF_ERROR(ExpertRows(*down_exps, e * E, E, wd.data()));
-    Product(gate_exps, x.data(), n, E, g.data(), F, wg.data());
-    Product(up_exps, x.data(), n, E, u.data(), F, wu.data());
+    QF_RETURN_IF_ERROR(ExpertProduct(*gate_exps, e, x.data(), n, E, g.data(), F));
+    QF_RETURN_IF_ERROR(ExpertProduct(*up_exps, e, x.data(), n, E, u.data(), F));
     for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
     if (expert_hook_) expert_hook_(down_exps->name, e, g.data(), n, F);
-    Product(down_exps, g.data(), n, F, y.data(), E, wd.data());
+    QF_RETURN_IF_ERROR(ExpertProduct(*down_exps, e, g.data(), n, F, y.data(), E));
     for (int64_t r = 0; r < n; ++r) {
       const int64_t j = rows[static_cast<size_t>(r)];
       const float wt = weight[static_cast<size_t>(j)];
@@ -440,18 +400,11 @@ Status LlamaEngine::Moe(int64_t l, const float* h, int64_t T, float* out) {
     }
     const int64_t FS = gs->ne[1];
     std::vector<float> sg(static_cast<size_t>(T)), a(static_cast<size_t>(T * FS)), b(a.size()), y(static_cast<size_t>(T * E));
-    QF_ASSIGN_OR_RETURN(const std::vector<float>* wgi, Weight(p + "ffn_gate_inp_shexp.weight", &w));
-    if (static_cast<int64_t>(wgi->size()) != E) {
-      return Status::Error(model_.path + ": tensor '" + p + "ffn_gate_inp_shexp.weight': not [n_embd]");
-    }
-    Linear(p + "ffn_gate_inp_shexp.weight", h, T, E, sg.data(), 1, *wgi);
-    QF_ASSIGN_OR_RETURN(const std::vector<float>* w1, Weight(p + "ffn_gate_shexp.weight", &w));
-    Linear(p + "ffn_gate_shexp.weight", h, T, E, a.data(), FS, *w1);
-    QF_ASSIGN_OR_RETURN(const std::vector<float>* w2, Weight(p + "ffn_up_shexp.weight", &w));
-    Linear(p + "ffn_up_shexp.weight", h, T, E, b.data(), FS, *w2);
+    QF_RETURN_IF_ERROR(Linear(p + "ffn_gate_inp_shexp.weight", h, T, E, sg.data(), 1));
+    QF_RETURN_IF_ERROR(Linear(p + "ffn_gate_shexp.weight", h, T, E, a.data(), FS));
+    QF_RETURN_IF_ERROR(Linear(p + "ffn_up_shexp.weight", h, T, E, b.data(), FS));
     for (size_t i = 0; i < a.size(); ++i) a[i] = a[i] / (1.0f + std::exp(-a[i])) * b[i];
-    QF_ASSIGN_OR_RETURN(const std::vector<float>* w3, Weight(p + "ffn_down_shexp.weight", &w));
-    Linear(p + "ffn_down_shexp.weight", a.data(), T, FS, y.data(), E, *w3);
+    QF_RETURN_IF_ERROR(Linear(p + "ffn_down_shexp.weight", a.data(), T, FS, y.data(), E));
     for (int64_t i = 0; i < T; ++i) {
       const float gate = 1.0f / (1.0f + std::exp(-sg[static_cast<size_t>(i)]));
       for (int64_t c = 0; c < E; ++c) out[i * E + c] += y[static_cast<size_t>(i * E + c)] * gate;
@@ -488,8 +441,7 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   const int64_t E = hp_.n_embd, H = hp_.n_head, HKV = hp_.n_head_kv, D = hp_.head_dim;
   const std::string p = "blk." + std::to_string(l) + ".";
   const int64_t n_past = cache->n_past;
-  std::vector<float> w, aux;
-  const std::vector<float>* w_ptr = nullptr;
+  std::vector<float> aux;
   std::vector<float> q(static_cast<size_t>(T * H * D)), k(static_cast<size_t>(T * HKV * D)),
       v(static_cast<size_t>(T * HKV * D)), att(static_cast<size_t>(T * H * D));
   auto add_bias = [&](const std::string& name, float* y, int64_t n) -> Status {
@@ -513,8 +465,7 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
     // Phi-3's fused projection: each token's row holds Q, then K, then V.
     const int64_t nq = H * D, nk = HKV * D, n = nq + 2 * nk;
     std::vector<float> qkv(static_cast<size_t>(T * n));
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_qkv.weight", &w));
-    Linear(p + "attn_qkv.weight", h, T, E, qkv.data(), n, *w_ptr);
+    QF_RETURN_IF_ERROR(Linear(p + "attn_qkv.weight", h, T, E, qkv.data(), n));
     if (stopped_) return Status::Ok();
     QF_RETURN_IF_ERROR(add_bias(p + "attn_qkv.bias", qkv.data(), n));
     for (int64_t i = 0; i < T; ++i) {
@@ -526,9 +477,8 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   } else {
     const std::pair<const char*, std::vector<float>*> projections[] = {{"attn_q", &q}, {"attn_k", &k}, {"attn_v", &v}};
     for (const auto& [name, y] : projections) {
-      QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + name + ".weight", &w));
       const int64_t n = static_cast<int64_t>(y->size()) / T;
-      Linear(p + name + ".weight", h, T, E, y->data(), n, *w_ptr);
+      QF_RETURN_IF_ERROR(Linear(p + name + ".weight", h, T, E, y->data(), n));
       if (stopped_) return Status::Ok();
       QF_RETURN_IF_ERROR(add_bias(p + name + ".bias", y->data(), n));
     }
@@ -597,8 +547,7 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
                   att.data() + hh * D, static_cast<int>(H * D));
     }
   });
-  QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "attn_output.weight", &w));
-  Linear(p + "attn_output.weight", att.data(), T, H * D, out, E, *w_ptr);
+  QF_RETURN_IF_ERROR(Linear(p + "attn_output.weight", att.data(), T, H * D, out, E));
   return Status::Ok();
 }
 
@@ -607,24 +556,20 @@ Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
   const std::string p = "blk." + std::to_string(l) + ".";
   if (Find(p + "ffn_gate_inp.weight") != nullptr) return Moe(l, h, T, out);
   std::vector<float> w;
-  const std::vector<float>* w_ptr = nullptr;
   std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());
   if (Find(p + "ffn_gate.weight") == nullptr) {
     // Phi-3's fused ffn_up: each token's 2F outputs are the gate, then up.
     std::vector<float> both(static_cast<size_t>(T * 2 * F));
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
-    Linear(p + "ffn_up.weight", h, T, E, both.data(), 2 * F, *w_ptr);
+    QF_RETURN_IF_ERROR(Linear(p + "ffn_up.weight", h, T, E, both.data(), 2 * F));
     if (stopped_) return Status::Ok();
     for (int64_t i = 0; i < T; ++i) {
       std::copy_n(both.data() + i * 2 * F, F, gate.data() + i * F);
       std::copy_n(both.data() + i * 2 * F + F, F, up.data() + i * F);
     }
   } else {
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_gate.weight", &w));
-    Linear(p + "ffn_gate.weight", h, T, E, gate.data(), F, *w_ptr);
+    QF_RETURN_IF_ERROR(Linear(p + "ffn_gate.weight", h, T, E, gate.data(), F));
     if (stopped_) return Status::Ok();
-    QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_up.weight", &w));
-    Linear(p + "ffn_up.weight", h, T, E, up.data(), F, *w_ptr);
+    QF_RETURN_IF_ERROR(Linear(p + "ffn_up.weight", h, T, E, up.data(), F));
   }
   if (hp_.gemma) {
     for (size_t i = 0; i < gate.size(); ++i) gate[i] = GeluLikeGgml(gate[i]) * up[i];
@@ -634,8 +579,7 @@ Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
       gate[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
   }
-  QF_ASSIGN_OR_RETURN(w_ptr, Weight(p + "ffn_down.weight", &w));
-  Linear(p + "ffn_down.weight", gate.data(), T, F, out, E, *w_ptr);
+  QF_RETURN_IF_ERROR(Linear(p + "ffn_down.weight", gate.data(), T, F, out, E));
   return Status::Ok();
 }
 
@@ -698,10 +642,8 @@ Status LlamaEngine::Run(const std::vector<int32_t>& tokens, KvCache* cache, int6
   }
   std::vector<float> h(static_cast<size_t>(n_out * E)), w;
   QF_RETURN_IF_ERROR(Norm("output_norm.weight", x.data() + first_logit * E, n_out, h.data()));
-  const std::string out_name = Find("output.weight") ? "output.weight" : "token_embd.weight";
-  QF_ASSIGN_OR_RETURN(const std::vector<float>* w_ptr, Weight(out_name, &w));
   logits->resize(static_cast<size_t>(n_out * V));
-  Linear("output.weight", h.data(), n_out, E, logits->data(), V, *w_ptr);
+  QF_RETURN_IF_ERROR(Linear("output.weight", h.data(), n_out, E, logits->data(), V));
   if (hp_.final_softcap > 0.0f) SoftCap(logits->data(), n_out * V, hp_.final_softcap);
   return Status::Ok();
 }

@@ -119,13 +119,16 @@ class LlamaEngine {
   // The mixture-of-experts FFN (router softmax, top-k, the chosen experts'
   // SwiGLU weighted and summed; Qwen2-MoE's gated shared expert added).
   Status Moe(int64_t l, const float* h, int64_t T, float* out);
-  // Rows [row0, row0 + n) of a stacked expert tensor (an override when set).
-  Status ExpertRows(const ModelTensor& t, int64_t row0, int64_t n, float* out) const;
+  // y (T x N) = x (T x K) times expert e's N rows of a stacked expert tensor
+  // (rows [e * N, (e + 1) * N); an override when set).
+  Status ExpertProduct(const ModelTensor& t, int64_t e, const float* x, int64_t T, int64_t K, float* y, int64_t N);
   // y (T x N) = x (T x K) times the rows of w, with x rounded as llama.cpp's
   // kernels round it for weight tensor t's type.
   void Product(const ModelTensor* t, const float* x, int64_t T, int64_t K, float* y, int64_t N, const float* w);
-  void Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N,
-              const std::vector<float>& w);
+  // y (T x N) = x (T x K) times the named weight (an override, the F32
+  // cache, or the stored tensor through MultiplyRows), with the activation
+  // hook and stop point applied first.
+  Status Linear(const std::string& name, const float* x, int64_t T, int64_t K, float* y, int64_t N);
 
   const Model& model_;
   LlamaHparams hp_;

@@ -24,10 +24,10 @@ void GemmNT(const float* x, int64_t T, int64_t K, const float* w, int64_t N, flo
   // Threads only pay when each gets a sizeable product.
   const int64_t work = T * K * N;
   const int t = work < (int64_t{1} << 22) ? 1 : threads;
-  // Panels of kPanel columns (a multiple of 16 keeps the kernels on full
-  // tiles), the same calls whatever t is; wide enough that re-packing x per
-  // panel stays a small part of the product.
-  constexpr int64_t kPanel = 256;
+  // Panels of kGemmPanel columns (a multiple of 16 keeps the kernels on
+  // full tiles), the same calls whatever t is; wide enough that re-packing x
+  // per panel stays a small part of the product.
+  constexpr int64_t kPanel = kGemmPanel;
   const int64_t panels = (N + kPanel - 1) / kPanel;
   ParallelFor(panels, t, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {

@@ -11,6 +11,11 @@
 
 namespace qforge {
 
+// The width of GemmNT's panels: the columns of y one BLAS call computes.
+// Products that decode their weights a panel at a time (engine/matmul.h)
+// use the same width, so they give GemmNT's bits.
+constexpr int64_t kGemmPanel = 256;
+
 // Makes BLAS single-threaded for the process (idempotent).
 void UseSingleThreadedBlas();
 

@@ -1,0 +1,314 @@
+// Compiled once per Highway target (foreach_target re-includes this file).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "codecs/block_util.h"
+#include "numeric/half.h"
+#include "numeric/rounding.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "engine/int_matmul.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include "engine/int_matmul.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace qforge::intmm::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Unpacking works on at most 16 int16 lanes: scales change every 16 (Q6_K)
+// or 32 values, so a wider vector would straddle two of them.
+using D16 = hn::CappedTag<int16_t, 16>;
+using D8U = hn::Rebind<uint8_t, D16>;
+using D8I = hn::Rebind<int8_t, D16>;
+using D16U = hn::RebindToUnsigned<D16>;
+
+// n bytes (a multiple of the lane count) -> int16 in [0, 255].
+HWY_INLINE hn::Vec<D16> LoadBytes(const uint8_t* p) {
+  const D16 d16;
+  const D16U du;
+  const D8U d8;
+  return hn::BitCast(d16, hn::PromoteTo(du, hn::LoadU(d8, p)));
+}
+
+// Q4_K (144 bytes: d, dmin, 12 bytes of 6-bit scale/min pairs, 128 bytes of
+// nibbles) and Q5_K (176 bytes: the same plus 32 bytes of fifth bits before
+// the nibbles). Value 64c + l is the low nibble of qs[32c + l] (sub-block
+// 2c), value 64c + 32 + l its high nibble (sub-block 2c + 1).
+template <bool kFifthBit>
+void UnpackQ45(const uint8_t* row, int64_t K, int16_t* q, float* d, float* dmin, int16_t* mins) {
+  const D16 d16;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d16));
+  constexpr int kBytes = kFifthBit ? 176 : 144;
+  constexpr int kQs = kFifthBit ? 48 : 16;
+  const auto low = hn::Set(d16, 0x0F);
+  const auto one = hn::Set(d16, 1);
+  for (int64_t b = 0; b < K / 256; ++b, row += kBytes, q += 256, mins += kMinSlot) {
+    d[b] = GetHalf(row);
+    dmin[b] = GetHalf(row + 2);
+    std::memset(mins, 0, sizeof(int16_t) * kMinSlot);
+    for (int c = 0; c < 4; ++c) {
+      uint8_t sc_lo, m_lo, sc_hi, m_hi;
+      UnpackScaleMin6(2 * c, row + 4, &sc_lo, &m_lo);
+      UnpackScaleMin6(2 * c + 1, row + 4, &sc_hi, &m_hi);
+      mins[2 * c] = m_lo;
+      mins[2 * c + 1] = m_hi;
+      const auto s_lo = hn::Set(d16, sc_lo), s_hi = hn::Set(d16, sc_hi);
+      for (int64_t l = 0; l < 32; l += L) {
+        const auto v = LoadBytes(row + kQs + 32 * c + l);
+        auto lo = hn::And(v, low);
+        auto hi = hn::ShiftRight<4>(v);
+        if (kFifthBit) {
+          const auto h = LoadBytes(row + 16 + l);
+          lo = hn::Or(lo, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * c), one)));
+          hi = hn::Or(hi, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * c + 1), one)));
+        }
+        hn::StoreU(hn::Mul(lo, s_lo), d16, q + 64 * c + l);
+        hn::StoreU(hn::Mul(hi, s_hi), d16, q + 64 * c + 32 + l);
+      }
+    }
+  }
+}
+
+// Q6_K (210 bytes: 128 bytes of low nibbles, 64 of high bit pairs, 16 int8
+// scales, d). Per half h of 128 values and l < 32: value l from ql[l] low,
+// l + 32 from ql[l + 32] low, l + 64 from ql[l] high, l + 96 from ql[l + 32]
+// high; the high bits are qh[l] bits 0-1, 2-3, 4-5, 6-7; levels are -32..31.
+void UnpackQ6_K(const uint8_t* row, int64_t K, int16_t* q, float* d) {
+  const D16 d16;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d16));
+  const auto low = hn::Set(d16, 0x0F), three = hn::Set(d16, 3), bias = hn::Set(d16, 32);
+  for (int64_t b = 0; b < K / 256; ++b, row += 210, q += 256) {
+    d[b] = GetHalf(row + 208);
+    const auto* sc = reinterpret_cast<const int8_t*>(row + 192);
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = row + 64 * h;
+      const uint8_t* qh = row + 128 + 32 * h;
+      int16_t* o = q + 128 * h;
+      for (int64_t l = 0; l < 32; l += L) {
+        const auto a = LoadBytes(ql + l), c = LoadBytes(ql + 32 + l), hb = LoadBytes(qh + l);
+        const auto q1 = hn::Or(hn::And(a, low), hn::ShiftLeft<4>(hn::And(hb, three)));
+        const auto q2 = hn::Or(hn::And(c, low), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(hb), three)));
+        const auto q3 = hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(hb), three)));
+        const auto q4 = hn::Or(hn::ShiftRight<4>(c), hn::ShiftLeft<4>(hn::ShiftRight<6>(hb)));
+        // Lanes never straddle a 16-value scale run (L <= 16, l a multiple of L).
+        const int s = static_cast<int>((128 * h + l) / 16);
+        hn::StoreU(hn::Mul(hn::Sub(q1, bias), hn::Set(d16, sc[s])), d16, o + l);
+        hn::StoreU(hn::Mul(hn::Sub(q2, bias), hn::Set(d16, sc[s + 2])), d16, o + 32 + l);
+        hn::StoreU(hn::Mul(hn::Sub(q3, bias), hn::Set(d16, sc[s + 4])), d16, o + 64 + l);
+        hn::StoreU(hn::Mul(hn::Sub(q4, bias), hn::Set(d16, sc[s + 6])), d16, o + 96 + l);
+      }
+    }
+  }
+}
+
+// Q8_0 (34 bytes: d, 32 int8 levels).
+void UnpackQ8_0(const uint8_t* row, int64_t K, int16_t* q, float* d) {
+  const D16 d16;
+  const D8I d8;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d16));
+  for (int64_t b = 0; b < K / 32; ++b, row += 34, q += 32) {
+    d[b] = GetHalf(row);
+    const auto* qs = reinterpret_cast<const int8_t*>(row + 2);
+    for (int64_t l = 0; l < 32; l += L) hn::StoreU(hn::PromoteTo(d16, hn::LoadU(d8, qs + l)), d16, q + l);
+  }
+}
+
+// Q4_0 (18 bytes: d, 16 bytes: value l the low nibble of qs[l], l + 16 the
+// high one, levels minus 8) and Q5_0 (22 bytes: d, 4 bytes of fifth bits
+// (bit l for value l), 16 bytes of nibbles, levels minus 16).
+template <bool kFifthBit>
+void UnpackQ4Q5_0(const uint8_t* row, int64_t K, int16_t* q, float* d) {
+  const D16 d16;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d16));
+  constexpr int kBytes = kFifthBit ? 22 : 18;
+  const auto low = hn::Set(d16, 0x0F), bias = hn::Set(d16, kFifthBit ? 16 : 8);
+  for (int64_t b = 0; b < K / 32; ++b, row += kBytes, q += 32) {
+    d[b] = GetHalf(row);
+    const uint8_t* qs = row + (kFifthBit ? 6 : 2);
+    for (int64_t l = 0; l < 16; l += L) {
+      const auto v = LoadBytes(qs + l);
+      hn::StoreU(hn::Sub(hn::And(v, low), bias), d16, q + l);
+      hn::StoreU(hn::Sub(hn::ShiftRight<4>(v), bias), d16, q + 16 + l);
+    }
+    if (kFifthBit) {
+      uint32_t qh;
+      std::memcpy(&qh, row + 2, 4);
+      for (int l = 0; l < 32; ++l) q[l] = static_cast<int16_t>(q[l] + (((qh >> l) & 1u) << 4));
+    }
+  }
+}
+
+void UnpackRowsImpl(GgmlType t, const uint8_t* rows, size_t row_bytes, int64_t R, int64_t K, int16_t* qw, float* dw,
+                    float* dm, int16_t* mw) {
+  for (int64_t r = 0; r < R; ++r) {
+    const uint8_t* row = rows + static_cast<size_t>(r) * row_bytes;
+    int16_t* q = qw + r * K;
+    switch (t) {
+      case GgmlType::Q4_K: UnpackQ45<false>(row, K, q, dw + r * (K / 256), dm + r * (K / 256), mw + r * (K / 256) * kMinSlot); break;
+      case GgmlType::Q5_K: UnpackQ45<true>(row, K, q, dw + r * (K / 256), dm + r * (K / 256), mw + r * (K / 256) * kMinSlot); break;
+      case GgmlType::Q6_K: UnpackQ6_K(row, K, q, dw + r * (K / 256)); break;
+      case GgmlType::Q8_0: UnpackQ8_0(row, K, q, dw + r * (K / 32)); break;
+      case GgmlType::Q4_0: UnpackQ4Q5_0<false>(row, K, q, dw + r * (K / 32)); break;
+      case GgmlType::Q5_0: UnpackQ4Q5_0<true>(row, K, q, dw + r * (K / 32)); break;
+      default: break;  // IntegerFormatOf admits only the types above
+    }
+  }
+}
+
+// Tokens [t, t + kTok) against one unpacked row: groups [g0, g1), added to y.
+template <int kTok>
+HWY_INLINE void DotRow(int64_t G, bool mins, int64_t K, int64_t g0, int64_t g1, const int16_t* qw, const float* dw,
+                       const float* dm, const int16_t* mw, const int16_t* qa, const float* da, const int16_t* sa,
+                       float* y, int64_t ldy) {
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Repartition<float, decltype(d16)> df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d16));
+  const int64_t ng = K / G;
+  const int16_t* a0 = qa;
+  const int16_t* a1 = qa + (kTok > 1 ? K : 0);
+  const int16_t* a2 = qa + (kTok > 2 ? 2 * K : 0);
+  const int16_t* a3 = qa + (kTok > 3 ? 3 * K : 0);
+  auto f0 = hn::Zero(df), f1 = hn::Zero(df), f2 = hn::Zero(df), f3 = hn::Zero(df);
+  for (int64_t g = g0; g < g1; ++g) {
+    auto s0 = hn::Zero(d32), s1 = hn::Zero(d32), s2 = hn::Zero(d32), s3 = hn::Zero(d32);
+    auto o0 = hn::Zero(d32), o1 = hn::Zero(d32), o2 = hn::Zero(d32), o3 = hn::Zero(d32);
+    const int64_t base = g * G;
+    for (int64_t i = base; i < base + G; i += L) {
+      const auto w = hn::LoadU(d16, qw + i);
+      s0 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, a0 + i), s0, o0);
+      if (kTok > 1) s1 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, a1 + i), s1, o1);
+      if (kTok > 2) s2 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, a2 + i), s2, o2);
+      if (kTok > 3) s3 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, a3 + i), s3, o3);
+    }
+    const float wd = dw[g];
+    f0 = hn::MulAdd(hn::ConvertTo(df, hn::Add(s0, o0)), hn::Set(df, wd * da[g]), f0);
+    if (kTok > 1) f1 = hn::MulAdd(hn::ConvertTo(df, hn::Add(s1, o1)), hn::Set(df, wd * da[ng + g]), f1);
+    if (kTok > 2) f2 = hn::MulAdd(hn::ConvertTo(df, hn::Add(s2, o2)), hn::Set(df, wd * da[2 * ng + g]), f2);
+    if (kTok > 3) f3 = hn::MulAdd(hn::ConvertTo(df, hn::Add(s3, o3)), hn::Set(df, wd * da[3 * ng + g]), f3);
+    if (mins) {
+      // G is 256 here, so group g is also the activation's group.
+      s0 = s1 = s2 = s3 = o0 = o1 = o2 = o3 = hn::Zero(d32);
+      const int16_t* m = mw + g * kMinSlot;
+      const int16_t* b0 = sa + g * kMinSlot;
+      const int64_t sstride = ng * kMinSlot;
+      for (int64_t i = 0; i < 8; i += L) {
+        const auto w = hn::LoadU(d16, m + i);
+        s0 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, b0 + i), s0, o0);
+        if (kTok > 1) s1 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, b0 + sstride + i), s1, o1);
+        if (kTok > 2) s2 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, b0 + 2 * sstride + i), s2, o2);
+        if (kTok > 3) s3 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, b0 + 3 * sstride + i), s3, o3);
+      }
+      const float md = dm[g];
+      f0 = hn::NegMulAdd(hn::ConvertTo(df, hn::Add(s0, o0)), hn::Set(df, md * da[g]), f0);
+      if (kTok > 1) f1 = hn::NegMulAdd(hn::ConvertTo(df, hn::Add(s1, o1)), hn::Set(df, md * da[ng + g]), f1);
+      if (kTok > 2) f2 = hn::NegMulAdd(hn::ConvertTo(df, hn::Add(s2, o2)), hn::Set(df, md * da[2 * ng + g]), f2);
+      if (kTok > 3) f3 = hn::NegMulAdd(hn::ConvertTo(df, hn::Add(s3, o3)), hn::Set(df, md * da[3 * ng + g]), f3);
+    }
+  }
+  y[0] += hn::GetLane(hn::SumOfLanes(df, f0));
+  if (kTok > 1) y[ldy] += hn::GetLane(hn::SumOfLanes(df, f1));
+  if (kTok > 2) y[2 * ldy] += hn::GetLane(hn::SumOfLanes(df, f2));
+  if (kTok > 3) y[3 * ldy] += hn::GetLane(hn::SumOfLanes(df, f3));
+}
+
+void DotTileImpl(int G, bool mins, int64_t K, int64_t g0, int64_t g1, const int16_t* qw, const float* dw,
+                 const float* dm, const int16_t* mw, int64_t R, const int16_t* qa, const float* da, const int16_t* sa,
+                 int64_t T, float* y, int64_t ldy) {
+  const int64_t ng = K / G;
+  const int64_t nm = mins ? K / 256 : 0;
+  int64_t t = 0;
+  for (; t + 4 <= T; t += 4) {
+    for (int64_t r = 0; r < R; ++r) {
+      DotRow<4>(G, mins, K, g0, g1, qw + r * K, dw + r * ng, mins ? dm + r * nm : nullptr,
+                mins ? mw + r * nm * kMinSlot : nullptr, qa + t * K, da + t * ng, mins ? sa + t * nm * kMinSlot : nullptr,
+                y + t * ldy + r, ldy);
+    }
+  }
+  for (; t < T; ++t) {
+    for (int64_t r = 0; r < R; ++r) {
+      DotRow<1>(G, mins, K, g0, g1, qw + r * K, dw + r * ng, mins ? dm + r * nm : nullptr,
+                mins ? mw + r * nm * kMinSlot : nullptr, qa + t * K, da + t * ng, mins ? sa + t * nm * kMinSlot : nullptr,
+                y + t * ldy + r, ldy);
+    }
+  }
+}
+
+}  // namespace qforge::intmm::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace qforge::intmm {
+
+HWY_EXPORT(UnpackRowsImpl);
+HWY_EXPORT(DotTileImpl);
+
+bool IntegerFormatOf(GgmlType t, WeightFormat* f) {
+  switch (t) {
+    case GgmlType::Q4_K: case GgmlType::Q5_K:
+      *f = {256, true, ActType::kQ8_K};
+      return true;
+    case GgmlType::Q6_K:
+      *f = {256, false, ActType::kQ8_K};
+      return true;
+    case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q5_0:
+      *f = {32, false, ActType::kQ8_0};
+      return true;
+    default:
+      return false;
+  }
+}
+
+void UnpackRows(GgmlType t, const uint8_t* rows, size_t row_bytes, int64_t R, int64_t K, int16_t* qw, float* dw,
+                float* dm, int16_t* mw) {
+  HWY_DYNAMIC_DISPATCH(UnpackRowsImpl)(t, rows, row_bytes, R, K, qw, dw, dm, mw);
+}
+
+void QuantizeActivations(ActType a, const float* x, int64_t T, int64_t K, int16_t* qa, float* da, int16_t* sa) {
+  const int64_t G = a == ActType::kQ8_K ? 256 : 32;
+  for (int64_t r = 0; r < T; ++r) {
+    for (int64_t b = 0; b < K / G; ++b) {
+      const float* v = x + r * K + b * G;
+      int16_t* q = qa + r * K + b * G;
+      float& d = da[r * (K / G) + b];
+      float amax = 0.0f;
+      const float max = SignedAbsMax(v, static_cast<int>(G), &amax);
+      if (a == ActType::kQ8_K) {
+        int16_t* s = sa + (r * (K / 256) + b) * kMinSlot;
+        std::fill_n(s, kMinSlot, int16_t{0});
+        if (amax == 0.0f) {
+          d = 0.0f;
+          std::fill_n(q, G, int16_t{0});
+          continue;
+        }
+        // quantize_row_q8_K: the signed extreme maps to -127.
+        const float iscale = -127.0f / max;
+        for (int64_t j = 0; j < G; ++j) q[j] = static_cast<int16_t>(std::min(127, NearestInt(iscale * v[j])));
+        for (int j = 0; j < 8; ++j) {
+          int sum = 0;
+          for (int i = 0; i < 32; ++i) sum += q[32 * j + i];
+          s[j] = static_cast<int16_t>(sum);
+        }
+        d = 1.0f / iscale;
+      } else {
+        // quantize_row_q8_0: scale amax / 127, stored as F16.
+        const float dd = amax / 127.0f;
+        const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        for (int64_t j = 0; j < G; ++j) q[j] = static_cast<int16_t>(NearestInt(v[j] * id));
+        d = HalfToFloat(FloatToHalf(dd));
+      }
+    }
+  }
+}
+
+void DotTile(const WeightFormat& f, int64_t K, int64_t g0, int64_t g1, const int16_t* qw, const float* dw,
+             const float* dm, const int16_t* mw, int64_t R, const int16_t* qa, const float* da, const int16_t* sa,
+             int64_t T, float* y, int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(DotTileImpl)(f.group, f.mins, K, g0, g1, qw, dw, dm, mw, R, qa, da, sa, T, y, ldy);
+}
+
+}  // namespace qforge::intmm
+#endif  // HWY_ONCE
