@@ -31,9 +31,9 @@ void ForEachTask(int64_t n, int threads, Fn task) {
 }
 
 // Rows per integer tile, and values of K per pass over it: a pass's int16
-// weights (16 x 512 x 2 bytes) and four tokens' activations stay in L1.
-constexpr int64_t kIntTileRows = 16;
-constexpr int64_t kIntPassValues = 512;
+// weights (8 x 1024 x 2 bytes) and four tokens' activations stay in L1.
+constexpr int64_t kIntTileRows = 8;
+constexpr int64_t kIntPassValues = 1024;
 // Rows per F32 tile of the BLAS path: GemmNT's panel, so decoding a tile at
 // a time gives the bits of a product with the whole F32 weight.
 constexpr int64_t kF32TileRows = kGemmPanel;

@@ -112,6 +112,11 @@ TEST_P(IntegerProductTest, MatchesTheDecodedProductOnEveryTarget) {
       },
       &ctx);
   EXPECT_GE(ctx.targets, 1);
+  // And the target dispatch picks by default (it may be one the list above
+  // leaves out, such as AVX3_DL with VNNI).
+  std::vector<float> y(static_cast<size_t>(T * N), -1.0f);
+  ASSERT_TRUE(MultiplyRows(e.t, 0, N, x.data(), T, K, y.data(), 2, true).ok());
+  ExpectClose(y, ref, e.t, x, T, K, N, "default");
 }
 
 TEST_P(IntegerProductTest, SameBitsForAnyThreadCountAndRowOffset) {
