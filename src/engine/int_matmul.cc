@@ -30,11 +30,12 @@ using D8U = hn::Rebind<uint8_t, D16>;
 using D8I = hn::Rebind<int8_t, D16>;
 using D16U = hn::RebindToUnsigned<D16>;
 
-// n bytes (a multiple of the lane count) -> int16 in [0, 255].
-HWY_INLINE hn::Vec<D16> LoadBytes(const uint8_t* p) {
-  const D16 d16;
-  const D16U du;
-  const D8U d8;
+// Lanes(D) bytes -> int16 in [0, 255].
+template <class D = D16>
+HWY_INLINE hn::Vec<D> LoadBytes(const uint8_t* p) {
+  const D d16;
+  const hn::RebindToUnsigned<D> du;
+  const hn::Rebind<uint8_t, D> d8;
   return hn::BitCast(d16, hn::PromoteTo(du, hn::LoadU(d8, p)));
 }
 
@@ -44,7 +45,9 @@ HWY_INLINE hn::Vec<D16> LoadBytes(const uint8_t* p) {
 // 2c), value 64c + 32 + l its high nibble (sub-block 2c + 1).
 template <bool kFifthBit>
 void UnpackQ45(const uint8_t* row, int64_t K, int16_t* q, float* d, float* dmin, int16_t* mins) {
-  const D16 d16;
+  // Scales change every 32 values here, so up to 32 lanes.
+  using D = hn::CappedTag<int16_t, 32>;
+  const D d16;
   const int64_t L = static_cast<int64_t>(hn::Lanes(d16));
   constexpr int kBytes = kFifthBit ? 176 : 144;
   constexpr int kQs = kFifthBit ? 48 : 16;
@@ -62,11 +65,11 @@ void UnpackQ45(const uint8_t* row, int64_t K, int16_t* q, float* d, float* dmin,
       mins[2 * c + 1] = m_hi;
       const auto s_lo = hn::Set(d16, sc_lo), s_hi = hn::Set(d16, sc_hi);
       for (int64_t l = 0; l < 32; l += L) {
-        const auto v = LoadBytes(row + kQs + 32 * c + l);
+        const auto v = LoadBytes<D>(row + kQs + 32 * c + l);
         auto lo = hn::And(v, low);
         auto hi = hn::ShiftRight<4>(v);
         if (kFifthBit) {
-          const auto h = LoadBytes(row + 16 + l);
+          const auto h = LoadBytes<D>(row + 16 + l);
           lo = hn::Or(lo, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * c), one)));
           hi = hn::Or(hi, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * c + 1), one)));
         }

@@ -3,9 +3,10 @@
 // norms, GELU-tanh, soft-capping, sliding-window layers), as llama.cpp's
 // graphs compute them: GQA, RoPE in the orientation the GGUF names imply,
 // RMSNorm, gated FFN, tied or untied output.
-// Activations are F32; weights are decoded from whatever type they are stored
-// in one layer at a time, so memory holds one layer of F32 weights, never the
-// whole model. Matrix products go through BLAS.
+// Activations are F32. Weights multiply as stored (engine/matmul.h):
+// quantized GGUF rows through ggml's integer kernels, other types a decoded
+// 256-row panel at a time through BLAS, so memory never holds an F32 copy of
+// a weight (unless weight_cache_bytes asks to keep small models decoded).
 #pragma once
 
 #include <cstdint>
