@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "codecs/block_util.h"
 #include "numeric/half.h"
@@ -264,6 +265,182 @@ void DotTileImpl(int G, bool mins, int64_t K, int64_t g0, int64_t g1, const int1
   }
 }
 
+// ---------------------------------------------------------------- VNNI
+// On AVX-512 VNNI machines vpdpbusd multiplies 64 unsigned by 64 signed
+// bytes and adds each four products to an int32 lane, so a lane covers four
+// values and one instruction 64 products. Activations enter as q + 128
+// (unsigned); each weight row carries per lane the correction -128 * (sum of
+// its four levels) as the accumulator's start, and the lane's F32 scale.
+
+bool HasVnniImpl() { return HWY_TARGET == HWY_AVX3_DL; }
+
+// Levels of one block's values into q (int8), the scale of each four values
+// into ws, and the start -128 * sum of each four levels into init.
+void FinishLanes(const int8_t* q, int64_t n, int32_t* init) {
+  for (int64_t l = 0; l < n / 4; ++l) init[l] = -128 * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
+}
+
+void UnpackRowsI8Impl(GgmlType t, const uint8_t* rows, size_t row_bytes, int64_t R, int64_t K, int8_t* qw, float* ws,
+                      int32_t* init, float* mins) {
+  for (int64_t r = 0; r < R; ++r) {
+    const uint8_t* p = rows + static_cast<size_t>(r) * row_bytes;
+    int8_t* q = qw + r * K;
+    float* s = ws + r * (K / 4);
+    switch (t) {
+      case GgmlType::Q4_K: case GgmlType::Q5_K: {
+        const bool five = t == GgmlType::Q5_K;
+        const int bytes = five ? 176 : 144, qs_at = five ? 48 : 16;
+        float* m = mins + r * (K / 32);
+        for (int64_t b = 0; b < K / 256; ++b, p += bytes, q += 256, s += 64, m += 8) {
+          const float d = GetHalf(p), dmin = GetHalf(p + 2);
+          for (int j = 0; j < 8; ++j) {
+            uint8_t sc, mn;
+            UnpackScaleMin6(j, p + 4, &sc, &mn);
+            for (int l = 0; l < 8; ++l) s[8 * j + l] = d * static_cast<float>(sc);
+            m[j] = dmin * static_cast<float>(mn);
+          }
+          for (int c = 0; c < 4; ++c) {
+            for (int l = 0; l < 32; ++l) {
+              const uint8_t v = p[qs_at + 32 * c + l];
+              int lo = v & 0xF, hi = v >> 4;
+              if (five) {
+                lo += 16 * ((p[16 + l] >> (2 * c)) & 1);
+                hi += 16 * ((p[16 + l] >> (2 * c + 1)) & 1);
+              }
+              q[64 * c + l] = static_cast<int8_t>(lo);
+              q[64 * c + 32 + l] = static_cast<int8_t>(hi);
+            }
+          }
+        }
+        break;
+      }
+      case GgmlType::Q6_K:
+        for (int64_t b = 0; b < K / 256; ++b, p += 210, q += 256, s += 64) {
+          const float d = GetHalf(p + 208);
+          const auto* sc = reinterpret_cast<const int8_t*>(p + 192);
+          for (int j = 0; j < 16; ++j)
+            for (int l = 0; l < 4; ++l) s[4 * j + l] = d * static_cast<float>(sc[j]);
+          for (int h = 0; h < 2; ++h) {
+            const uint8_t* ql = p + 64 * h;
+            const uint8_t* qh = p + 128 + 32 * h;
+            int8_t* o = q + 128 * h;
+            for (int l = 0; l < 32; ++l) {
+              o[l] = static_cast<int8_t>(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+              o[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+              o[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+              o[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | ((qh[l] >> 6) << 4)) - 32);
+            }
+          }
+        }
+        break;
+      case GgmlType::Q8_0:
+        for (int64_t b = 0; b < K / 32; ++b, p += 34, q += 32, s += 8) {
+          const float d = GetHalf(p);
+          std::memcpy(q, p + 2, 32);
+          for (int l = 0; l < 8; ++l) s[l] = d;
+        }
+        break;
+      case GgmlType::Q4_0: case GgmlType::Q5_0: {
+        const bool five = t == GgmlType::Q5_0;
+        for (int64_t b = 0; b < K / 32; ++b, p += five ? 22 : 18, q += 32, s += 8) {
+          const float d = GetHalf(p);
+          uint32_t qh = 0;
+          if (five) std::memcpy(&qh, p + 2, 4);
+          const uint8_t* qs = p + (five ? 6 : 2);
+          for (int l = 0; l < 16; ++l) {
+            int lo = qs[l] & 0xF, hi = qs[l] >> 4;
+            if (five) {
+              lo += static_cast<int>(((qh >> l) & 1u) << 4) - 16;
+              hi += static_cast<int>(((qh >> (l + 16)) & 1u) << 4) - 16;
+            } else {
+              lo -= 8;
+              hi -= 8;
+            }
+            q[l] = static_cast<int8_t>(lo);
+            q[l + 16] = static_cast<int8_t>(hi);
+          }
+          for (int l = 0; l < 8; ++l) s[l] = d;
+        }
+        break;
+      }
+      default: break;
+    }
+    FinishLanes(qw + r * K, K, init + r * (K / 4));
+  }
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
+HWY_INLINE __m512i Dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+  return acc;
+}
+
+// Tokens [t, t + kTok) against one row over 64-value chunks [c0, c1).
+template <int kTok>
+HWY_INLINE void DotRowI8(int G, bool mins, int64_t K, int64_t c0, int64_t c1, const int8_t* q, const float* ws,
+                         const int32_t* init, const float* mrow, const uint8_t* au, const float* as,
+                         const float* bs, float* y, int64_t ldy) {
+  const int64_t nl = K / 4, nas = G == 32 ? K / 4 : K / 256, nb = K / 32;
+  __m512 acc[kTok], grp[kTok];
+  for (int j = 0; j < kTok; ++j) acc[j] = grp[j] = _mm512_setzero_ps();
+  for (int64_t c = c0; c < c1; ++c) {
+    const __m512i w = _mm512_loadu_si512(q + 64 * c);
+    const __m512i start = _mm512_loadu_si512(init + 16 * c);
+    const __m512 sc = _mm512_loadu_ps(ws + 16 * c);
+    for (int j = 0; j < kTok; ++j) {
+      const __m512i d = Dpbusd(start, _mm512_loadu_si512(au + j * K + 64 * c), w);
+      const __m512 f = _mm512_cvtepi32_ps(d);
+      if (G == 32) {
+        acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(f, sc), _mm512_loadu_ps(as + j * nas + 16 * c), acc[j]);
+      } else {
+        grp[j] = _mm512_fmadd_ps(f, sc, grp[j]);
+      }
+    }
+    if (G != 32 && (c + 1) % 4 == 0) {  // the end of a 256-value group
+      for (int j = 0; j < kTok; ++j) {
+        acc[j] = _mm512_fmadd_ps(grp[j], _mm512_set1_ps(as[j * nas + c / 4]), acc[j]);
+        grp[j] = _mm512_setzero_ps();
+      }
+    }
+  }
+  if (mins) {  // minus sum over 32-value sub-blocks of (dmin * m) * (da * bsum)
+    for (int64_t b = 2 * c0; b < 2 * c1; b += 16) {
+      const __mmask16 k = b + 16 <= 2 * c1 ? static_cast<__mmask16>(0xFFFF)
+                                           : static_cast<__mmask16>((1u << (2 * c1 - b)) - 1u);
+      const __m512 m = _mm512_maskz_loadu_ps(k, mrow + b);
+      for (int j = 0; j < kTok; ++j) acc[j] = _mm512_fnmadd_ps(m, _mm512_maskz_loadu_ps(k, bs + j * nb + b), acc[j]);
+    }
+  }
+  (void)nl;
+  for (int j = 0; j < kTok; ++j) y[j * ldy] += _mm512_reduce_add_ps(acc[j]);
+}
+#endif
+
+void DotTileI8Impl(int G, bool mins, int64_t K, int64_t c0, int64_t c1, const int8_t* qw, const float* ws,
+                   const int32_t* init, const float* mw, int64_t R, const uint8_t* au, const float* as,
+                   const float* bs, int64_t T, float* y, int64_t ldy) {
+#if HWY_TARGET == HWY_AVX3_DL
+  const int64_t nas = G == 32 ? K / 4 : K / 256, nb = K / 32;
+  int64_t t = 0;
+  for (; t + 4 <= T; t += 4) {
+    for (int64_t r = 0; r < R; ++r) {
+      DotRowI8<4>(G, mins, K, c0, c1, qw + r * K, ws + r * (K / 4), init + r * (K / 4), mins ? mw + r * nb : nullptr,
+                  au + t * K, as + t * nas, mins ? bs + t * nb : nullptr, y + t * ldy + r, ldy);
+    }
+  }
+  for (; t < T; ++t) {
+    for (int64_t r = 0; r < R; ++r) {
+      DotRowI8<1>(G, mins, K, c0, c1, qw + r * K, ws + r * (K / 4), init + r * (K / 4), mins ? mw + r * nb : nullptr,
+                  au + t * K, as + t * nas, mins ? bs + t * nb : nullptr, y + t * ldy + r, ldy);
+    }
+  }
+#else
+  // Only dispatched where HasVnni() holds.
+  (void)G, (void)mins, (void)K, (void)c0, (void)c1, (void)qw, (void)ws, (void)init, (void)mw, (void)R, (void)au;
+  (void)as, (void)bs, (void)T, (void)y, (void)ldy;
+#endif
+}
+
 }  // namespace qforge::intmm::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -272,6 +449,9 @@ namespace qforge::intmm {
 
 HWY_EXPORT(UnpackRowsImpl);
 HWY_EXPORT(DotTileImpl);
+HWY_EXPORT(HasVnniImpl);
+HWY_EXPORT(UnpackRowsI8Impl);
+HWY_EXPORT(DotTileI8Impl);
 
 bool IntegerFormatOf(GgmlType t, WeightFormat* f) {
   switch (t) {
@@ -335,6 +515,39 @@ void DotTile(const WeightFormat& f, int64_t K, int64_t g0, int64_t g1, const int
              const float* dm, const int16_t* mw, int64_t R, const int16_t* qa, const float* da, const int16_t* sa,
              int64_t T, float* y, int64_t ldy) {
   HWY_DYNAMIC_DISPATCH(DotTileImpl)(f.group, f.mins, K, g0, g1, qw, dw, dm, mw, R, qa, da, sa, T, y, ldy);
+}
+
+bool HasVnni() { return HWY_DYNAMIC_DISPATCH(HasVnniImpl)(); }
+
+void UnpackRowsI8(GgmlType t, const uint8_t* rows, size_t row_bytes, int64_t R, int64_t K, int8_t* qw, float* ws,
+                  int32_t* init, float* mins) {
+  HWY_DYNAMIC_DISPATCH(UnpackRowsI8Impl)(t, rows, row_bytes, R, K, qw, ws, init, mins);
+}
+
+void QuantizeActivationsU8(ActType a, const float* x, int64_t T, int64_t K, uint8_t* au, float* as, float* bs) {
+  const int64_t G = a == ActType::kQ8_K ? 256 : 32;
+  std::vector<int16_t> q(static_cast<size_t>(K)), sums(static_cast<size_t>(K / 256 + 1) * kMinSlot);
+  std::vector<float> d(static_cast<size_t>(K / G));
+  for (int64_t r = 0; r < T; ++r) {
+    QuantizeActivations(a, x + r * K, 1, K, q.data(), d.data(), sums.data());
+    for (int64_t i = 0; i < K; ++i) au[r * K + i] = static_cast<uint8_t>(q[static_cast<size_t>(i)] + 128);
+    if (a == ActType::kQ8_0) {
+      for (int64_t l = 0; l < K / 4; ++l) as[r * (K / 4) + l] = d[static_cast<size_t>(l / 8)];
+    } else {
+      for (int64_t g = 0; g < K / 256; ++g) {
+        as[r * (K / 256) + g] = d[static_cast<size_t>(g)];
+        for (int j = 0; j < 8; ++j) {
+          bs[r * (K / 32) + 8 * g + j] = d[static_cast<size_t>(g)] * static_cast<float>(sums[static_cast<size_t>(g * kMinSlot + j)]);
+        }
+      }
+    }
+  }
+}
+
+void DotTileI8(const WeightFormat& f, int64_t K, int64_t c0, int64_t c1, const int8_t* qw, const float* ws,
+               const int32_t* init, const float* mw, int64_t R, const uint8_t* au, const float* as, const float* bs,
+               int64_t T, float* y, int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(DotTileI8Impl)(f.group, f.mins, K, c0, c1, qw, ws, init, mw, R, au, as, bs, T, y, ldy);
 }
 
 }  // namespace qforge::intmm

@@ -62,4 +62,29 @@ void DotTile(const WeightFormat& f, int64_t K, int64_t g0, int64_t g1, const int
              const float* dm, const int16_t* mw, int64_t R, const int16_t* qa, const float* da, const int16_t* sa,
              int64_t T, float* y, int64_t ldy);
 
+// The VNNI layout, used where HasVnni() (the dispatched target is AVX-512
+// with VNNI): vpdpbusd multiplies 64 unsigned activation bytes (level + 128)
+// by 64 signed weight levels, four products per int32 lane.
+bool HasVnni();
+
+// Unpacks R rows of type t (K a multiple of 64) into qw (R x K int8 levels,
+// sub-block scales not folded), ws (R x K/4: the F32 scale of each lane of
+// four values: d * sub-block scale, or the block's d), init (R x K/4: -128 *
+// the lane's level sum, undoing the +128 of the activations) and, for
+// formats with mins, mins (R x K/32: dmin * m of each 32-value sub-block).
+void UnpackRowsI8(GgmlType t, const uint8_t* rows, size_t row_bytes, int64_t R, int64_t K, int8_t* qw, float* ws,
+                  int32_t* init, float* mins);
+
+// Activations for the VNNI layout, quantized as QuantizeActivations does:
+// au (T x K, level + 128); as, the scale: per lane of four (T x K/4) for
+// Q8_0, per 256 (T x K/256) for Q8_K; bs (Q8_K only, T x K/32): scale times
+// each 32 levels' sum, for the mins.
+void QuantizeActivationsU8(ActType a, const float* x, int64_t T, int64_t K, uint8_t* au, float* as, float* bs);
+
+// DotTile for the VNNI layout over 64-value chunks [c0, c1) (aligned to the
+// weight's groups): y[t * ldy + r] += the rows' and tokens' dot products.
+void DotTileI8(const WeightFormat& f, int64_t K, int64_t c0, int64_t c1, const int8_t* qw, const float* ws,
+               const int32_t* init, const float* mw, int64_t R, const uint8_t* au, const float* as, const float* bs,
+               int64_t T, float* y, int64_t ldy);
+
 }  // namespace qforge::intmm

@@ -38,8 +38,44 @@ constexpr int64_t kIntPassValues = 1024;
 // a time gives the bits of a product with the whole F32 weight.
 constexpr int64_t kF32TileRows = kGemmPanel;
 
+// The VNNI form of IntegerProduct (K a multiple of 64).
+Status VnniProduct(const ModelTensor& t, const intmm::WeightFormat& f, int64_t row0, int64_t N, const float* x,
+                   int64_t T, int64_t K, float* y, int threads) {
+  const bool q8k = f.act == intmm::ActType::kQ8_K;
+  const int64_t nas = q8k ? K / 256 : K / 4;
+  std::vector<uint8_t> au(static_cast<size_t>(T * K));
+  std::vector<float> as(static_cast<size_t>(T * nas)), bs(q8k ? static_cast<size_t>(T * (K / 32)) : 0);
+  ParallelFor(T, threads, [&](int64_t b, int64_t e) {
+    intmm::QuantizeActivationsU8(f.act, x + b * K, e - b, K, au.data() + b * K, as.data() + b * nas,
+                                 q8k ? bs.data() + b * (K / 32) : nullptr);
+  });
+  const size_t row_bytes = RowBytes(t.type, K);
+  const uint8_t* base = t.data + static_cast<size_t>(row0) * row_bytes;
+  const int64_t tiles = (N + kIntTileRows - 1) / kIntTileRows;
+  const int64_t chunks = K / 64, chunks_per_pass = kIntPassValues / 64;
+  ForEachTask(tiles, threads, [&](int64_t tile) {
+    thread_local std::vector<int8_t> qw;
+    thread_local std::vector<int32_t> init;
+    thread_local std::vector<float> ws, mins;
+    const int64_t n0 = tile * kIntTileRows, R = std::min(kIntTileRows, N - n0);
+    qw.resize(static_cast<size_t>(R * K));
+    ws.resize(static_cast<size_t>(R * K / 4));
+    init.resize(static_cast<size_t>(R * K / 4));
+    mins.resize(f.mins ? static_cast<size_t>(R * K / 32) : 0);
+    intmm::UnpackRowsI8(t.type, base + static_cast<size_t>(n0) * row_bytes, row_bytes, R, K, qw.data(), ws.data(),
+                        init.data(), mins.data());
+    for (int64_t i = 0; i < T; ++i) std::fill_n(y + i * N + n0, R, 0.0f);
+    for (int64_t c0 = 0; c0 < chunks; c0 += chunks_per_pass) {
+      intmm::DotTileI8(f, K, c0, std::min(chunks, c0 + chunks_per_pass), qw.data(), ws.data(), init.data(),
+                       mins.data(), R, au.data(), as.data(), bs.data(), T, y + n0, N);
+    }
+  });
+  return Status::Ok();
+}
+
 Status IntegerProduct(const ModelTensor& t, const intmm::WeightFormat& f, int64_t row0, int64_t N, const float* x,
                       int64_t T, int64_t K, float* y, int threads) {
+  if (K % 64 == 0 && intmm::HasVnni()) return VnniProduct(t, f, row0, N, x, T, K, y, threads);
   const int64_t G = f.group, ng = K / G, nm = f.mins ? K / 256 : 0;
   // The activations, once for every tile.
   std::vector<int16_t> qa(static_cast<size_t>(T * K));

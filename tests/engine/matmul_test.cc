@@ -137,10 +137,15 @@ TEST_P(IntegerProductTest, SameBitsForAnyThreadCountAndRowOffset) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, IntegerProductTest,
+                         // K a multiple of 64 takes the VNNI kernels where the CPU
+                         // has them; 608 and 544 take the int16 ones everywhere.
                          ::testing::Values(Case{GgmlType::Q4_K, 768}, Case{GgmlType::Q5_K, 512},
                                            Case{GgmlType::Q6_K, 768}, Case{GgmlType::Q8_0, 608},
-                                           Case{GgmlType::Q4_0, 544}, Case{GgmlType::Q5_0, 512}),
-                         [](const auto& info) { return GgmlTypeName(info.param.type); });
+                                           Case{GgmlType::Q8_0, 640}, Case{GgmlType::Q4_0, 544},
+                                           Case{GgmlType::Q4_0, 576}, Case{GgmlType::Q5_0, 512}),
+                         [](const auto& info) {
+                           return GgmlTypeName(info.param.type) + "_K" + std::to_string(info.param.K);
+                         });
 
 TEST(MatMul, OtherTypesDecodeTilesAndMatchTheDecodedProduct) {
   for (GgmlType type : {GgmlType::BF16, GgmlType::F16, GgmlType::IQ4_XS, GgmlType::Q3_K}) {
