@@ -376,34 +376,43 @@ HWY_INLINE __m512i Dpbusd(__m512i acc, __m512i u8, __m512i s8) {
 }
 
 // Tokens [t, t + kTok) against one row over 64-value chunks [c0, c1).
-template <int kTok>
-HWY_INLINE void DotRowI8(int G, bool mins, int64_t K, int64_t c0, int64_t c1, const int8_t* q, const float* ws,
-                         const int32_t* init, const float* mrow, const uint8_t* au, const float* as,
-                         const float* bs, float* y, int64_t ldy) {
-  const int64_t nl = K / 4, nas = G == 32 ? K / 4 : K / 256, nb = K / 32;
-  __m512 acc[kTok], grp[kTok];
-  for (int j = 0; j < kTok; ++j) acc[j] = grp[j] = _mm512_setzero_ps();
-  for (int64_t c = c0; c < c1; ++c) {
-    const __m512i w = _mm512_loadu_si512(q + 64 * c);
-    const __m512i start = _mm512_loadu_si512(init + 16 * c);
-    const __m512 sc = _mm512_loadu_ps(ws + 16 * c);
-    for (int j = 0; j < kTok; ++j) {
-      const __m512i d = Dpbusd(start, _mm512_loadu_si512(au + j * K + 64 * c), w);
-      const __m512 f = _mm512_cvtepi32_ps(d);
-      if (G == 32) {
-        acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(f, sc), _mm512_loadu_ps(as + j * nas + 16 * c), acc[j]);
-      } else {
-        grp[j] = _mm512_fmadd_ps(f, sc, grp[j]);
+// kQ8K: activations scaled per 256 values (whole groups of four chunks,
+// each group's sum scaled once), else per lane (Q8_0).
+template <int kTok, bool kQ8K, bool kMins>
+HWY_INLINE void DotRowI8(int64_t K, int64_t c0, int64_t c1, const int8_t* q, const float* ws, const int32_t* init,
+                         const float* mrow, const uint8_t* au, const float* as, const float* bs, float* y,
+                         int64_t ldy) {
+  const int64_t nas = kQ8K ? K / 256 : K / 4, nb = K / 32;
+  __m512 acc[kTok];
+  for (int j = 0; j < kTok; ++j) acc[j] = _mm512_setzero_ps();
+  if (kQ8K) {
+    for (int64_t g = c0 / 4; g < c1 / 4; ++g) {
+      __m512 grp[kTok];
+      for (int j = 0; j < kTok; ++j) grp[j] = _mm512_setzero_ps();
+      for (int64_t c = 4 * g; c < 4 * g + 4; ++c) {
+        const __m512i w = _mm512_loadu_si512(q + 64 * c);
+        const __m512i start = _mm512_loadu_si512(init + 16 * c);
+        const __m512 sc = _mm512_loadu_ps(ws + 16 * c);
+        for (int j = 0; j < kTok; ++j) {
+          const __m512i d = Dpbusd(start, _mm512_loadu_si512(au + j * K + 64 * c), w);
+          grp[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sc, grp[j]);
+        }
       }
+      for (int j = 0; j < kTok; ++j) acc[j] = _mm512_fmadd_ps(grp[j], _mm512_set1_ps(as[j * nas + g]), acc[j]);
     }
-    if (G != 32 && (c + 1) % 4 == 0) {  // the end of a 256-value group
+  } else {
+    for (int64_t c = c0; c < c1; ++c) {
+      const __m512i w = _mm512_loadu_si512(q + 64 * c);
+      const __m512i start = _mm512_loadu_si512(init + 16 * c);
+      const __m512 sc = _mm512_loadu_ps(ws + 16 * c);
       for (int j = 0; j < kTok; ++j) {
-        acc[j] = _mm512_fmadd_ps(grp[j], _mm512_set1_ps(as[j * nas + c / 4]), acc[j]);
-        grp[j] = _mm512_setzero_ps();
+        const __m512i d = Dpbusd(start, _mm512_loadu_si512(au + j * K + 64 * c), w);
+        acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), sc), _mm512_loadu_ps(as + j * nas + 16 * c),
+                                 acc[j]);
       }
     }
   }
-  if (mins) {  // minus sum over 32-value sub-blocks of (dmin * m) * (da * bsum)
+  if (kMins) {  // minus sum over 32-value sub-blocks of (dmin * m) * (da * bsum)
     for (int64_t b = 2 * c0; b < 2 * c1; b += 16) {
       const __mmask16 k = b + 16 <= 2 * c1 ? static_cast<__mmask16>(0xFFFF)
                                            : static_cast<__mmask16>((1u << (2 * c1 - b)) - 1u);
@@ -411,8 +420,29 @@ HWY_INLINE void DotRowI8(int G, bool mins, int64_t K, int64_t c0, int64_t c1, co
       for (int j = 0; j < kTok; ++j) acc[j] = _mm512_fnmadd_ps(m, _mm512_maskz_loadu_ps(k, bs + j * nb + b), acc[j]);
     }
   }
-  (void)nl;
   for (int j = 0; j < kTok; ++j) y[j * ldy] += _mm512_reduce_add_ps(acc[j]);
+}
+
+template <bool kQ8K, bool kMins>
+void DotTileI8Typed(int64_t K, int64_t c0, int64_t c1, const int8_t* qw, const float* ws, const int32_t* init,
+                    const float* mw, int64_t R, const uint8_t* au, const float* as, const float* bs, int64_t T,
+                    float* y, int64_t ldy) {
+  const int64_t nas = kQ8K ? K / 256 : K / 4, nb = K / 32;
+  int64_t t = 0;
+  for (; t + 4 <= T; t += 4) {
+    for (int64_t r = 0; r < R; ++r) {
+      DotRowI8<4, kQ8K, kMins>(K, c0, c1, qw + r * K, ws + r * (K / 4), init + r * (K / 4),
+                               kMins ? mw + r * nb : nullptr, au + t * K, as + t * nas, kMins ? bs + t * nb : nullptr,
+                               y + t * ldy + r, ldy);
+    }
+  }
+  for (; t < T; ++t) {
+    for (int64_t r = 0; r < R; ++r) {
+      DotRowI8<1, kQ8K, kMins>(K, c0, c1, qw + r * K, ws + r * (K / 4), init + r * (K / 4),
+                               kMins ? mw + r * nb : nullptr, au + t * K, as + t * nas, kMins ? bs + t * nb : nullptr,
+                               y + t * ldy + r, ldy);
+    }
+  }
 }
 #endif
 
@@ -420,19 +450,12 @@ void DotTileI8Impl(int G, bool mins, int64_t K, int64_t c0, int64_t c1, const in
                    const int32_t* init, const float* mw, int64_t R, const uint8_t* au, const float* as,
                    const float* bs, int64_t T, float* y, int64_t ldy) {
 #if HWY_TARGET == HWY_AVX3_DL
-  const int64_t nas = G == 32 ? K / 4 : K / 256, nb = K / 32;
-  int64_t t = 0;
-  for (; t + 4 <= T; t += 4) {
-    for (int64_t r = 0; r < R; ++r) {
-      DotRowI8<4>(G, mins, K, c0, c1, qw + r * K, ws + r * (K / 4), init + r * (K / 4), mins ? mw + r * nb : nullptr,
-                  au + t * K, as + t * nas, mins ? bs + t * nb : nullptr, y + t * ldy + r, ldy);
-    }
-  }
-  for (; t < T; ++t) {
-    for (int64_t r = 0; r < R; ++r) {
-      DotRowI8<1>(G, mins, K, c0, c1, qw + r * K, ws + r * (K / 4), init + r * (K / 4), mins ? mw + r * nb : nullptr,
-                  au + t * K, as + t * nas, mins ? bs + t * nb : nullptr, y + t * ldy + r, ldy);
-    }
+  if (G == 32) {
+    DotTileI8Typed<false, false>(K, c0, c1, qw, ws, init, mw, R, au, as, bs, T, y, ldy);
+  } else if (mins) {
+    DotTileI8Typed<true, true>(K, c0, c1, qw, ws, init, mw, R, au, as, bs, T, y, ldy);
+  } else {
+    DotTileI8Typed<true, false>(K, c0, c1, qw, ws, init, mw, R, au, as, bs, T, y, ldy);
   }
 #else
   // Only dispatched where HasVnni() holds.
