@@ -33,23 +33,34 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-// Rotates one head's vector in place at position pos, as ggml's rope does:
+// The rotation of every pair at position pos, as ggml's rope computes it:
 // pair i turns by pos * base^(-2i/n_rot), divided by freq_factors[i] when
-// given (llama3 and LongRoPE scaling), times freq_scale (linear scaling).
+// given (llama3 and LongRoPE scaling), times freq_scale (linear scaling);
 // mscale multiplies the rotated dimensions (LongRoPE's attention factor).
-void Rope(float* v, int64_t n_rot, int64_t pos, float base, float freq_scale, bool neox, const float* freq_factors,
-          float mscale) {
+// cs gets (cos, sin) * mscale for each of the n_rot / 2 pairs; every head at
+// that position uses the same table.
+void RopeTable(int64_t n_rot, int64_t pos, float base, float freq_scale, const float* freq_factors, float mscale,
+               float* cs) {
   const float theta_scale = std::pow(base, -2.0f / static_cast<float>(n_rot));
   float theta_extrap = static_cast<float>(pos);
   for (int64_t i = 0; i < n_rot / 2; ++i) {
     const float theta = freq_scale * (freq_factors ? theta_extrap / freq_factors[i] : theta_extrap);
-    const float c = std::cos(theta) * mscale, s = std::sin(theta) * mscale;
+    cs[2 * i] = std::cos(theta) * mscale;
+    cs[2 * i + 1] = std::sin(theta) * mscale;
+    theta_extrap *= theta_scale;
+  }
+}
+
+// Rotates one head's vector in place by a RopeTable: neox rotates the
+// halves' pairs (i, i + n_rot/2), otherwise adjacent pairs (2i, 2i + 1).
+void Rope(float* v, int64_t n_rot, bool neox, const float* cs) {
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
     const int64_t a = neox ? i : 2 * i;
     const int64_t b = neox ? i + n_rot / 2 : 2 * i + 1;
     const float x0 = v[a], x1 = v[b];
     v[a] = x0 * c - x1 * s;
     v[b] = x0 * s + x1 * c;
-    theta_extrap *= theta_scale;
   }
 }
 
@@ -458,7 +469,9 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   auto head_norm = [&](const std::string& name, float* y, int64_t heads) -> Status {
     if (Find(name) == nullptr) return Status::Ok();
     QF_ASSIGN_OR_RETURN(const std::vector<float>* nw, Weight(name, &aux));
-    for (int64_t i = 0; i < T * heads; ++i) RmsNorm(y + i * D, nw->data(), D, hp_.rms_eps, y + i * D);
+    ParallelFor(T * heads, threads_, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) RmsNorm(y + i * D, nw->data(), D, hp_.rms_eps, y + i * D);
+    });
     return Status::Ok();
   };
   if (Find(p + "attn_qkv.weight") != nullptr) {
@@ -488,14 +501,15 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   const bool swa = hp_.IsSwaLayer(l);
   const float base = swa ? hp_.rope_base_swa : hp_.rope_base;
   const float freq_scale = swa ? hp_.rope_freq_scale_swa : hp_.rope_freq_scale;
-  for (int64_t i = 0; i < T; ++i) {
-    const int64_t pos = n_past + i;
-    const float* ff = rope_factors_.empty() ? nullptr : rope_factors_.data();
-    for (int64_t hh = 0; hh < H; ++hh)
-      Rope(q.data() + (i * H + hh) * D, hp_.n_rot, pos, base, freq_scale, hp_.rope_neox, ff, hp_.rope_attn_factor);
-    for (int64_t hh = 0; hh < HKV; ++hh)
-      Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, pos, base, freq_scale, hp_.rope_neox, ff, hp_.rope_attn_factor);
-  }
+  const float* ff = rope_factors_.empty() ? nullptr : rope_factors_.data();
+  ParallelFor(T, threads_, [&](int64_t b, int64_t e) {
+    std::vector<float> cs(static_cast<size_t>(hp_.n_rot));
+    for (int64_t i = b; i < e; ++i) {
+      RopeTable(hp_.n_rot, n_past + i, base, freq_scale, ff, hp_.rope_attn_factor, cs.data());
+      for (int64_t hh = 0; hh < H; ++hh) Rope(q.data() + (i * H + hh) * D, hp_.n_rot, hp_.rope_neox, cs.data());
+      for (int64_t hh = 0; hh < HKV; ++hh) Rope(k.data() + (i * HKV + hh) * D, hp_.n_rot, hp_.rope_neox, cs.data());
+    }
+  });
   // Gemma and Phi-3 scale the queries after RoPE and the scores not at all.
   if (hp_.q_scale > 0.0f) {
     for (float& x : q) x *= hp_.q_scale;
@@ -503,8 +517,13 @@ Status LlamaEngine::Attention(int64_t l, const float* h, int64_t T, KvCache* cac
   // llama.cpp keeps K and V in an F16 cache and multiplies Q against it in
   // F16 (and the attention weights against V likewise); rounding the same
   // operands to F16 makes activations agree with its to ~1e-5.
-  std::vector<uint16_t> f16;
-  for (auto* buf : {&q, &k, &v}) RoundThroughF16(buf->data(), static_cast<int64_t>(buf->size()), &f16);
+  for (auto* buf : {&q, &k, &v}) {
+    const int64_t n = static_cast<int64_t>(buf->size()) / T;
+    ParallelFor(T, threads_, [&](int64_t b, int64_t e) {
+      std::vector<uint16_t> f16;
+      RoundThroughF16(buf->data() + b * n, (e - b) * n, &f16);
+    });
+  }
   if (cache->k.size() < static_cast<size_t>(hp_.n_layer)) {  // a fresh cache
     cache->k.resize(static_cast<size_t>(hp_.n_layer));
     cache->v.resize(static_cast<size_t>(hp_.n_layer));
@@ -555,8 +574,11 @@ Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
   const int64_t E = hp_.n_embd, F = hp_.n_ff;
   const std::string p = "blk." + std::to_string(l) + ".";
   if (Find(p + "ffn_gate_inp.weight") != nullptr) return Moe(l, h, T, out);
-  std::vector<float> w;
-  std::vector<float> gate(static_cast<size_t>(T * F)), up(gate.size());
+  // Buffers kept between layers (resizing to the same size touches nothing).
+  std::vector<float>& gate = mlp_gate_;
+  std::vector<float>& up = mlp_up_;
+  gate.resize(static_cast<size_t>(T * F));
+  up.resize(gate.size());
   if (Find(p + "ffn_gate.weight") == nullptr) {
     // Phi-3's fused ffn_up: each token's 2F outputs are the gate, then up.
     std::vector<float> both(static_cast<size_t>(T * 2 * F));
@@ -571,14 +593,12 @@ Status LlamaEngine::Mlp(int64_t l, const float* h, int64_t T, float* out) {
     if (stopped_) return Status::Ok();
     QF_RETURN_IF_ERROR(Linear(p + "ffn_up.weight", h, T, E, up.data(), F));
   }
-  if (hp_.gemma) {
-    for (size_t i = 0; i < gate.size(); ++i) gate[i] = GeluLikeGgml(gate[i]) * up[i];
-  } else {
-    for (size_t i = 0; i < gate.size(); ++i) {
+  ParallelFor(T, threads_, [&](int64_t b, int64_t e) {
+    for (size_t i = static_cast<size_t>(b * F); i < static_cast<size_t>(e * F); ++i) {
       const float g = gate[i];
-      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+      gate[i] = hp_.gemma ? GeluLikeGgml(g) * up[i] : g / (1.0f + std::exp(-g)) * up[i];
     }
-  }
+  });
   QF_RETURN_IF_ERROR(Linear(p + "ffn_down.weight", gate.data(), T, F, out, E));
   return Status::Ok();
 }
@@ -587,7 +607,9 @@ Status LlamaEngine::Norm(const std::string& name, const float* x, int64_t T, flo
   std::vector<float> scratch;
   QF_ASSIGN_OR_RETURN(const std::vector<float>* nw, Weight(name, &scratch));
   const int64_t E = hp_.n_embd;
-  for (int64_t i = 0; i < T; ++i) RmsNorm(x + i * E, nw->data(), E, hp_.rms_eps, h + i * E);
+  ParallelFor(T, threads_, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) RmsNorm(x + i * E, nw->data(), E, hp_.rms_eps, h + i * E);
+  });
   return Status::Ok();
 }
 

@@ -142,6 +142,7 @@ class LlamaEngine {
   std::vector<float> rope_long_, rope_short_;  // LongRoPE's tables; empty: none
   int64_t n_ctx_ = 0;
   std::vector<float> act_;  // activations rounded as llama.cpp would
+  std::vector<float> mlp_gate_, mlp_up_;  // the MLP's T x n_ff products, reused by every layer
   mutable std::unordered_map<std::string, std::vector<float>> cache_;
   std::unordered_map<std::string, const std::vector<float>*> overrides_;
   std::string stop_at_;

@@ -43,8 +43,18 @@ Status VnniProduct(const ModelTensor& t, const intmm::WeightFormat& f, int64_t r
                    int64_t T, int64_t K, float* y, int threads) {
   const bool q8k = f.act == intmm::ActType::kQ8_K;
   const int64_t nas = q8k ? K / 256 : K / 4;
-  std::vector<uint8_t> au(static_cast<size_t>(T * K));
-  std::vector<float> as(static_cast<size_t>(T * nas)), bs(q8k ? static_cast<size_t>(T * (K / 32)) : 0);
+  // Kept between products (the calling thread's): fresh zeroed pages for
+  // every product cost more than the quantization.
+  // (The lambdas below run on other threads too: they take these by
+  // reference, not by their thread_local names.)
+  thread_local std::vector<uint8_t> au_buf;
+  thread_local std::vector<float> as_buf, bs_buf;
+  au_buf.resize(static_cast<size_t>(T * K));
+  as_buf.resize(static_cast<size_t>(T * nas));
+  bs_buf.resize(q8k ? static_cast<size_t>(T * (K / 32)) : 0);
+  std::vector<uint8_t>& au = au_buf;
+  std::vector<float>& as = as_buf;
+  std::vector<float>& bs = bs_buf;
   ParallelFor(T, threads, [&](int64_t b, int64_t e) {
     intmm::QuantizeActivationsU8(f.act, x + b * K, e - b, K, au.data() + b * K, as.data() + b * nas,
                                  q8k ? bs.data() + b * (K / 32) : nullptr);
@@ -78,9 +88,14 @@ Status IntegerProduct(const ModelTensor& t, const intmm::WeightFormat& f, int64_
   if (K % 64 == 0 && intmm::HasVnni()) return VnniProduct(t, f, row0, N, x, T, K, y, threads);
   const int64_t G = f.group, ng = K / G, nm = f.mins ? K / 256 : 0;
   // The activations, once for every tile.
-  std::vector<int16_t> qa(static_cast<size_t>(T * K));
-  std::vector<float> da(static_cast<size_t>(T * ng));
-  std::vector<int16_t> sa(f.act == intmm::ActType::kQ8_K ? static_cast<size_t>(T * (K / 256) * intmm::kMinSlot) : 0);
+  thread_local std::vector<int16_t> qa_buf, sa_buf;
+  thread_local std::vector<float> da_buf;
+  qa_buf.resize(static_cast<size_t>(T * K));
+  da_buf.resize(static_cast<size_t>(T * ng));
+  sa_buf.resize(f.act == intmm::ActType::kQ8_K ? static_cast<size_t>(T * (K / 256) * intmm::kMinSlot) : 0);
+  std::vector<int16_t>& qa = qa_buf;
+  std::vector<float>& da = da_buf;
+  std::vector<int16_t>& sa = sa_buf;
   ParallelFor(T, threads, [&](int64_t b, int64_t e) {
     intmm::QuantizeActivations(f.act, x + b * K, e - b, K, qa.data() + b * K, da.data() + b * ng,
                                sa.empty() ? nullptr : sa.data() + b * (K / 256) * intmm::kMinSlot);
