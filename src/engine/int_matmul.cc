@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "codecs/block_util.h"
@@ -375,40 +376,59 @@ HWY_INLINE __m512i Dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   return acc;
 }
 
-// Tokens [t, t + kTok) against one row over 64-value chunks [c0, c1).
+// Rows [r, r + kRows) (rows K apart in q, K/4 in ws and init, K/32 in
+// mrow) against tokens [t, t + kTok) over 64-value chunks [c0, c1): each
+// weight load serves kTok tokens and each activation load kRows rows.
 // kQ8K: activations scaled per 256 values (whole groups of four chunks,
 // each group's sum scaled once), else per lane (Q8_0).
-template <int kTok, bool kQ8K, bool kMins>
-HWY_INLINE void DotRowI8(int64_t K, int64_t c0, int64_t c1, const int8_t* q, const float* ws, const int32_t* init,
-                         const float* mrow, const uint8_t* au, const float* as, const float* bs, float* y,
-                         int64_t ldy) {
-  const int64_t nas = kQ8K ? K / 256 : K / 4, nb = K / 32;
-  __m512 acc[kTok];
-  for (int j = 0; j < kTok; ++j) acc[j] = _mm512_setzero_ps();
+template <int kRows, int kTok, bool kQ8K, bool kMins>
+HWY_INLINE void DotI8(int64_t K, int64_t c0, int64_t c1, const int8_t* q, const float* ws, const int32_t* init,
+                      const float* mrow, const uint8_t* au, const float* as, const float* bs, float* y, int64_t ldy) {
+  const int64_t nas = kQ8K ? K / 256 : K / 4, nb = K / 32, nl = K / 4;
+  __m512 acc[kRows][kTok];
+  for (int i = 0; i < kRows; ++i)
+    for (int j = 0; j < kTok; ++j) acc[i][j] = _mm512_setzero_ps();
   if (kQ8K) {
     for (int64_t g = c0 / 4; g < c1 / 4; ++g) {
-      __m512 grp[kTok];
-      for (int j = 0; j < kTok; ++j) grp[j] = _mm512_setzero_ps();
+      __m512 grp[kRows][kTok];
+      for (int i = 0; i < kRows; ++i)
+        for (int j = 0; j < kTok; ++j) grp[i][j] = _mm512_setzero_ps();
       for (int64_t c = 4 * g; c < 4 * g + 4; ++c) {
-        const __m512i w = _mm512_loadu_si512(q + 64 * c);
-        const __m512i start = _mm512_loadu_si512(init + 16 * c);
-        const __m512 sc = _mm512_loadu_ps(ws + 16 * c);
+        __m512i w[kRows], start[kRows];
+        __m512 sc[kRows];
+        for (int i = 0; i < kRows; ++i) {
+          w[i] = _mm512_loadu_si512(q + i * K + 64 * c);
+          start[i] = _mm512_loadu_si512(init + i * nl + 16 * c);
+          sc[i] = _mm512_loadu_ps(ws + i * nl + 16 * c);
+        }
         for (int j = 0; j < kTok; ++j) {
-          const __m512i d = Dpbusd(start, _mm512_loadu_si512(au + j * K + 64 * c), w);
-          grp[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sc, grp[j]);
+          const __m512i a = _mm512_loadu_si512(au + j * K + 64 * c);
+          for (int i = 0; i < kRows; ++i) {
+            grp[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(Dpbusd(start[i], a, w[i])), sc[i], grp[i][j]);
+          }
         }
       }
-      for (int j = 0; j < kTok; ++j) acc[j] = _mm512_fmadd_ps(grp[j], _mm512_set1_ps(as[j * nas + g]), acc[j]);
+      for (int j = 0; j < kTok; ++j) {
+        const __m512 da = _mm512_set1_ps(as[j * nas + g]);
+        for (int i = 0; i < kRows; ++i) acc[i][j] = _mm512_fmadd_ps(grp[i][j], da, acc[i][j]);
+      }
     }
   } else {
     for (int64_t c = c0; c < c1; ++c) {
-      const __m512i w = _mm512_loadu_si512(q + 64 * c);
-      const __m512i start = _mm512_loadu_si512(init + 16 * c);
-      const __m512 sc = _mm512_loadu_ps(ws + 16 * c);
+      __m512i w[kRows], start[kRows];
+      __m512 sc[kRows];
+      for (int i = 0; i < kRows; ++i) {
+        w[i] = _mm512_loadu_si512(q + i * K + 64 * c);
+        start[i] = _mm512_loadu_si512(init + i * nl + 16 * c);
+        sc[i] = _mm512_loadu_ps(ws + i * nl + 16 * c);
+      }
       for (int j = 0; j < kTok; ++j) {
-        const __m512i d = Dpbusd(start, _mm512_loadu_si512(au + j * K + 64 * c), w);
-        acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), sc), _mm512_loadu_ps(as + j * nas + 16 * c),
-                                 acc[j]);
+        const __m512i a = _mm512_loadu_si512(au + j * K + 64 * c);
+        const __m512 da = _mm512_loadu_ps(as + j * nas + 16 * c);
+        for (int i = 0; i < kRows; ++i) {
+          acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(Dpbusd(start[i], a, w[i])), sc[i]), da,
+                                      acc[i][j]);
+        }
       }
     }
   }
@@ -416,32 +436,41 @@ HWY_INLINE void DotRowI8(int64_t K, int64_t c0, int64_t c1, const int8_t* q, con
     for (int64_t b = 2 * c0; b < 2 * c1; b += 16) {
       const __mmask16 k = b + 16 <= 2 * c1 ? static_cast<__mmask16>(0xFFFF)
                                            : static_cast<__mmask16>((1u << (2 * c1 - b)) - 1u);
-      const __m512 m = _mm512_maskz_loadu_ps(k, mrow + b);
-      for (int j = 0; j < kTok; ++j) acc[j] = _mm512_fnmadd_ps(m, _mm512_maskz_loadu_ps(k, bs + j * nb + b), acc[j]);
+      for (int i = 0; i < kRows; ++i) {
+        const __m512 m = _mm512_maskz_loadu_ps(k, mrow + i * nb + b);
+        for (int j = 0; j < kTok; ++j) {
+          acc[i][j] = _mm512_fnmadd_ps(m, _mm512_maskz_loadu_ps(k, bs + j * nb + b), acc[i][j]);
+        }
+      }
     }
   }
-  for (int j = 0; j < kTok; ++j) y[j * ldy] += _mm512_reduce_add_ps(acc[j]);
+  for (int i = 0; i < kRows; ++i)
+    for (int j = 0; j < kTok; ++j) y[j * ldy + i] += _mm512_reduce_add_ps(acc[i][j]);
 }
 
 template <bool kQ8K, bool kMins>
 void DotTileI8Typed(int64_t K, int64_t c0, int64_t c1, const int8_t* qw, const float* ws, const int32_t* init,
                     const float* mw, int64_t R, const uint8_t* au, const float* as, const float* bs, int64_t T,
                     float* y, int64_t ldy) {
-  const int64_t nas = kQ8K ? K / 256 : K / 4, nb = K / 32;
+  const int64_t nas = kQ8K ? K / 256 : K / 4, nb = K / 32, nl = K / 4;
+  auto rows = [&](auto rows_tag, auto tok_tag, int64_t r, int64_t t) {
+    constexpr int kR = decltype(rows_tag)::value, kT = decltype(tok_tag)::value;
+    DotI8<kR, kT, kQ8K, kMins>(K, c0, c1, qw + r * K, ws + r * nl, init + r * nl, kMins ? mw + r * nb : nullptr,
+                               au + t * K, as + t * nas, kMins ? bs + t * nb : nullptr, y + t * ldy + r, ldy);
+  };
+  using One = std::integral_constant<int, 1>;
+  using Two = std::integral_constant<int, 2>;
+  using Four = std::integral_constant<int, 4>;
   int64_t t = 0;
   for (; t + 4 <= T; t += 4) {
-    for (int64_t r = 0; r < R; ++r) {
-      DotRowI8<4, kQ8K, kMins>(K, c0, c1, qw + r * K, ws + r * (K / 4), init + r * (K / 4),
-                               kMins ? mw + r * nb : nullptr, au + t * K, as + t * nas, kMins ? bs + t * nb : nullptr,
-                               y + t * ldy + r, ldy);
-    }
+    int64_t r = 0;
+    for (; r + 2 <= R; r += 2) rows(Two{}, Four{}, r, t);
+    for (; r < R; ++r) rows(One{}, Four{}, r, t);
   }
   for (; t < T; ++t) {
-    for (int64_t r = 0; r < R; ++r) {
-      DotRowI8<1, kQ8K, kMins>(K, c0, c1, qw + r * K, ws + r * (K / 4), init + r * (K / 4),
-                               kMins ? mw + r * nb : nullptr, au + t * K, as + t * nas, kMins ? bs + t * nb : nullptr,
-                               y + t * ldy + r, ldy);
-    }
+    int64_t r = 0;
+    for (; r + 2 <= R; r += 2) rows(Two{}, One{}, r, t);
+    for (; r < R; ++r) rows(One{}, One{}, r, t);
   }
 }
 #endif

@@ -30,10 +30,11 @@ void ForEachTask(int64_t n, int threads, Fn task) {
   });
 }
 
-// Rows per integer tile, and values of K per pass over it: a pass's int16
-// weights (8 x 1024 x 2 bytes) and four tokens' activations stay in L1.
-constexpr int64_t kIntTileRows = 8;
+// Values of K per pass over a tile of rows, and rows per tile: a pass's
+// weights and four tokens' activations stay in L1; long rows take more rows
+// per tile so the activations (T x K) are streamed once per more outputs.
 constexpr int64_t kIntPassValues = 1024;
+int64_t IntTileRows(int64_t K) { return K >= 4096 ? 16 : 8; }
 // Rows per F32 tile of the BLAS path: GemmNT's panel, so decoding a tile at
 // a time gives the bits of a product with the whole F32 weight.
 constexpr int64_t kF32TileRows = kGemmPanel;
@@ -61,13 +62,13 @@ Status VnniProduct(const ModelTensor& t, const intmm::WeightFormat& f, int64_t r
   });
   const size_t row_bytes = RowBytes(t.type, K);
   const uint8_t* base = t.data + static_cast<size_t>(row0) * row_bytes;
-  const int64_t tiles = (N + kIntTileRows - 1) / kIntTileRows;
+  const int64_t tile_rows = IntTileRows(K), tiles = (N + tile_rows - 1) / tile_rows;
   const int64_t chunks = K / 64, chunks_per_pass = kIntPassValues / 64;
   ForEachTask(tiles, threads, [&](int64_t tile) {
     thread_local std::vector<int8_t> qw;
     thread_local std::vector<int32_t> init;
     thread_local std::vector<float> ws, mins;
-    const int64_t n0 = tile * kIntTileRows, R = std::min(kIntTileRows, N - n0);
+    const int64_t n0 = tile * tile_rows, R = std::min(tile_rows, N - n0);
     qw.resize(static_cast<size_t>(R * K));
     ws.resize(static_cast<size_t>(R * K / 4));
     init.resize(static_cast<size_t>(R * K / 4));
@@ -102,12 +103,12 @@ Status IntegerProduct(const ModelTensor& t, const intmm::WeightFormat& f, int64_
   });
   const size_t row_bytes = RowBytes(t.type, K);
   const uint8_t* base = t.data + static_cast<size_t>(row0) * row_bytes;
-  const int64_t tiles = (N + kIntTileRows - 1) / kIntTileRows;
+  const int64_t tile_rows = IntTileRows(K), tiles = (N + tile_rows - 1) / tile_rows;
   const int64_t groups_per_pass = std::max<int64_t>(1, kIntPassValues / G);
   ForEachTask(tiles, threads, [&](int64_t tile) {
     thread_local std::vector<int16_t> qw, mw;
     thread_local std::vector<float> dw, dm;
-    const int64_t n0 = tile * kIntTileRows, R = std::min(kIntTileRows, N - n0);
+    const int64_t n0 = tile * tile_rows, R = std::min(tile_rows, N - n0);
     qw.resize(static_cast<size_t>(R * K));
     dw.resize(static_cast<size_t>(R * ng));
     dm.resize(static_cast<size_t>(R * nm));
