@@ -275,106 +275,144 @@ void DotTileImpl(int G, bool mins, int64_t K, int64_t g0, int64_t g1, const int1
 
 bool HasVnniImpl() { return HWY_TARGET == HWY_AVX3_DL; }
 
-// Levels of one block's values into q (int8), the scale of each four values
-// into ws, and the start -128 * sum of each four levels into init.
-void FinishLanes(const int8_t* q, int64_t n, int32_t* init) {
-  for (int64_t l = 0; l < n / 4; ++l) init[l] = -128 * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
-}
-
-void UnpackRowsI8Impl(GgmlType t, const uint8_t* rows, size_t row_bytes, int64_t R, int64_t K, int8_t* qw, float* ws,
-                      int32_t* init, float* mins) {
-  for (int64_t r = 0; r < R; ++r) {
-    const uint8_t* p = rows + static_cast<size_t>(r) * row_bytes;
-    int8_t* q = qw + r * K;
-    float* s = ws + r * (K / 4);
-    switch (t) {
-      case GgmlType::Q4_K: case GgmlType::Q5_K: {
-        const bool five = t == GgmlType::Q5_K;
-        const int bytes = five ? 176 : 144, qs_at = five ? 48 : 16;
-        float* m = mins + r * (K / 32);
-        for (int64_t b = 0; b < K / 256; ++b, p += bytes, q += 256, s += 64, m += 8) {
-          const float d = GetHalf(p), dmin = GetHalf(p + 2);
-          for (int j = 0; j < 8; ++j) {
-            uint8_t sc, mn;
-            UnpackScaleMin6(j, p + 4, &sc, &mn);
-            for (int l = 0; l < 8; ++l) s[8 * j + l] = d * static_cast<float>(sc);
-            m[j] = dmin * static_cast<float>(mn);
-          }
-          for (int c = 0; c < 4; ++c) {
-            for (int l = 0; l < 32; ++l) {
-              const uint8_t v = p[qs_at + 32 * c + l];
-              int lo = v & 0xF, hi = v >> 4;
-              if (five) {
-                lo += 16 * ((p[16 + l] >> (2 * c)) & 1);
-                hi += 16 * ((p[16 + l] >> (2 * c + 1)) & 1);
-              }
-              q[64 * c + l] = static_cast<int8_t>(lo);
-              q[64 * c + 32 + l] = static_cast<int8_t>(hi);
-            }
-          }
-        }
-        break;
-      }
-      case GgmlType::Q6_K:
-        for (int64_t b = 0; b < K / 256; ++b, p += 210, q += 256, s += 64) {
-          const float d = GetHalf(p + 208);
-          const auto* sc = reinterpret_cast<const int8_t*>(p + 192);
-          for (int j = 0; j < 16; ++j)
-            for (int l = 0; l < 4; ++l) s[4 * j + l] = d * static_cast<float>(sc[j]);
-          for (int h = 0; h < 2; ++h) {
-            const uint8_t* ql = p + 64 * h;
-            const uint8_t* qh = p + 128 + 32 * h;
-            int8_t* o = q + 128 * h;
-            for (int l = 0; l < 32; ++l) {
-              o[l] = static_cast<int8_t>(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
-              o[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
-              o[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-              o[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | ((qh[l] >> 6) << 4)) - 32);
-            }
-          }
-        }
-        break;
-      case GgmlType::Q8_0:
-        for (int64_t b = 0; b < K / 32; ++b, p += 34, q += 32, s += 8) {
-          const float d = GetHalf(p);
-          std::memcpy(q, p + 2, 32);
-          for (int l = 0; l < 8; ++l) s[l] = d;
-        }
-        break;
-      case GgmlType::Q4_0: case GgmlType::Q5_0: {
-        const bool five = t == GgmlType::Q5_0;
-        for (int64_t b = 0; b < K / 32; ++b, p += five ? 22 : 18, q += 32, s += 8) {
-          const float d = GetHalf(p);
-          uint32_t qh = 0;
-          if (five) std::memcpy(&qh, p + 2, 4);
-          const uint8_t* qs = p + (five ? 6 : 2);
-          for (int l = 0; l < 16; ++l) {
-            int lo = qs[l] & 0xF, hi = qs[l] >> 4;
-            if (five) {
-              lo += static_cast<int>(((qh >> l) & 1u) << 4) - 16;
-              hi += static_cast<int>(((qh >> (l + 16)) & 1u) << 4) - 16;
-            } else {
-              lo -= 8;
-              hi -= 8;
-            }
-            q[l] = static_cast<int8_t>(lo);
-            q[l + 16] = static_cast<int8_t>(hi);
-          }
-          for (int l = 0; l < 8; ++l) s[l] = d;
-        }
-        break;
-      }
-      default: break;
-    }
-    FinishLanes(qw + r * K, K, init + r * (K / 4));
-  }
-}
-
 #if HWY_TARGET == HWY_AVX3_DL
 HWY_INLINE __m512i Dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
   return acc;
 }
+
+// 32 bytes of nibbles: the low ones to lo, the high ones to hi (0..15).
+HWY_INLINE void SplitNibbles(const uint8_t* p, __m256i* lo, __m256i* hi) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i m = _mm256_set1_epi8(0x0F);
+  *lo = _mm256_and_si256(v, m);
+  *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+}
+
+// Asks for the block kAhead bytes further on: the weights stream from
+// memory once per product, and with few tokens there is too little work
+// between blocks for the hardware prefetcher alone to keep up.
+HWY_INLINE void Prefetch(const uint8_t* p, int block_bytes) {
+  constexpr int kAhead = 2048;
+  for (int o = 0; o < block_bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + o), _MM_HINT_T0);
+}
+
+HWY_INLINE void Store32(int8_t* q, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), v); }
+
+// 16 bytes of nibbles: values l (low) and l + 16 (high), minus bias.
+HWY_INLINE __m256i Nibbles16(const uint8_t* p, int bias) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  const __m256i both = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+  return _mm256_sub_epi8(both, _mm256_set1_epi8(static_cast<char>(bias)));
+}
+
+// One row's int8 levels into q and the F32 scale of each four values into s
+// (and for Q4_K/Q5_K dmin * m of each 32 into m), by type.
+void UnpackRowI8(GgmlType t, const uint8_t* p, int64_t K, int8_t* q, float* s, float* m) {
+  switch (t) {
+    case GgmlType::Q4_K: case GgmlType::Q5_K: {
+      const bool five = t == GgmlType::Q5_K;
+      const int bytes = five ? 176 : 144, qs_at = five ? 48 : 16;
+      for (int64_t b = 0; b < K / 256; ++b, p += bytes, q += 256, s += 64, m += 8) {
+        Prefetch(p, bytes);
+        const float d = GetHalf(p), dmin = GetHalf(p + 2);
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc, mn;
+          UnpackScaleMin6(j, p + 4, &sc, &mn);
+          _mm256_storeu_ps(s + 8 * j, _mm256_set1_ps(d * static_cast<float>(sc)));
+          m[j] = dmin * static_cast<float>(mn);
+        }
+        const __m256i qh = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16)) : _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          __m256i lo, hi;
+          SplitNibbles(p + qs_at + 32 * c, &lo, &hi);
+          if (five) {  // bit 2c of qh[l] is value 64c + l's fifth, bit 2c + 1 value 64c + 32 + l's
+            const __m256i sixteen = _mm256_set1_epi8(16);
+            const __mmask32 bl = _mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(1 << (2 * c))));
+            const __mmask32 bh = _mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(2 << (2 * c))));
+            lo = _mm256_mask_add_epi8(lo, bl, lo, sixteen);
+            hi = _mm256_mask_add_epi8(hi, bh, hi, sixteen);
+          }
+          Store32(q + 64 * c, lo);
+          Store32(q + 64 * c + 32, hi);
+        }
+      }
+      return;
+    }
+    case GgmlType::Q6_K:
+      for (int64_t b = 0; b < K / 256; ++b, p += 210, q += 256, s += 64) {
+        Prefetch(p, 210);
+        const float d = GetHalf(p + 208);
+        const auto* sc = reinterpret_cast<const int8_t*>(p + 192);
+        for (int j = 0; j < 16; ++j) _mm_storeu_ps(s + 4 * j, _mm_set1_ps(d * static_cast<float>(sc[j])));
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
+        for (int h = 0; h < 2; ++h) {
+          const uint8_t* ql = p + 64 * h;
+          const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+          const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+          const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + 32 * h));
+          // (x >> k) & mask on bytes: 16-bit shifts, then the byte mask.
+          auto hi2 = [&](int k) { return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, k), m2), 4); };
+          int8_t* o = q + 128 * h;
+          Store32(o, _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(a, m4), hi2(0)), bias));
+          Store32(o + 32, _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(c, m4), hi2(2)), bias));
+          Store32(o + 64, _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), hi2(4)), bias));
+          Store32(o + 96, _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4), hi2(6)), bias));
+        }
+      }
+      return;
+    case GgmlType::Q8_0:
+      for (int64_t b = 0; b < K / 32; ++b, p += 34, q += 32, s += 8) {
+        Prefetch(p, 34);
+        _mm256_storeu_ps(s, _mm256_set1_ps(GetHalf(p)));
+        Store32(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
+      }
+      return;
+    case GgmlType::Q4_0:
+      for (int64_t b = 0; b < K / 32; ++b, p += 18, q += 32, s += 8) {
+        _mm256_storeu_ps(s, _mm256_set1_ps(GetHalf(p)));
+        Store32(q, Nibbles16(p + 2, 8));
+      }
+      return;
+    case GgmlType::Q5_0:
+      for (int64_t b = 0; b < K / 32; ++b, p += 22, q += 32, s += 8) {
+        _mm256_storeu_ps(s, _mm256_set1_ps(GetHalf(p)));
+        uint32_t qh;
+        std::memcpy(&qh, p + 2, 4);
+        const __m256i v = Nibbles16(p + 6, 16);  // bit l of qh is value l's fifth
+        Store32(q, _mm256_mask_add_epi8(v, static_cast<__mmask32>(qh), v, _mm256_set1_epi8(16)));
+      }
+      return;
+    default:
+      return;
+  }
+}
+#endif
+
+void UnpackRowsI8Impl(GgmlType t, const uint8_t* rows, size_t row_bytes, int64_t R, int64_t K, int8_t* qw, float* ws,
+                      int32_t* init, float* mins) {
+#if HWY_TARGET == HWY_AVX3_DL
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int64_t r = 0; r < R; ++r) {
+    int8_t* q = qw + r * K;
+    UnpackRowI8(t, rows + static_cast<size_t>(r) * row_bytes, K, q, ws + r * (K / 4),
+                mins != nullptr ? mins + r * (K / 32) : nullptr);
+    // Each lane's start: -128 * the sum of its four levels (1 * level, by
+    // the same instruction the product uses).
+    int32_t* in = init + r * (K / 4);
+    for (int64_t c = 0; c < K / 64; ++c) {
+      const __m512i sum4 = Dpbusd(_mm512_setzero_si512(), ones, _mm512_loadu_si512(q + 64 * c));
+      _mm512_storeu_si512(in + 16 * c, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum4, 7)));
+    }
+  }
+#else
+  // Only dispatched where HasVnni() holds.
+  (void)t, (void)rows, (void)row_bytes, (void)R, (void)K, (void)qw, (void)ws, (void)init, (void)mins;
+#endif
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
 
 // Rows [r, r + kRows) (rows K apart in q, K/4 in ws and init, K/32 in
 // mrow) against tokens [t, t + kTok) over 64-value chunks [c0, c1): each

@@ -21,8 +21,17 @@ namespace {
 
 // Runs task(i) for i < n on up to `threads` threads, each taking the next
 // task as it finishes one; which thread runs a task never changes its result.
+// contiguous: each thread takes one run of tasks instead, so it streams one
+// range of the weights (a product with a few tokens is bound by reading
+// them; alternating tiles between threads defeats the prefetchers).
 template <typename Fn>
-void ForEachTask(int64_t n, int threads, Fn task) {
+void ForEachTask(int64_t n, int threads, Fn task, bool contiguous = false) {
+  if (contiguous) {
+    ParallelFor(n, threads, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) task(i);
+    });
+    return;
+  }
   const int64_t t = std::max<int64_t>(1, std::min<int64_t>(threads, n));
   std::atomic<int64_t> next{0};
   RunChunks(t, [&](int64_t) {
@@ -74,13 +83,13 @@ Status VnniProduct(const ModelTensor& t, const intmm::WeightFormat& f, int64_t r
     init.resize(static_cast<size_t>(R * K / 4));
     mins.resize(f.mins ? static_cast<size_t>(R * K / 32) : 0);
     intmm::UnpackRowsI8(t.type, base + static_cast<size_t>(n0) * row_bytes, row_bytes, R, K, qw.data(), ws.data(),
-                        init.data(), mins.data());
+                        init.data(), f.mins ? mins.data() : nullptr);
     for (int64_t i = 0; i < T; ++i) std::fill_n(y + i * N + n0, R, 0.0f);
     for (int64_t c0 = 0; c0 < chunks; c0 += chunks_per_pass) {
       intmm::DotTileI8(f, K, c0, std::min(chunks, c0 + chunks_per_pass), qw.data(), ws.data(), init.data(),
                        mins.data(), R, au.data(), as.data(), bs.data(), T, y + n0, N);
     }
-  });
+  }, /*contiguous=*/T < 4);
   return Status::Ok();
 }
 
