@@ -62,6 +62,7 @@ class LlamaEngine {
   static Result<std::unique_ptr<LlamaEngine>> Create(const Model& model, int threads, uint64_t weight_cache_bytes = 0);
 
   const LlamaHparams& hparams() const { return hp_; }
+  int threads() const { return threads_; }
 
   // The context the caller evaluates with, as llama.cpp's -c (per
   // sequence); by default the trained context, as llama.cpp's default.

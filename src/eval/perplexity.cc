@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "base/parallel.h"
+
 namespace qforge {
 
 void MeanAndUncertainty(double sum, double sum2, int64_t n, double* mean, double* unc) {
@@ -37,14 +39,21 @@ Result<PerplexityResult> RunPerplexity(LlamaEngine& engine, const std::vector<in
     std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
     if (opts.bos >= 0) chunk[0] = opts.bos;
     QF_RETURN_IF_ERROR(engine.Forward(chunk, first, &logits));
-    for (int64_t p = first; p < n_ctx - 1; ++p) {
-      const float* l = logits.data() + (p - first) * V;
-      float mx = l[0];
-      for (int64_t i = 1; i < V; ++i) mx = std::max(mx, l[i]);
-      double sum_exp = 0.0;
-      for (int64_t i = 0; i < V; ++i) sum_exp += std::exp(l[i] - mx);
-      const int32_t tok = tokens[static_cast<size_t>(c * n_ctx + p + 1)];
-      const double v = -(static_cast<double>(l[tok] - mx) - std::log(sum_exp));
+    // Each position's negative log-likelihood on the engine's threads, then
+    // summed in position order (the same sum whatever the thread count).
+    std::vector<double> nlls(static_cast<size_t>(n_ctx - 1 - first));
+    ParallelFor(n_ctx - 1 - first, engine.threads(), [&](int64_t b, int64_t e) {
+      for (int64_t p = first + b; p < first + e; ++p) {
+        const float* l = logits.data() + (p - first) * V;
+        float mx = l[0];
+        for (int64_t i = 1; i < V; ++i) mx = std::max(mx, l[i]);
+        double sum_exp = 0.0;
+        for (int64_t i = 0; i < V; ++i) sum_exp += std::exp(l[i] - mx);
+        const int32_t tok = tokens[static_cast<size_t>(c * n_ctx + p + 1)];
+        nlls[static_cast<size_t>(p - first)] = -(static_cast<double>(l[tok] - mx) - std::log(sum_exp));
+      }
+    });
+    for (double v : nlls) {
       nll += v;
       nll2 += v * v;
       ++r.n_scored;
